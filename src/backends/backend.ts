@@ -1,0 +1,69 @@
+/**
+ * The one interface between the gateway and whatever runs function apps. The gateway never
+ * calls systemctl, podman or spawn itself: a new way to run apps is a new folder here.
+ */
+import type { AppManifest } from '../manifest/manifest.js';
+
+/** A runner crate ready to compile, prepared by the builder. */
+export interface BuildJob {
+  app: string;
+  buildId: number;
+  /** The generated runner crate (its Cargo.toml is here). */
+  crateDir: string;
+  /** The build's own directory; artifacts go under it. */
+  buildDir: string;
+  /** Name of the binary `cargo build` produces. */
+  binaryName: string;
+  manifest: AppManifest;
+  /** Extra `cargo --config` values (offline crate source, for example). */
+  cargoConfig: string[];
+}
+
+/** What a successful build leaves for `install`: a binary, and for container backends an image. */
+export interface BuildArtifact {
+  binaryPath: string;
+  image?: string;
+}
+
+/** Output of a build as it happens: compiler lines, and progress when cargo reports it. */
+export interface BuildOutput {
+  line(text: string): void;
+  progress(done: number, total: number): void;
+}
+
+export type RuntimeState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'unknown';
+
+export interface RuntimeStatus {
+  state: RuntimeState;
+  /** Backend-specific detail, e.g. the unit's ActiveState/SubState or a child's pid. */
+  detail?: string;
+  pid?: number;
+}
+
+export interface LogOptions {
+  /** How many past lines to return first. */
+  lines?: number;
+  /** Keep the stream open and yield new lines as they come. */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Backend {
+  readonly kind: 'local' | 'systemd';
+  /** Compiles a prepared runner crate. Rejects with RUSTLESS_BUILD_FAILED and the compiler's output. */
+  build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact>;
+  /** Makes `artifact` the version of `app` that serves from now on, without losing requests. */
+  install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void>;
+  /**
+   * Makes sure `app` accepts connections (started, or started on connect by socket activation)
+   * and returns the unix socket path to send its requests to.
+   */
+  activate(app: string): Promise<string>;
+  /** Stops the app's runner; the next `activate` starts it again. */
+  stop(app: string): Promise<void>;
+  status(app: string): Promise<RuntimeStatus>;
+  logs(app: string, options?: LogOptions): AsyncIterable<string>;
+  /** Removes everything the backend holds for the app: process, units, images, sockets. */
+  remove(app: string): Promise<void>;
+  close(): Promise<void>;
+}

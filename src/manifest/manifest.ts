@@ -1,0 +1,164 @@
+/**
+ * `rustless.toml`: the file that maps routes to a function app's structs. Parsed and validated
+ * here, once, for the CLI, the TUI and the builder alike. Every error names the file, the key
+ * and the value it got.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseToml } from 'smol-toml';
+import { RustlessError } from '../errors.js';
+import { parsePattern } from '../router/pattern.js';
+
+export const MANIFEST_FILE = 'rustless.toml';
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export interface RouteSpec {
+  /** Methods this route answers; `['*']` means any. */
+  methods: string[];
+  path: string;
+  /** The struct that answers, as a Rust path inside the app's crate (`Hello`, `handlers::Echo`). */
+  function: string;
+  timeoutMs: number;
+}
+
+export interface ContainerSpec {
+  network: boolean;
+  /** systemd memory size (`64M`). */
+  memory: string;
+  pids: number;
+}
+
+export interface AppManifest {
+  name: string;
+  routes: RouteSpec[];
+  idleTimeoutS: number | undefined;
+  maxBodyBytes: number;
+  container: ContainerSpec;
+}
+
+export const DEFAULT_ROUTE_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_CONTAINER: ContainerSpec = { network: false, memory: '128M', pids: 64 };
+
+const APP_NAME = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/;
+const RUST_PATH = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
+const MEMORY = /^[0-9]+[KMG]?$/;
+
+type Table = Record<string, unknown>;
+
+/** Reads and validates `<dir>/rustless.toml`; `crateName` is the default app name. */
+export async function loadManifest(dir: string, crateName?: string): Promise<AppManifest> {
+  const file = `${dir}/${MANIFEST_FILE}`;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new RustlessError('RUSTLESS_INVALID_MANIFEST', `${file}: cannot read it (${(error as Error).message})`, { cause: error });
+  }
+  return parseManifest(text, { file, crateName });
+}
+
+export function parseManifest(text: string, { file = MANIFEST_FILE, crateName }: { file?: string; crateName?: string } = {}): AppManifest {
+  const fail = (message: string, key?: string): never => {
+    throw new RustlessError('RUSTLESS_INVALID_MANIFEST', `${file}: ${message}`, { details: { file, ...(key ? { key } : {}) } });
+  };
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (error) {
+    return fail(`not valid TOML: ${(error as Error).message.split('\n')[0]}`);
+  }
+
+  const known = new Set(['name', 'routes', 'idle_timeout_s', 'max_body_bytes', 'container']);
+  for (const key of Object.keys(doc)) if (!known.has(key)) fail(`unknown key \`${key}\` (expected one of ${[...known].join(', ')})`, key);
+
+  const name = doc.name ?? crateName?.replaceAll('_', '-');
+  if (typeof name !== 'string' || !APP_NAME.test(name)) {
+    fail(`\`name\` must be lowercase letters, digits and dashes (at most 40, starting with a letter), got ${show(name)}`, 'name');
+  }
+
+  if (!Array.isArray(doc.routes) || doc.routes.length === 0) {
+    fail(`\`routes\` must be a non-empty array of [[routes]] tables, got ${show(doc.routes)}`, 'routes');
+  }
+  const routes = (doc.routes as unknown[]).map((route, index) => parseRoute(route, `routes[${index}]`, fail));
+
+  return {
+    name: name as string,
+    routes,
+    idleTimeoutS: optionalInteger(doc, 'idle_timeout_s', 1, 86_400, fail),
+    maxBodyBytes: optionalInteger(doc, 'max_body_bytes', 1, 64 * 1024 * 1024, fail) ?? DEFAULT_MAX_BODY_BYTES,
+    container: parseContainer(doc.container, fail),
+  };
+}
+
+function parseRoute(value: unknown, where: string, fail: (message: string, key?: string) => never): RouteSpec {
+  if (!isTable(value)) return fail(`\`${where}\` must be a table, got ${show(value)}`, where);
+  const known = new Set(['method', 'path', 'function', 'timeout_ms']);
+  for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`${where}.${key}\``, `${where}.${key}`);
+
+  const rawMethods = value.method ?? 'GET';
+  const list = Array.isArray(rawMethods) ? rawMethods : [rawMethods];
+  if (list.length === 0) fail(`\`${where}.method\` must not be empty`, `${where}.method`);
+  const methods = list.map((method) => {
+    const upper = typeof method === 'string' ? method.toUpperCase() : method;
+    if (upper !== '*' && !(HTTP_METHODS as readonly unknown[]).includes(upper)) {
+      fail(`\`${where}.method\` must be one of ${HTTP_METHODS.join(', ')} or "*", got ${show(method)}`, `${where}.method`);
+    }
+    return upper as string;
+  });
+  if (methods.includes('*') && methods.length > 1) fail(`\`${where}.method\` "*" cannot be combined with other methods, got ${show(rawMethods)}`, `${where}.method`);
+
+  if (typeof value.path !== 'string') return fail(`\`${where}.path\` must be a string, got ${show(value.path)}`, `${where}.path`);
+  try {
+    parsePattern(value.path);
+  } catch (error) {
+    fail(`\`${where}.path\` ${(error as Error).message}`, `${where}.path`);
+  }
+
+  if (typeof value.function !== 'string' || !RUST_PATH.test(value.function)) {
+    fail(`\`${where}.function\` must name a Rust struct such as "Hello" or "handlers::Echo", got ${show(value.function)}`, `${where}.function`);
+  }
+  const timeoutMs = optionalInteger(value, 'timeout_ms', 1, 15 * 60_000, fail, where) ?? DEFAULT_ROUTE_TIMEOUT_MS;
+  return { methods, path: value.path, function: value.function as string, timeoutMs };
+}
+
+function parseContainer(value: unknown, fail: (message: string, key?: string) => never): ContainerSpec {
+  if (value === undefined) return { ...DEFAULT_CONTAINER };
+  if (!isTable(value)) return fail(`\`container\` must be a table, got ${show(value)}`, 'container');
+  const known = new Set(['network', 'memory', 'pids']);
+  for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`container.${key}\``, `container.${key}`);
+  const network = value.network ?? DEFAULT_CONTAINER.network;
+  if (typeof network !== 'boolean') fail(`\`container.network\` must be true or false, got ${show(network)}`, 'container.network');
+  const memory = value.memory ?? DEFAULT_CONTAINER.memory;
+  if (typeof memory !== 'string' || !MEMORY.test(memory)) fail(`\`container.memory\` must be a size such as "64M", got ${show(memory)}`, 'container.memory');
+  const pids = optionalInteger(value, 'pids', 4, 4096, fail, 'container') ?? DEFAULT_CONTAINER.pids;
+  return { network: network as boolean, memory: memory as string, pids };
+}
+
+function optionalInteger(
+  table: Table,
+  key: string,
+  min: number,
+  max: number,
+  fail: (message: string, key?: string) => never,
+  where?: string,
+): number | undefined {
+  const value = table[key];
+  if (value === undefined) return undefined;
+  const full = where ? `${where}.${key}` : key;
+  // smol-toml returns integers as numbers (or bigint past 2^53, which is out of range anyway).
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(`\`${full}\` must be an integer from ${min} to ${max}, got ${show(value)}`, full);
+  }
+  return value as number;
+}
+
+function isTable(value: unknown): value is Table {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'bigint') return value.toString();
+  return JSON.stringify(value) ?? String(value);
+}
