@@ -1,0 +1,118 @@
+/**
+ * A client of the admin API, over the admin unix socket or a TCP URL with a bearer token.
+ * Used by the CLI and the TUI. API errors come back as RustlessError with the server's code.
+ */
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { Client, type Dispatcher } from 'undici';
+import { RustlessError, type ErrorCode } from '../errors.js';
+import type { BuildEvent } from '../build/events.js';
+import type { AppDetail, AppSummary, BuildInfo, GatewayInfo } from './types.js';
+
+export type HostSpec = { kind: 'socket'; path: string } | { kind: 'url'; url: string; token?: string | undefined };
+
+export function describeHost(host: HostSpec): string {
+  return host.kind === 'socket' ? host.path : host.url;
+}
+
+export class AdminClient {
+  readonly host: HostSpec;
+  readonly #client: Client;
+  readonly #headers: Record<string, string>;
+
+  constructor(host: HostSpec) {
+    this.host = host;
+    this.#client = host.kind === 'socket' ? new Client('http://admin', { socketPath: host.path }) : new Client(host.url);
+    this.#headers = host.kind === 'url' && host.token ? { authorization: `Bearer ${host.token}` } : {};
+  }
+
+  info(): Promise<GatewayInfo> {
+    return this.#json('GET', '/v1/info');
+  }
+
+  async apps(): Promise<AppSummary[]> {
+    return (await this.#json<{ apps: AppSummary[] }>('GET', '/v1/apps')).apps;
+  }
+
+  async app(name: string): Promise<AppDetail> {
+    return (await this.#json<{ app: AppDetail }>('GET', `/v1/apps/${encodeURIComponent(name)}`)).app;
+  }
+
+  async deleteApp(name: string): Promise<void> {
+    await this.#json('DELETE', `/v1/apps/${encodeURIComponent(name)}`);
+  }
+
+  async stopApp(name: string): Promise<void> {
+    await this.#json('POST', `/v1/apps/${encodeURIComponent(name)}/stop`);
+  }
+
+  async rollback(name: string, build?: number): Promise<AppDetail> {
+    const body = JSON.stringify(build === undefined ? {} : { build });
+    return (await this.#json<{ app: AppDetail }>('POST', `/v1/apps/${encodeURIComponent(name)}/rollback`, body, 'application/json')).app;
+  }
+
+  async upload(archive: Buffer): Promise<BuildInfo> {
+    return (await this.#json<{ build: BuildInfo }>('POST', '/v1/builds', archive, 'application/gzip')).build;
+  }
+
+  async build(id: number): Promise<BuildInfo> {
+    return (await this.#json<{ build: BuildInfo }>('GET', `/v1/builds/${id}`)).build;
+  }
+
+  async *buildEvents(id: number, signal?: AbortSignal): AsyncIterable<BuildEvent> {
+    yield* this.#ndjson<BuildEvent>(`/v1/builds/${id}/events`, signal);
+  }
+
+  async *logs(app: string, { lines = 100, follow = false, signal }: { lines?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
+    const query = `lines=${lines}${follow ? '&follow=1' : ''}`;
+    for await (const item of this.#ndjson<{ line: string }>(`/v1/apps/${encodeURIComponent(app)}/logs?${query}`, signal)) yield item.line;
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+
+  async #request(method: Dispatcher.HttpMethod, path: string, body?: string | Buffer, contentType?: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers = { ...this.#headers, ...(contentType ? { 'content-type': contentType } : {}) };
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#client.request({ method, path, headers, body: body ?? null, signal: signal ?? null, headersTimeout: 0, bodyTimeout: 0 });
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      throw new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach the rustless gateway at ${describeHost(this.host)}: ${(error as Error).message}`, { cause: error });
+    }
+    if (response.statusCode >= 400) {
+      const text = await response.body.text();
+      let code = 'RUSTLESS_INTERNAL';
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+        code = parsed.error?.code ?? code;
+        message = parsed.error?.message ?? text;
+      } catch {
+        // Not our JSON error shape; keep the raw text.
+      }
+      // The server's code is passed through as is, so callers branch on the same codes.
+      throw new RustlessError(code as ErrorCode, message, { details: { status: response.statusCode } });
+    }
+    return response;
+  }
+
+  async #json<T>(method: Dispatcher.HttpMethod, path: string, body?: string | Buffer, contentType?: string): Promise<T> {
+    const response = await this.#request(method, path, body, contentType);
+    return (await response.body.json()) as T;
+  }
+
+  async *#ndjson<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
+    const response = await this.#request('GET', path, undefined, undefined, signal);
+    const lines = createInterface({ input: Readable.from(response.body) });
+    try {
+      for await (const line of lines) if (line.trim()) yield JSON.parse(line) as T;
+    } catch (error) {
+      if ((error as Error).name !== 'AbortError') throw error;
+    } finally {
+      lines.close();
+      response.body.destroy();
+    }
+  }
+}

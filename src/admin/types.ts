@@ -1,0 +1,49 @@
+/** The JSON shapes of the admin API (see docs/admin-api.md), shared by the server and its clients. */
+import type { RuntimeStatus } from '../backends/backend.js';
+import type { AppStatsSnapshot } from '../gateway/app-stats.js';
+import type { BuildStatus } from '../registry/registry.js';
+
+export type AppStatus = 'building' | 'ready' | 'running' | 'stopped' | 'failed';
+
+export interface RouteInfo {
+  methods: string[];
+  path: string;
+  function: string;
+  timeoutMs: number;
+}
+
+export interface BuildInfo {
+  id: number;
+  app: string;
+  status: BuildStatus;
+  createdAt: string;
+  finishedAt: string | null;
+  error: string | null;
+  routes: RouteInfo[];
+}
+
+export interface AppSummary {
+  name: string;
+  status: AppStatus;
+  /** The build that serves, if any. */
+  currentBuild: number | null;
+  latestBuild: { id: number; status: BuildStatus } | null;
+  routes: RouteInfo[];
+  runtime: RuntimeStatus;
+  inflight: number;
+  stats: AppStatsSnapshot;
+}
+
+export interface AppDetail extends AppSummary {
+  builds: BuildInfo[];
+  idleTimeoutS: number;
+}
+
+export interface GatewayInfo {
+  version: string;
+  backend: string;
+  /** Where the public HTTP listener answers, when it is a TCP port. */
+  publicUrl: string | null;
+  apps: number;
+  uptimeS: number;
+}

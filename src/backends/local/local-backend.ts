@@ -1,0 +1,112 @@
+/**
+ * The local backend: runners built with the host's cargo and run as child processes, each
+ * handed a listening unix socket through LISTEN_FDS, started on the first request.
+ * No systemd or Podman needed: the default on a fresh machine and for development.
+ */
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppManifest } from '../../manifest/manifest.js';
+import { RustlessError } from '../../errors.js';
+import { runCargo } from '../../build/cargo.js';
+import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
+import { LogRing } from './log-ring.js';
+import { RunnerProcess } from './runner-process.js';
+
+export interface LocalBackendOptions {
+  stateDir: string;
+}
+
+interface LocalApp {
+  binaryPath: string | undefined;
+  runner: RunnerProcess | undefined;
+  starting: Promise<RunnerProcess> | undefined;
+  log: LogRing;
+}
+
+export class LocalBackend implements Backend {
+  readonly kind = 'local' as const;
+  readonly #stateDir: string;
+  readonly #apps = new Map<string, LocalApp>();
+
+  constructor({ stateDir }: LocalBackendOptions) {
+    this.#stateDir = stateDir;
+  }
+
+  async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
+    const targetDir = join(this.#stateDir, 'cache', 'target');
+    await runCargo(['build', '--release', ...job.cargoConfig.flatMap((value) => ['--config', value])], {
+      cwd: job.crateDir,
+      env: { CARGO_TARGET_DIR: targetDir },
+      output,
+    });
+    const binaryPath = join(job.buildDir, 'runner');
+    await copyFile(join(targetDir, 'release', job.binaryName), binaryPath);
+    return { binaryPath };
+  }
+
+  async install(app: string, _manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
+    const state = this.#app(app);
+    // The gateway calls install with nothing in flight: the old runner can go at once.
+    await this.stop(app);
+    state.binaryPath = artifact.binaryPath;
+  }
+
+  async activate(app: string): Promise<string> {
+    const state = this.#app(app);
+    if (!state.binaryPath) throw new RustlessError('RUSTLESS_UNAVAILABLE', `app ${app} has no successful build to run`);
+    if (state.runner?.alive) return this.#socketPath(app);
+    state.starting ??= this.#start(app, state.binaryPath, state).finally(() => (state.starting = undefined));
+    await state.starting;
+    return this.#socketPath(app);
+  }
+
+  async stop(app: string): Promise<void> {
+    const state = this.#apps.get(app);
+    if (!state) return;
+    await state.starting?.catch(() => undefined);
+    const runner = state.runner;
+    state.runner = undefined;
+    await runner?.stop();
+  }
+
+  async status(app: string): Promise<RuntimeStatus> {
+    const state = this.#apps.get(app);
+    if (state?.starting) return { state: 'starting' };
+    if (state?.runner?.alive) return { state: 'running', pid: state.runner.pid!, detail: `pid ${state.runner.pid}` };
+    return { state: 'stopped' };
+  }
+
+  logs(app: string, options: LogOptions = {}): AsyncIterable<string> {
+    return this.#app(app).log.read(options);
+  }
+
+  async remove(app: string): Promise<void> {
+    await this.stop(app);
+    this.#apps.delete(app);
+    await rm(this.#socketPath(app), { force: true });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#apps.keys()].map((app) => this.stop(app)));
+  }
+
+  async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
+    await mkdir(join(this.#stateDir, 'run'), { recursive: true });
+    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log);
+    state.runner = runner;
+    return runner;
+  }
+
+  #socketPath(app: string): string {
+    return join(this.#stateDir, 'run', `${app}.sock`);
+  }
+
+  #app(app: string): LocalApp {
+    let state = this.#apps.get(app);
+    if (!state) {
+      state = { binaryPath: undefined, runner: undefined, starting: undefined, log: new LogRing() };
+      this.#apps.set(app, state);
+    }
+    return state;
+  }
+}

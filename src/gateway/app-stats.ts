@@ -1,0 +1,47 @@
+/** Per-app request counters for the dashboard: counts, errors, cold starts, recent latency. */
+const WINDOW = 200;
+
+export interface AppStatsSnapshot {
+  requests: number;
+  errors: number;
+  coldStarts: number;
+  lastUsedAt: string | null;
+  latencyMsP50: number | null;
+  latencyMsP95: number | null;
+}
+
+export class AppStats {
+  requests = 0;
+  errors = 0;
+  coldStarts = 0;
+  lastUsedAt: Date | null = null;
+  /** A ring of the latest durations, enough for stable percentiles without unbounded memory. */
+  readonly #durations: number[] = [];
+  #next = 0;
+
+  record(status: number, durationMs: number): void {
+    this.requests++;
+    if (status >= 500) this.errors++;
+    this.lastUsedAt = new Date();
+    if (this.#durations.length < WINDOW) this.#durations.push(durationMs);
+    else this.#durations[this.#next] = durationMs;
+    this.#next = (this.#next + 1) % WINDOW;
+  }
+
+  snapshot(): AppStatsSnapshot {
+    const sorted = [...this.#durations].sort((a, b) => a - b);
+    const pick = (q: number): number | null => (sorted.length === 0 ? null : round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!));
+    return {
+      requests: this.requests,
+      errors: this.errors,
+      coldStarts: this.coldStarts,
+      lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
+      latencyMsP50: pick(0.5),
+      latencyMsP95: pick(0.95),
+    };
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,268 @@
+/**
+ * The gateway: one process that owns the registry, the routing table, the builder and a
+ * backend, and serves the public HTTP listener and the admin API. Everything an admin client
+ * can do is a method here; src/admin maps them to HTTP.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend, BuildArtifact } from '../backends/backend.js';
+import { Builder } from '../build/builder.js';
+import type { BuildEvent } from '../build/events.js';
+import type { AppManifest } from '../manifest/manifest.js';
+import { Registry, type BuildRecord } from '../registry/registry.js';
+import { RouteTable } from '../router/route-table.js';
+import { VERSION } from '../version.js';
+import type { AppDetail, AppStatus, AppSummary, BuildInfo, GatewayInfo, RouteInfo } from '../admin/types.js';
+import { AppLifecycle } from './app-lifecycle.js';
+import { describeTarget, listen, type ListenTarget } from './listeners.js';
+import { Notifier } from './notify.js';
+import { createPublicHandler } from './public-handler.js';
+import { RunnerPools } from './runner-pools.js';
+
+export interface GatewayOptions {
+  backend: Backend;
+  stateDir: string;
+  /** The runner/ workspace whose crates builds link against. */
+  runnerDir: string;
+  defaultIdleTimeoutS: number;
+}
+
+export class Gateway {
+  readonly registry: Registry;
+  readonly backend: Backend;
+  readonly builder: Builder;
+  readonly lifecycle: AppLifecycle;
+  readonly #options: GatewayOptions;
+  readonly #pools = new RunnerPools();
+  readonly #notifier = new Notifier();
+  readonly #started = Date.now();
+  readonly #servers: Server[] = [];
+  #routes = new RouteTable();
+  #requests = 0;
+  #publicUrl: string | null = null;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: GatewayOptions, registry: Registry) {
+    this.#options = options;
+    this.registry = registry;
+    this.backend = options.backend;
+    this.lifecycle = new AppLifecycle({
+      backend: this.backend,
+      defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
+      onStopped: (app) => this.#pools.drop(app),
+    });
+    this.builder = new Builder({
+      registry,
+      backend: this.backend,
+      stateDir: options.stateDir,
+      runnerDir: options.runnerDir,
+      hooks: {
+        checkRoutes: (manifest) => this.#checkRoutes(manifest),
+        activate: (build, artifact) => this.#activate(build, artifact),
+      },
+    });
+  }
+
+  /** Opens the registry and puts every app's serving build back in place. */
+  static async open(options: GatewayOptions): Promise<Gateway> {
+    await mkdir(options.stateDir, { recursive: true });
+    const registry = new Registry(join(options.stateDir, 'rustless.db'));
+    registry.failUnfinishedBuilds('the gateway stopped during this build');
+    const gateway = new Gateway(options, registry);
+    for (const app of registry.listApps()) {
+      if (app.currentBuild === null) continue;
+      const build = registry.requireBuild(app.currentBuild);
+      await gateway.backend.install(app.name, build.manifest, build.artifact as BuildArtifact);
+      gateway.lifecycle.setIdleTimeout(app.name, secondsToMs(build.manifest.idleTimeoutS));
+    }
+    gateway.#reloadRoutes();
+    return gateway;
+  }
+
+  /** Starts serving public HTTP on `publicTarget` and the admin API through `adminHandler`. */
+  async serve(
+    publicTarget: ListenTarget,
+    admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
+  ): Promise<void> {
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, pools: this.#pools, onRequest: () => this.#requests++ });
+    const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => void handler(req, res));
+    server.on('clientError', (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    await listen(server, publicTarget);
+    this.#servers.push(server);
+    const address = server.address();
+    if (address && typeof address === 'object') {
+      const host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+      this.#publicUrl = describeTarget({ host, port: address.port });
+    }
+    for (const { target, handler: adminHandler, mode } of admin) {
+      const adminServer = createServer(adminHandler);
+      await listen(adminServer, target, mode);
+      this.#servers.push(adminServer);
+    }
+    this.#notifier.ready();
+    this.#updateStatus();
+    this.#statusTimer = setInterval(() => this.#updateStatus(), 5_000);
+    this.#statusTimer.unref();
+  }
+
+  info(): GatewayInfo {
+    return {
+      version: VERSION,
+      backend: this.backend.kind,
+      publicUrl: this.#publicUrl,
+      apps: this.registry.listApps().length,
+      uptimeS: Math.round((Date.now() - this.#started) / 1000),
+    };
+  }
+
+  async listApps(): Promise<AppSummary[]> {
+    return Promise.all(this.registry.listApps().map((app) => this.#summary(app.name)));
+  }
+
+  async describeApp(name: string): Promise<AppDetail> {
+    const summary = await this.#summary(name);
+    const builds = this.registry.listBuilds(name).map(buildInfo);
+    const current = builds.find((b) => b.id === summary.currentBuild);
+    const manifest = current ? this.registry.requireBuild(current.id).manifest : undefined;
+    return { ...summary, builds, idleTimeoutS: manifest?.idleTimeoutS ?? this.#options.defaultIdleTimeoutS };
+  }
+
+  async submitBuild(archive: Buffer): Promise<BuildInfo> {
+    return buildInfo(await this.builder.submit(archive));
+  }
+
+  getBuild(id: number): BuildInfo {
+    return buildInfo(this.registry.requireBuild(id));
+  }
+
+  watchBuild(id: number): AsyncIterable<BuildEvent> {
+    this.registry.requireBuild(id);
+    return this.builder.watch(id);
+  }
+
+  async rollback(app: string, buildId?: number): Promise<AppDetail> {
+    this.registry.requireApp(app);
+    await this.builder.rollback(app, buildId);
+    return this.describeApp(app);
+  }
+
+  async stopApp(app: string): Promise<void> {
+    this.registry.requireApp(app);
+    await this.lifecycle.stop(app);
+  }
+
+  async deleteApp(app: string): Promise<void> {
+    this.registry.requireApp(app);
+    await this.lifecycle.exclusive(app, async () => {
+      this.registry.deleteApp(app);
+      this.#reloadRoutes();
+      this.#pools.drop(app);
+      await this.backend.remove(app);
+      await this.builder.removeApp(app);
+    });
+    this.lifecycle.forget(app);
+  }
+
+  logs(app: string, options: { lines?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<string> {
+    this.registry.requireApp(app);
+    return this.backend.logs(app, options);
+  }
+
+  /** Stops listening, lets requests in flight finish, stops the runners, closes the registry. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#notifier.stopping();
+      clearInterval(this.#statusTimer);
+      await Promise.all(
+        this.#servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeIdleConnections();
+            }),
+        ),
+      );
+      this.lifecycle.close();
+      await this.builder.close();
+      await this.#pools.close();
+      await this.backend.close();
+      this.registry.close();
+    })();
+    return this.#closing;
+  }
+
+  #checkRoutes(manifest: AppManifest): void {
+    const others = this.registry.liveRoutes().filter((route) => route.app !== manifest.name);
+    const table = RouteTable.from(others);
+    for (const route of manifest.routes) {
+      table.add({ app: manifest.name, function: route.function, path: route.path, methods: route.methods, timeoutMs: route.timeoutMs, maxBodyBytes: manifest.maxBodyBytes });
+    }
+  }
+
+  /** Switches an app to a built version: no request in flight sees half of it. */
+  async #activate(build: BuildRecord, artifact: BuildArtifact): Promise<void> {
+    this.#checkRoutes(build.manifest);
+    await this.lifecycle.exclusive(build.app, async () => {
+      await this.backend.install(build.app, build.manifest, artifact);
+      this.#pools.drop(build.app);
+      this.lifecycle.markInactive(build.app);
+      this.registry.activateBuild(build);
+      this.lifecycle.setIdleTimeout(build.app, secondsToMs(build.manifest.idleTimeoutS));
+      this.#reloadRoutes();
+    });
+  }
+
+  #reloadRoutes(): void {
+    this.#routes = RouteTable.from(this.registry.liveRoutes());
+  }
+
+  async #summary(name: string): Promise<AppSummary> {
+    const app = this.registry.requireApp(name);
+    const latest = this.registry.listBuilds(name)[0];
+    const current = app.currentBuild === null ? undefined : this.registry.requireBuild(app.currentBuild);
+    const runtime = await this.backend.status(name).catch((error: unknown) => ({ state: 'unknown' as const, detail: String(error) }));
+    const stats = this.lifecycle.stats(name).snapshot();
+    return {
+      name,
+      status: appStatus(latest?.status, current !== undefined, runtime.state, stats.requests),
+      currentBuild: app.currentBuild,
+      latestBuild: latest ? { id: latest.id, status: latest.status } : null,
+      routes: current ? routeInfo(current) : [],
+      runtime,
+      inflight: this.lifecycle.inflight(name),
+      stats,
+    };
+  }
+
+  #updateStatus(): void {
+    if (!this.#notifier.enabled) return;
+    const apps = this.registry.listApps().length;
+    const running = this.registry.listApps().filter((app) => this.lifecycle.isActive(app.name)).length;
+    this.#notifier.status(`${apps} apps, ${running} running, ${this.#requests} requests served`);
+  }
+}
+
+function appStatus(latest: string | undefined, deployed: boolean, runtime: string, requests: number): AppStatus {
+  if (latest === 'queued' || latest === 'building') return 'building';
+  if (!deployed) return 'failed';
+  if (runtime === 'running' || runtime === 'starting') return 'running';
+  return requests > 0 ? 'stopped' : 'ready';
+}
+
+function routeInfo(build: BuildRecord): RouteInfo[] {
+  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs }));
+}
+
+function buildInfo(build: BuildRecord): BuildInfo {
+  return { id: build.id, app: build.app, status: build.status, createdAt: build.createdAt, finishedAt: build.finishedAt, error: build.error, routes: routeInfo(build) };
+}
+
+function secondsToMs(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : seconds * 1000;
+}
