@@ -86,7 +86,8 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
       extract.once('drain', () => gunzip.resume());
     }
   });
-  gunzip.on('end', () => extract.end());
+  // streamx's end() takes an optional last chunk; its types make it required.
+  gunzip.on('end', () => extract.end(undefined));
   gunzip.on('error', (error: Error) => refuse(invalid(`the upload is not a valid gzip stream (${error.message})`, { cause: error })));
   gunzip.end(archive);
 
@@ -96,12 +97,13 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
     for await (const entry of extract) {
       const header = entry.header;
       const name = header.name;
+      const shown = showName(name);
       const fail = (reason: string): never => {
-        throw invalid(`entry ${JSON.stringify(name)}: ${reason}`, { entry: name });
+        throw invalid(`entry ${shown}: ${reason}`, { entry: name });
       };
       entries += 1;
       if (entries > max.maxFiles) {
-        throw tooLarge(`entry ${JSON.stringify(name)}: the upload holds more than ${max.maxFiles} entries`, { entry: name, limit: max.maxFiles });
+        throw tooLarge(`entry ${shown}: the upload holds more than ${max.maxFiles} entries`, { entry: name, limit: max.maxFiles });
       }
       if (name.length > max.maxPathLength) fail(`path is ${name.length} characters long, over the limit of ${max.maxPathLength}`);
       const parts = safeParts(name, fail);
@@ -117,7 +119,7 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
       if (parts.length === 0) fail('is a file without a name');
       const size = header.size ?? 0;
       if (size > max.maxFileBytes) {
-        throw tooLarge(`entry ${JSON.stringify(name)}: file is ${size} bytes, over the limit of ${max.maxFileBytes} bytes for one file`, {
+        throw tooLarge(`entry ${shown}: file is ${size} bytes, over the limit of ${max.maxFileBytes} bytes for one file`, {
           entry: name,
           size,
           limit: max.maxFileBytes,
@@ -125,12 +127,13 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
       }
       total += size;
       if (total > max.maxTotalBytes) {
-        throw tooLarge(`entry ${JSON.stringify(name)}: files add up to more than ${max.maxTotalBytes} bytes`, { entry: name, limit: max.maxTotalBytes });
+        throw tooLarge(`entry ${shown}: files add up to more than ${max.maxTotalBytes} bytes`, { entry: name, limit: max.maxTotalBytes });
       }
       await writeEntry(entry, join(root, ...parts), header.mode ?? 0o644).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') fail('appears twice in the archive');
         if (error.code === undefined) throw error;
-        fail(`cannot be written (${error.code}: a file is in the way of its directory)`);
+        if (error.syscall === 'mkdir' || error.code === 'ENOTDIR') fail(`cannot be written (${error.code}): a file is in the way of its directory`);
+        if (error.code === 'EEXIST') fail('appears twice in the archive');
+        fail(`cannot be written (${error.code})`);
       });
     }
   } catch (error) {
@@ -161,6 +164,11 @@ async function writeEntry(entry: AsyncIterable<unknown>, file: string, mode: num
   } finally {
     await handle.close();
   }
+}
+
+/** Quoted, and cut short: a hostile name may be kilobytes long. */
+function showName(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
 }
 
 function describeType(type: string | null | undefined): string {

@@ -1,0 +1,53 @@
+/** `rustless deploy DIR`: validate locally, upload, follow the build, exit non-zero on failure. */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { packCrate } from '../../build/pack.js';
+import { loadManifest } from '../../manifest/manifest.js';
+import type { CommandContext } from '../command.js';
+import { printJson, UsageError } from '../output.js';
+
+export async function deploy({ client, positionals, flags }: CommandContext): Promise<number> {
+  const dir = resolve(positionals[0] ?? '.');
+  const manifest = await loadManifest(dir, await crateName(dir));
+  const archive = await packCrate(dir);
+  const build = await client().upload(archive);
+  const json = Boolean(flags.json);
+  if (!json) process.stderr.write(`deploying ${manifest.name} from ${dir}: build #${build.id}\n`);
+  if (flags['no-wait']) {
+    if (json) printJson(build);
+    return 0;
+  }
+  let lastProgress = '';
+  for await (const event of client().buildEvents(build.id)) {
+    if (json) continue;
+    if (event.type === 'progress') {
+      const text = `  compiling ${event.done}/${event.total}`;
+      if (text !== lastProgress && process.stderr.isTTY) process.stderr.write(`\r${text}`);
+      lastProgress = text;
+    } else if (event.type === 'line' && flags.verbose) {
+      process.stderr.write(`${event.text}\n`);
+    } else if (event.type === 'done') {
+      if (process.stderr.isTTY && lastProgress) process.stderr.write('\n');
+      if (event.status === 'failed') process.stderr.write(`build #${build.id} of ${manifest.name} failed:\n${event.error ?? ''}\n`);
+    }
+  }
+  const finished = await client().build(build.id);
+  if (json) printJson(finished);
+  else if (finished.status === 'succeeded') {
+    process.stderr.write(`${manifest.name} is live (build #${finished.id}):\n`);
+    for (const route of finished.routes) process.stderr.write(`  ${route.methods.join(',').padEnd(6)} ${route.path} -> ${route.function}\n`);
+  }
+  return finished.status === 'succeeded' ? 0 : 1;
+}
+
+async function crateName(dir: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`${dir}/Cargo.toml`, 'utf8');
+  } catch {
+    throw new UsageError(`${dir} is not a crate: it has no Cargo.toml`);
+  }
+  const cargo = parseToml(text) as { package?: { name?: unknown } };
+  return typeof cargo.package?.name === 'string' ? cargo.package.name : undefined;
+}

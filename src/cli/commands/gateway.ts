@@ -1,0 +1,81 @@
+/**
+ * `rustless gateway`: runs the gateway in the foreground until SIGTERM/SIGINT.
+ * Under systemd it takes its listeners from the socket unit (LISTEN_FDNAMES `http`, `admin`).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createAdminHandler } from '../../admin/admin-server.js';
+import type { Backend } from '../../backends/backend.js';
+import { LocalBackend } from '../../backends/local/local-backend.js';
+import { defaultStateDir } from '../../discovery/find-host.js';
+import { advertise } from '../../discovery/advertise.js';
+import { Gateway } from '../../gateway/gateway.js';
+import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
+import { PACKAGE_ROOT } from '../../version.js';
+import type { CommandContext, Flags } from '../command.js';
+import { UsageError } from '../output.js';
+
+export async function gateway({ flags }: CommandContext): Promise<number> {
+  const backendKind = stringFlag(flags, 'backend') ?? 'local';
+  if (backendKind !== 'local' && backendKind !== 'systemd') throw new UsageError(`--backend must be local or systemd, got ${JSON.stringify(backendKind)}`);
+  const stateDir = stringFlag(flags, 'state-dir') ?? (backendKind === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
+  const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
+  const idle = integerFlag(flags, 'idle-timeout', 60);
+  const backend = await createBackend(backendKind, stateDir, runtimeDir);
+  const gw = await Gateway.open({ backend, stateDir, runnerDir: stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner'), defaultIdleTimeoutS: idle });
+
+  const inherited = inheritedSockets();
+  const publicTarget: ListenTarget = inherited.has('http')
+    ? { fd: inherited.get('http')! }
+    : { port: integerFlag(flags, 'port', 8080), host: stringFlag(flags, 'listen') ?? '0.0.0.0' };
+  const adminTarget: ListenTarget = inherited.has('admin') ? { fd: inherited.get('admin')! } : { path: stringFlag(flags, 'admin-socket') ?? join(runtimeDir, 'admin.sock') };
+  const admin: Array<{ target: ListenTarget; handler: ReturnType<typeof createAdminHandler>; mode: number }> = [{ target: adminTarget, handler: createAdminHandler(gw), mode: 0o660 }];
+
+  const adminPort = stringFlag(flags, 'admin-port');
+  let advertisement: { stop(): Promise<void> } | undefined;
+  if (adminPort !== undefined) {
+    const tokenFile = stringFlag(flags, 'admin-token-file');
+    if (!tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    if (token.length < 16) throw new UsageError(`the token in ${tokenFile} is too short (${token.length} characters; use at least 16)`);
+    admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'listen') ?? '0.0.0.0' }, handler: createAdminHandler(gw, { token }), mode: 0o660 });
+  }
+
+  await gw.serve(publicTarget, admin);
+  const info = gw.info();
+  process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}, state ${stateDir})\n`);
+  if (adminPort !== undefined) {
+    advertisement = advertise({ port: Number(adminPort), name: `rustless on ${(await import('node:os')).hostname()}` });
+  }
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      process.stdout.write(`rustless gateway: ${signal}, draining\n`);
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await advertisement?.stop();
+  await gw.close();
+  return 0;
+}
+
+async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string): Promise<Backend> {
+  if (kind === 'local') return new LocalBackend({ stateDir });
+  const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
+  return new SystemdBackend({ stateDir, runtimeDir });
+}
+
+function stringFlag(flags: Flags, name: string): string | undefined {
+  const value = flags[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function integerFlag(flags: Flags, name: string, fallback: number): number {
+  const text = stringFlag(flags, name);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return value;
+}

@@ -1,0 +1,25 @@
+import type { AppSummary } from '../../admin/types.js';
+import type { CommandContext } from '../command.js';
+import { printJson, table } from '../output.js';
+
+export async function ls({ client, flags }: CommandContext): Promise<number> {
+  const apps = await client().apps();
+  if (flags.json) {
+    printJson(apps);
+    return 0;
+  }
+  if (apps.length === 0) {
+    process.stdout.write('no apps yet: deploy one with `rustless deploy DIR`\n');
+    return 0;
+  }
+  const rows = [['APP', 'STATUS', 'BUILD', 'REQUESTS', 'P50', 'ROUTES']];
+  for (const app of apps) rows.push(row(app));
+  process.stdout.write(`${table(rows)}\n`);
+  return 0;
+}
+
+function row(app: AppSummary): string[] {
+  const routes = app.routes.map((r) => `${r.methods.join(',')} ${r.path}`).join('; ');
+  const p50 = app.stats.latencyMsP50 === null ? '-' : `${app.stats.latencyMsP50}ms`;
+  return [app.name, app.status, app.currentBuild === null ? '-' : `#${app.currentBuild}`, String(app.stats.requests), p50, routes];
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/**
+ * The `rustless` command. With no arguments in a terminal it opens the TUI; every action is
+ * also a plain subcommand for scripts (most take --json).
+ */
+import { parseArgs } from 'node:util';
+import type { AdminClient } from '../admin/admin-client.js';
+import { VERSION } from '../version.js';
+import type { Command } from './command.js';
+import { rm, stop, rollback, logs } from './commands/app-actions.js';
+import { deploy } from './commands/deploy.js';
+import { doctor } from './commands/doctor.js';
+import { gateway } from './commands/gateway.js';
+import { invoke } from './commands/invoke.js';
+import { ls } from './commands/ls.js';
+import { newApp } from './commands/new.js';
+import { connect } from './connect.js';
+import { reportError, UsageError } from './output.js';
+
+const GLOBAL_OPTIONS = {
+  host: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+const COMMANDS: Record<string, Command> = {
+  gateway: {
+    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--admin-port PORT --admin-token-file FILE]',
+    summary: 'run the gateway in the foreground',
+    needsHost: false,
+    options: {
+      backend: { type: 'string' }, port: { type: 'string' }, listen: { type: 'string' }, 'state-dir': { type: 'string' },
+      'runtime-dir': { type: 'string' }, 'admin-socket': { type: 'string' }, 'idle-timeout': { type: 'string' },
+      'admin-port': { type: 'string' }, 'admin-token-file': { type: 'string' }, 'runner-dir': { type: 'string' },
+    },
+    run: gateway,
+  },
+  deploy: { usage: 'rustless deploy DIR [--verbose] [--no-wait] [--json]', summary: 'build and deploy a function app', needsHost: true, options: { verbose: { type: 'boolean', short: 'v' }, 'no-wait': { type: 'boolean' } }, run: deploy },
+  ls: { usage: 'rustless ls [--json]', summary: 'list apps with their status and routes', needsHost: true, options: {}, run: ls },
+  invoke: { usage: 'rustless invoke METHOD PATH [--data JSON] [--url URL] [--json]', summary: 'send one request through the gateway', needsHost: true, options: { data: { type: 'string', short: 'd' }, url: { type: 'string' } }, run: invoke },
+  logs: { usage: 'rustless logs APP [--follow] [--lines N]', summary: "show an app's runner log", needsHost: true, options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } }, run: logs },
+  stop: { usage: 'rustless stop APP', summary: "stop an app's runner (it restarts on the next request)", needsHost: true, options: {}, run: stop },
+  rollback: { usage: 'rustless rollback APP [--build ID]', summary: 'serve the previous (or the given) build again', needsHost: true, options: { build: { type: 'string' } }, run: rollback },
+  rm: { usage: 'rustless rm APP', summary: 'delete an app, its routes and builds', needsHost: true, options: {}, run: rm },
+  new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
+  doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
+};
+
+function help(): string {
+  const lines = [`rustless ${VERSION}: a serverless host for Rust functions`, '', 'usage:', '  rustless                 open the terminal UI (in a terminal)'];
+  for (const command of Object.values(COMMANDS)) lines.push(`  ${command.usage}`, `      ${command.summary}`);
+  lines.push('', 'global options: --host URL|SOCKET (or RUSTLESS_HOST), --token TOKEN (or RUSTLESS_TOKEN), --json, --help');
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name.startsWith('-')) {
+    const { values } = parseArgs({ args: argv, options: GLOBAL_OPTIONS, strict: true });
+    if (values.version) {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    if (values.help || !process.stdin.isTTY || !process.stdout.isTTY) {
+      process.stdout.write(help());
+      return 0;
+    }
+    const { client } = await connect({ host: values.host, token: values.token });
+    const { runTui } = await import('../tui/run-tui.js');
+    const info = await client.info();
+    await runTui({ client, hostLabel: client.host.kind === 'socket' ? client.host.path : client.host.url, ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
+    await client.close();
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run rustless --help`);
+  const { values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+  if (values.help) {
+    process.stdout.write(`usage: ${command.usage}\n  ${command.summary}\n`);
+    return 0;
+  }
+  let client: AdminClient | undefined;
+  if (command.needsHost) client = (await connect({ host: values.host as string | undefined, token: values.token as string | undefined })).client;
+  try {
+    return await command.run({
+      positionals,
+      flags: values as Record<string, string | boolean | undefined>,
+      client: () => {
+        if (!client) throw new Error(`command ${name} does not talk to a gateway`);
+        return client;
+      },
+    });
+  } finally {
+    await client?.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`rustless: ${(error as Error).message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.exitCode = reportError(error);
+    }
+  },
+);
