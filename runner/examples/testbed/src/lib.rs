@@ -1,0 +1,130 @@
+//! Functions for testing rust-less itself (the runner, the gateway, deploys). Not a
+//! model app: see the `hello`, `echo` and `todo` examples for that.
+
+use std::time::Duration;
+
+use rustless::{Function, Request, Response};
+use serde_json::json;
+
+/// The build's version: tests deploy v1, edit this line, and deploy v2.
+pub const VERSION: u64 = 1;
+
+/// `GET /version` → `{"version": VERSION}`.
+#[derive(Default)]
+pub struct Version;
+
+impl Function for Version {
+    fn call(&self, _req: &Request) -> Response {
+        Response::ok(json!({ "version": VERSION }))
+    }
+}
+
+/// `GET /panic` panics, to test that a panic answers 500 and the next request is fine.
+#[derive(Default)]
+pub struct Panic;
+
+impl Function for Panic {
+    fn call(&self, _req: &Request) -> Response {
+        panic!("testbed panics on purpose")
+    }
+}
+
+/// `GET /slow?ms=N` sleeps N ms (default 1000, at most 60 s) then answers 200, to test
+/// timeouts and draining on stop.
+#[derive(Default)]
+pub struct Slow;
+
+impl Function for Slow {
+    fn call(&self, req: &Request) -> Response {
+        let ms = match req.query("ms").map(str::parse::<u64>) {
+            None => 1000,
+            Some(Ok(ms)) => ms.min(60_000),
+            Some(Err(_)) => return Response::error(400, "BAD_MS", "ms must be a number"),
+        };
+        std::thread::sleep(Duration::from_millis(ms));
+        Response::ok(json!({ "slept_ms": ms }))
+    }
+}
+
+/// `GET /abort` kills the whole runner (`std::process::abort`), to test that the
+/// gateway survives a crashing app and starts it again.
+#[derive(Default)]
+pub struct Abort;
+
+impl Function for Abort {
+    fn call(&self, _req: &Request) -> Response {
+        std::process::abort()
+    }
+}
+
+/// `* /headers` answers the request's headers, and sets one of its own.
+#[derive(Default)]
+pub struct Headers;
+
+impl Function for Headers {
+    fn call(&self, req: &Request) -> Response {
+        Response::ok(json!({ "headers": req.headers() })).with_header("x-testbed", "headers")
+    }
+}
+
+/// `* /inspect/*rest` answers everything the function saw.
+#[derive(Default)]
+pub struct Inspect;
+
+impl Function for Inspect {
+    fn call(&self, req: &Request) -> Response {
+        Response::ok(json!({
+            "method": req.method(),
+            "path": req.path(),
+            "params": req.params(),
+            "query": req.queries(),
+            "headers": req.headers(),
+            "body": req.body(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_the_const() {
+        let res = Version.call(&Request::builder().build());
+        assert_eq!(res.body(), Some(&json!({ "version": VERSION })));
+    }
+
+    #[test]
+    fn panic_panics() {
+        let result = std::panic::catch_unwind(|| Panic.call(&Request::builder().build()));
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn slow_sleeps_then_answers() {
+        let req = Request::builder().query("ms", "20").build();
+        let started = std::time::Instant::now();
+        let res = Slow.call(&req);
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        assert_eq!(res.body(), Some(&json!({ "slept_ms": 20 })));
+        let req = Request::builder().query("ms", "x").build();
+        assert_eq!(Slow.call(&req).status_code(), 400);
+    }
+
+    #[test]
+    fn headers_and_inspect_echo_the_request() {
+        let req = Request::builder().header("X-A", "1").build();
+        let res = Headers.call(&req);
+        assert_eq!(res.body(), Some(&json!({ "headers": { "x-a": "1" } })));
+        assert_eq!(res.header("x-testbed"), Some("headers"));
+        let req = Request::builder()
+            .method("POST")
+            .path("/inspect/a")
+            .param("rest", "a")
+            .json(json!([1]))
+            .build();
+        let body = Inspect.call(&req).body().unwrap().clone();
+        assert_eq!(body["params"], json!({ "rest": "a" }));
+        assert_eq!(body["body"], json!([1]));
+    }
+}

@@ -1,0 +1,18 @@
+//! The testbed example app linked into a runner, exactly as rust-less generates the
+//! `main.rs` of an app's runner crate. The integration tests drive this binary.
+//!
+//! ```sh
+//! cargo run -p rustless-runner --example testbed-runner -- --listen 127.0.0.1:8081
+//! curl -H 'x-rustless-function: Version' http://127.0.0.1:8081/version
+//! ```
+
+fn main() {
+    rustless_runner::Runner::new()
+        .function("Version", testbed::Version::default())
+        .function("Panic", testbed::Panic::default())
+        .function("Slow", testbed::Slow::default())
+        .function("Abort", testbed::Abort::default())
+        .function("Headers", testbed::Headers::default())
+        .function("Inspect", testbed::Inspect::default())
+        .run();
+}

@@ -1,0 +1,331 @@
+//! The accept loop, one thread per connection, and the graceful stop.
+//!
+//! A thread per connection is the simple way to never let one connection starve
+//! another: the gateway keeps a pool of keep-alive connections, and a slow function on
+//! one of them must not hold up requests on the others. Runners serve one app on a
+//! small machine, so the number of connections stays modest (bounded below).
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader};
+use std::net::Shutdown;
+use std::os::unix::io::AsRawFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::dispatch::{Dispatcher, FUNCTION_HEADER};
+use crate::http::{self, ReadError};
+use crate::listen::{Listener, Stream};
+use crate::log;
+use crate::notify;
+use crate::signals::StopSignals;
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long requests in flight may take to finish once a stop begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle keep-alive connection (or one stalled mid-request) is closed after this.
+/// The gateway's pool closes idle connections well before.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Settings read from the environment at start.
+pub struct Options {
+    /// One log line per request (`RUSTLESS_ACCESS_LOG=0` turns it off).
+    pub access_log: bool,
+}
+
+struct Shared {
+    dispatcher: Dispatcher,
+    options: Options,
+    state: Mutex<State>,
+    /// Signalled whenever `busy` or the set of connections changes.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stopping: bool,
+    /// Requests being read, run or answered.
+    busy: usize,
+    next_id: u64,
+    /// Every open connection: a handle to shut it down, and whether it sits idle
+    /// between requests.
+    connections: HashMap<u64, Connection>,
+}
+
+struct Connection {
+    closer: Stream,
+    idle: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding this lock, but stay up if it ever does.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Serves until a stop signal, then drains. Returns the process's exit code.
+pub fn serve(listener: Listener, signals: StopSignals, dispatcher: Dispatcher, options: Options) -> i32 {
+    let shared = Arc::new(Shared {
+        dispatcher,
+        options,
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+    });
+    if let Err(e) = listener.set_nonblocking(true) {
+        log::line(&format!("cannot use the socket: {}", e));
+        return 1;
+    }
+    notify::ready();
+
+    if let Err(e) = accept_loop(&listener, &signals, &shared) {
+        log::line(&format!("cannot accept connections: {}", e));
+        return 1;
+    }
+
+    // Stop accepting first: with socket activation the listening socket stays open in
+    // systemd, and connections that arrive now wait there for the next start.
+    drop(listener);
+    notify::stopping();
+    let in_flight = begin_stop(&shared);
+    log::line(&format!(
+        "stopping on {}: {} request(s) in flight",
+        signals.name(),
+        in_flight
+    ));
+    drain(&shared, &signals)
+}
+
+fn accept_loop(listener: &Listener, signals: &StopSignals, shared: &Arc<Shared>) -> io::Result<()> {
+    loop {
+        let full = shared.lock().connections.len() >= MAX_CONNECTIONS;
+        // At capacity, wait only for a stop or for a connection to close (re-checked
+        // every 50 ms); otherwise wait for a connection or a stop.
+        let mut fds = [
+            libc::pollfd {
+                fd: signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let (count, timeout) = if full { (1, 50) } else { (2, -1) };
+        // SAFETY: `fds` is a valid array of at least `count` pollfd for the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, timeout) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if fds[0].revents != 0 && signals.take() {
+            return Ok(());
+        }
+        if count == 2 && fds[1].revents != 0 {
+            accept_ready(listener, shared)?;
+        }
+    }
+}
+
+/// Accepts every connection waiting now.
+fn accept_ready(listener: &Listener, shared: &Arc<Shared>) -> io::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok(stream) => start_connection(stream, shared),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => match e.raw_os_error() {
+                // The client gave up before we accepted: not our problem.
+                Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO) => continue,
+                // Out of fds or memory: back off instead of spinning, keep the rest
+                // waiting in the backlog.
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                | Some(libc::ENOMEM) => {
+                    log::line(&format!("accept: {}; retrying in 100 ms", e));
+                    thread::sleep(Duration::from_millis(100));
+                    return Ok(());
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+fn start_connection(stream: Stream, shared: &Arc<Shared>) {
+    // Accepted sockets do not inherit O_NONBLOCK on Linux, but say what we rely on.
+    let prepared = stream
+        .set_nonblocking(false)
+        .and_then(|_| stream.set_read_timeout(Some(IDLE_TIMEOUT)))
+        .and_then(|_| stream.try_clone());
+    let closer = match prepared {
+        Ok(c) => c,
+        Err(e) => {
+            log::line(&format!("dropping a connection: {}", e));
+            return;
+        }
+    };
+    // Registered here, before the thread runs, so a stop that begins right now still
+    // sees (and closes) this connection.
+    let id = {
+        let mut state = shared.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.connections.insert(id, Connection { closer, idle: true });
+        id
+    };
+    let thread_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name(format!("conn-{}", id))
+        .spawn(move || {
+            serve_connection(&thread_shared, stream, id);
+            let mut state = thread_shared.lock();
+            state.connections.remove(&id);
+            thread_shared.changed.notify_all();
+        });
+    if let Err(e) = spawned {
+        log::line(&format!("dropping a connection: cannot start a thread: {}", e));
+        shared.lock().connections.remove(&id);
+    }
+}
+
+/// Serves requests on one connection until it closes, fails, or the runner stops.
+fn serve_connection(shared: &Shared, stream: Stream, id: u64) {
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    loop {
+        // Idle: wait for the first byte of the next request. A stop shuts the read
+        // side down, which ends this wait.
+        match reader.fill_buf() {
+            Ok(buf) if !buf.is_empty() => {}
+            _ => return,
+        }
+        let stopping = {
+            let mut state = shared.lock();
+            state.busy += 1;
+            if let Some(c) = state.connections.get_mut(&id) {
+                c.idle = false;
+            }
+            state.stopping
+        };
+        let close = serve_request(shared, &mut reader, &mut writer, stopping);
+        let mut state = shared.lock();
+        state.busy -= 1;
+        if let Some(c) = state.connections.get_mut(&id) {
+            c.idle = true;
+        }
+        shared.changed.notify_all();
+        if close || state.stopping {
+            return;
+        }
+    }
+}
+
+/// Reads, dispatches and answers one request; `true` when the connection must close.
+fn serve_request(
+    shared: &Shared,
+    reader: &mut BufReader<Stream>,
+    writer: &mut Stream,
+    stopping: bool,
+) -> bool {
+    let started = Instant::now();
+    let req = match http::read_request(reader, writer) {
+        Ok(req) => req,
+        Err(ReadError::Io(e)) => {
+            // A client that hangs up mid-request is routine; a stall is worth a line.
+            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut {
+                log::line("closing a connection stalled in the middle of a request");
+            }
+            return true;
+        }
+        Err(ReadError::Bad(status, code, message)) => {
+            let res = rustless::Response::error(status, code, message);
+            let _ = write(writer, &res, false, true);
+            log::line(&format!("bad request: {} {}", status, code));
+            return true;
+        }
+    };
+    let response = shared.dispatcher.handle(&req);
+    let close = stopping || req.wants_close();
+    let written = write(writer, &response, req.method == "HEAD", close);
+    if shared.options.access_log {
+        log::line(&format!(
+            "{} {} -> {} {} {:.1}ms{}",
+            req.method,
+            req.target,
+            req.header(FUNCTION_HEADER).unwrap_or("-"),
+            response.status_code(),
+            started.elapsed().as_secs_f64() * 1000.0,
+            if written.is_err() { " (client gone)" } else { "" }
+        ));
+    }
+    close || written.is_err()
+}
+
+fn write(writer: &mut Stream, res: &rustless::Response, head_only: bool, close: bool) -> io::Result<()> {
+    let mut headers = res.headers().to_vec();
+    let body = match res.body() {
+        Some(value) => {
+            if res.header("content-type").is_none() {
+                headers.push(("content-type".to_string(), "application/json".to_string()));
+            }
+            // A `Value` always serializes (its map keys are strings).
+            serde_json::to_vec(value).unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    http::write_response(writer, res.status_code(), &headers, &body, head_only, close)
+}
+
+/// Marks the stop and closes idle connections; returns the requests in flight.
+fn begin_stop(shared: &Shared) -> usize {
+    let mut state = shared.lock();
+    state.stopping = true;
+    for c in state.connections.values() {
+        if c.idle {
+            // Read side only: a request that slipped in can still be answered.
+            let _ = c.closer.shutdown(Shutdown::Read);
+        }
+    }
+    state.busy
+}
+
+/// Waits for requests in flight, at most `DRAIN_TIMEOUT`; a second signal cuts it short.
+fn drain(shared: &Shared, signals: &StopSignals) -> i32 {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let mut state = shared.lock();
+    loop {
+        if state.busy == 0 {
+            log::line("stopped");
+            return 0;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            log::line(&format!(
+                "stopped after {} s with {} request(s) unfinished",
+                DRAIN_TIMEOUT.as_secs(),
+                state.busy
+            ));
+            return 0;
+        }
+        if signals.take() {
+            log::line(&format!(
+                "second stop signal: stopped with {} request(s) unfinished",
+                state.busy
+            ));
+            return 1;
+        }
+        let wait = (deadline - now).min(Duration::from_millis(50));
+        state = match shared.changed.wait_timeout(state, wait) {
+            Ok((s, _)) => s,
+            Err(e) => e.into_inner().0,
+        };
+    }
+}
