@@ -14,6 +14,8 @@ import { RunnerProcess } from './runner-process.js';
 
 export interface LocalBackendOptions {
   stateDir: string;
+  /** Where cargo keeps compiled dependencies between builds; defaults to `<stateDir>/cache`. */
+  cacheDir?: string | undefined;
 }
 
 interface LocalApp {
@@ -26,14 +28,16 @@ interface LocalApp {
 export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly #stateDir: string;
+  readonly #cacheDir: string;
   readonly #apps = new Map<string, LocalApp>();
 
-  constructor({ stateDir }: LocalBackendOptions) {
+  constructor({ stateDir, cacheDir }: LocalBackendOptions) {
     this.#stateDir = stateDir;
+    this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const targetDir = join(this.#stateDir, 'cache', 'target');
+    const targetDir = join(this.#cacheDir, 'target');
     await runCargo(['build', '--release', ...job.cargoConfig.flatMap((value) => ['--config', value])], {
       cwd: job.crateDir,
       env: { CARGO_TARGET_DIR: targetDir },

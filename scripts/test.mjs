@@ -1,0 +1,72 @@
+#!/usr/bin/env zx
+// Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
+// end-to-end in the test host, TUI in a pty) and `cargo test` for runner/. Ends with one line
+// `N passed, N failed` that CI reads. `--only unit,local` picks suites.
+import { cargoConfigFlags } from './lib/cargo-offline.mjs';
+
+$.verbose = false;
+const only = argv.only ? String(argv.only).split(',') : undefined;
+const wanted = (suite) => !only || only.includes(suite);
+const root = path.resolve(__dirname, '..');
+cd(root);
+
+const suites = [
+  { name: 'typecheck', run: typecheck },
+  { name: 'runner', run: cargoTest },
+  { name: 'unit', run: () => tap('unit', ['test/unit'], 2) },
+  { name: 'local', run: () => tap('local', ['test/local'], 1) },
+  { name: 'tui', run: () => tap('tui', ['test/tui'], 1) },
+  { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1) },
+];
+
+let passed = 0;
+let failed = 0;
+const failures = [];
+for (const suite of suites.filter((s) => wanted(s.name))) {
+  const started = Date.now();
+  echo(chalk.bold(`\n== ${suite.name}`));
+  const result = await suite.run();
+  passed += result.passed;
+  failed += result.failed;
+  if (result.failed > 0 || result.passed === 0) failures.push(`${suite.name} (${result.failed} failed, ${result.passed} passed)`);
+  echo(`== ${suite.name}: ${result.passed} passed, ${result.failed} failed in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+if (failures.length) echo(chalk.red(`\nfailing suites: ${failures.join(', ')}`));
+// A suite that ran nothing is a failure too: a test that silently skipped is a defect.
+const empty = failures.filter((f) => f.includes('(0 failed, 0 passed)')).length;
+echo(`${passed} passed, ${failed + empty} failed`);
+process.exit(failed + empty > 0 ? 1 : 0);
+
+async function typecheck() {
+  const result = await $({ nothrow: true })`npx tsc -p tsconfig.json`;
+  process.stdout.write(result.stdout + result.stderr);
+  return result.exitCode === 0 ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 };
+}
+
+async function cargoTest() {
+  const flags = await cargoConfigFlags();
+  const result = await $({ cwd: 'runner', nothrow: true })`cargo test ${flags} 2>&1`.pipe(process.stdout);
+  let passed = 0;
+  let failed = 0;
+  for (const match of result.stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    passed += Number(match[1]);
+    failed += Number(match[2]);
+  }
+  if (result.exitCode !== 0 && failed === 0) failed = 1;
+  return { passed, failed };
+}
+
+async function tap(name, dirs, jobs) {
+  const files = (await glob(dirs.map((dir) => `${dir}/**/*.test.{ts,mjs}`))).sort();
+  if (files.length === 0) return { passed: 0, failed: 0 };
+  const result = await $({ nothrow: true, env: { ...process.env, FORCE_COLOR: '0' } })`npx tap --disable-coverage --reporter=tap --timeout=1500 --jobs=${jobs} ${files}`.pipe(process.stdout);
+  // Count the tests (t.test blocks) one level below each file, not single assertions.
+  let passed = 0;
+  let failed = 0;
+  for (const line of result.stdout.split('\n')) {
+    if (/^    ok \d+/.test(line)) passed++;
+    else if (/^    not ok \d+/.test(line) && !/# TODO/.test(line)) failed++;
+  }
+  if (result.exitCode !== 0 && failed === 0) failed = 1;
+  return { passed, failed };
+}

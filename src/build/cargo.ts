@@ -1,0 +1,165 @@
+/**
+ * Runs cargo and turns its stderr into build output: progress from its progress bar, every
+ * other line as is, and the compiler's errors as the message of a failed build. Both backends
+ * use it: the local one runs the host's cargo, the systemd one prefixes `systemd-run --pipe`.
+ */
+import { accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { execa } from 'execa';
+import { RustlessError } from '../errors.js';
+import type { BuildOutput } from '../backends/backend.js';
+
+/**
+ * Environment that makes cargo's output parseable: a progress bar even without a terminal, of
+ * a fixed width, no colour codes. A `systemd-run` prefix needs these as `--setenv`.
+ */
+export const CARGO_OUTPUT_ENV: Readonly<Record<string, string>> = {
+  CARGO_TERM_PROGRESS_WHEN: 'always',
+  CARGO_TERM_PROGRESS_WIDTH: '100',
+  CARGO_TERM_COLOR: 'never',
+};
+
+/** At most this much of the compiler's output goes into a failed build's message. */
+const MAX_ERROR_LINES = 200;
+const MAX_ERROR_CHARS = 16_000;
+
+export interface RunCargoOptions {
+  cwd: string;
+  /** Added to the inherited environment (and to CARGO_OUTPUT_ENV). */
+  env?: Record<string, string | undefined>;
+  output: BuildOutput;
+  signal?: AbortSignal;
+  /** The program and leading arguments that run cargo; `[cargoCommand()]` by default. */
+  command?: readonly string[];
+}
+
+/** Runs `cargo <args>`; rejects with RUSTLESS_BUILD_FAILED and the compiler's errors when it fails. */
+export async function runCargo(args: readonly string[], { cwd, env, output, signal, command = [cargoCommand()] }: RunCargoOptions): Promise<void> {
+  const [file, ...prefix] = command;
+  if (!file) throw new RustlessError('RUSTLESS_INTERNAL', 'runCargo: `command` must name a program, got an empty list');
+
+  const collector = new ErrorCollector();
+  const onLine = (line: string): void => {
+    const progress = parseCargoProgress(line);
+    if (progress) return output.progress(progress.done, progress.total);
+    collector.add(line);
+    output.line(line);
+  };
+
+  const subprocess = execa(file, [...prefix, ...args], {
+    cwd,
+    env: { ...CARGO_OUTPUT_ENV, ...env },
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    cancelSignal: signal,
+    forceKillAfterDelay: 5_000,
+  });
+  const streams = [subprocess.stdout, subprocess.stderr].map((stream) => (stream ? forEachLine(stream, onLine) : Promise.resolve()));
+  const [result] = await Promise.all([subprocess, ...streams]);
+
+  if (result.failed) {
+    if (result.isCanceled) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled', { details: { cancelled: true } });
+    if (result.exitCode === undefined) {
+      const reason = result.signal ? `cargo was killed by ${result.signal}` : `cannot run ${file} (${result.originalMessage ?? result.shortMessage})`;
+      throw new RustlessError('RUSTLESS_BUILD_FAILED', reason, { details: { signal: result.signal ?? null } });
+    }
+    throw new RustlessError('RUSTLESS_BUILD_FAILED', collector.message(result.exitCode), { details: { exitCode: result.exitCode } });
+  }
+}
+
+/** The `--config` flags for a list of `cargo --config` values. */
+export function configFlags(values: readonly string[]): string[] {
+  return values.flatMap((value) => ['--config', value]);
+}
+
+/** `Building [===>   ] 12/40: serde, ...` as numbers, or undefined for any other line. */
+export function parseCargoProgress(line: string): { done: number; total: number } | undefined {
+  const match = /^\s*Building \[[=> ]*\] (\d+)\/(\d+)(?::|$)/.exec(line);
+  if (!match) return undefined;
+  return { done: Number(match[1]), total: Number(match[2]) };
+}
+
+/** The cargo to run: the one on PATH, else `$CARGO`, else rustup's `~/.cargo/bin/cargo`. */
+export function cargoCommand(): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, 'cargo'))) return join(dir, 'cargo');
+  }
+  if (process.env.CARGO && isExecutable(process.env.CARGO)) return process.env.CARGO;
+  const rustup = join(homedir(), '.cargo', 'bin', 'cargo');
+  if (isExecutable(rustup)) return rustup;
+  // Nothing found: running plain `cargo` fails with an ENOENT that says what was missing.
+  return 'cargo';
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Keeps what a failed build's message needs: the lines from the first `error` on (warnings
+ * before it are noise for someone fixing the build), and the tail in case no line says `error`.
+ */
+class ErrorCollector {
+  #errors: string[] = [];
+  #tail: string[] = [];
+
+  add(line: string): void {
+    if (this.#errors.length > 0 || /^error(\[E\d+\])?:/.test(line)) {
+      if (this.#errors.length < MAX_ERROR_LINES) this.#errors.push(line);
+    }
+    this.#tail.push(line);
+    if (this.#tail.length > 30) this.#tail.shift();
+  }
+
+  message(exitCode: number): string {
+    const lines = this.#errors.length > 0 ? this.#errors : this.#tail;
+    const kept = trimBlank(lines.filter((line) => !/^warning: build failed, waiting for other jobs to finish/.test(line)));
+    let text = kept.join('\n');
+    if (text.length > MAX_ERROR_CHARS) text = `${text.slice(0, MAX_ERROR_CHARS)}\n... (cut; the build log has the rest)`;
+    return text || `cargo exited with code ${exitCode} and no output`;
+  }
+}
+
+function trimBlank(lines: string[]): string[] {
+  let start = 0;
+  let end = lines.length;
+  while (start < end && lines[start]!.trim() === '') start++;
+  while (end > start && lines[end - 1]!.trim() === '') end--;
+  return lines.slice(start, end);
+}
+
+/**
+ * Calls `onLine` for each line of `stream`, split on `\n` and on `\r` (the progress bar redraws
+ * itself with `\r`); blank lines and trailing spaces, which only erase the bar, are dropped.
+ */
+function forEachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const emit = (text: string): void => {
+    const parts = (pending + text).split(/\r\n|\r|\n/);
+    pending = parts.pop() ?? '';
+    for (const part of parts) {
+      const line = part.trimEnd();
+      if (line !== '') onLine(line);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => emit(decoder.write(chunk)));
+    stream.on('end', () => {
+      emit(decoder.end());
+      const line = pending.trimEnd();
+      if (line !== '') onLine(line);
+      pending = '';
+      resolve();
+    });
+    stream.on('error', reject);
+  });
+}

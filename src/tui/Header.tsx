@@ -1,0 +1,33 @@
+import { Box, Text } from 'ink';
+import { colour } from './theme.js';
+
+export interface HeaderProps {
+  title: string;
+  hostLabel: string;
+  /** Right-hand note, e.g. `3 apps` or an error. */
+  note?: string;
+  error?: string | undefined;
+}
+
+/** The first line of every screen: where you are and which gateway you talk to. */
+export function Header({ title, hostLabel, note, error }: HeaderProps) {
+  return (
+    <Box flexShrink={0} justifyContent="space-between">
+      <Text wrap="truncate-end">
+        <Text bold color={colour('magenta')}>
+          rustless
+        </Text>
+        <Text> › </Text>
+        <Text bold>{title}</Text>
+        <Text dimColor>{`  ${hostLabel}`}</Text>
+      </Text>
+      {error ? (
+        <Text color={colour('red')} wrap="truncate-end">
+          {` ${error}`}
+        </Text>
+      ) : note ? (
+        <Text dimColor wrap="truncate-end">{` ${note}`}</Text>
+      ) : null}
+    </Box>
+  );
+}

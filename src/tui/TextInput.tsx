@@ -1,0 +1,36 @@
+import { Text, useInput } from 'ink';
+
+export interface TextInputProps {
+  value: string;
+  onChange(value: string): void;
+  onSubmit?(value: string): void;
+  /** Tab: path completion, next field, ... */
+  onTab?(): void;
+  /** Only the focused input takes keys and shows a cursor. */
+  focus: boolean;
+  placeholder?: string;
+}
+
+/** A one-line text field: type, Backspace, Ctrl-U clears, Enter submits. */
+export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder }: TextInputProps) {
+  useInput(
+    (input, key) => {
+      if (key.return) return onSubmit?.(value);
+      if (key.tab) return onTab?.();
+      if (key.backspace || key.delete) return onChange(value.slice(0, -1));
+      if (key.ctrl && input === 'u') return onChange('');
+      if (key.ctrl || key.meta || key.escape || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return;
+      // Pasted text arrives as one chunk; keep its printable characters.
+      const printable = input.replace(/[\u0000-\u001f\u007f]/g, '');
+      if (printable) onChange(value + printable);
+    },
+    { isActive: focus },
+  );
+  if (value === '' && placeholder && !focus) return <Text dimColor>{placeholder}</Text>;
+  return (
+    <Text>
+      {value === '' && placeholder ? <Text dimColor>{focus ? '' : placeholder}</Text> : value}
+      {focus ? <Text inverse> </Text> : null}
+    </Text>
+  );
+}

@@ -1,0 +1,94 @@
+// Deploys through the real CLI: new versions, broken builds, rollback, conflicts, bad manifests,
+// `rustless new`, and deletion.
+import t from 'tap';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CLI, EXAMPLES, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+let gw: TestGateway;
+let work: string;
+
+/** A copy of the testbed example whose `version` function answers `version`. */
+async function testbedAt(version: number, edit?: (lib: string) => string): Promise<string> {
+  const dir = join(work, `testbed-v${version}-${Math.random().toString(36).slice(2)}`);
+  await cp(join(EXAMPLES, 'testbed'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  const lib = join(dir, 'src', 'lib.rs');
+  let text = (await readFile(lib, 'utf8')).replace(/pub const VERSION: u64 = \d+;/, `pub const VERSION: u64 = ${version};`);
+  if (edit) text = edit(text);
+  await writeFile(lib, text);
+  return dir;
+}
+
+t.before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'rustless-deploys-'));
+  gw = await startGateway();
+});
+t.teardown(() => gw.stop());
+
+t.test('a new version replaces the old one; a broken build keeps the old one answering', async (t) => {
+  t.equal((await gw.deploy(await testbedAt(1))).exitCode, 0);
+  t.same((await gw.get('/version')).body, { version: 1 });
+
+  t.equal((await gw.deploy(await testbedAt(2))).exitCode, 0);
+  t.same((await gw.get('/version')).body, { version: 2 });
+
+  const broken = await gw.deploy(await testbedAt(3, (lib) => `${lib}\nfn broken() -> u32 { "not a number" }\n`));
+  t.not(broken.exitCode, 0, 'deploy exits non-zero');
+  t.match(broken.stderr, /error\[E0308\]/, 'the compiler error is shown');
+  t.match(broken.stderr, /mismatched types/);
+  t.same((await gw.get('/version')).body, { version: 2 }, 'the old version still answers');
+
+  const { stdout } = await gw.cli(['ls', '--json']);
+  const testbed = JSON.parse(stdout).find((app: { name: string }) => app.name === 'testbed');
+  t.equal(testbed.latestBuild.status, 'failed');
+});
+
+t.test('rollback serves the previous build again', async (t) => {
+  const rolled = await gw.cli(['rollback', 'testbed']);
+  t.equal(rolled.exitCode, 0, rolled.stderr);
+  t.same((await gw.get('/version')).body, { version: 1 });
+});
+
+t.test('a route that conflicts with another app is refused, naming both', async (t) => {
+  const dir = join(work, 'clash');
+  await cp(join(EXAMPLES, 'hello'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  await writeFile(join(dir, 'rustless.toml'), 'name = "clash"\n[[routes]]\nmethod = "GET"\npath = "/hello/:who"\nfunction = "Hello"\n');
+  const result = await gw.deploy(dir);
+  t.not(result.exitCode, 0);
+  t.match(result.stderr, /GET \/hello\/:who \(app clash, function Hello\) conflicts with GET \/hello\/:name \(app hello|conflicts with/);
+  const ls = JSON.parse((await gw.cli(['ls', '--json'])).stdout);
+  t.notOk(ls.find((app: { name: string }) => app.name === 'clash'), 'nothing was recorded');
+});
+
+t.test('a broken rustless.toml is refused before upload, naming the file, key and value', async (t) => {
+  const dir = join(work, 'badtoml');
+  await cp(join(EXAMPLES, 'hello'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  await writeFile(join(dir, 'rustless.toml'), 'name = "badtoml"\n[[routes]]\nmethod = "FETCH"\npath = "/x"\nfunction = "Hello"\n');
+  const result = await gw.deploy(dir);
+  t.not(result.exitCode, 0);
+  t.match(result.stderr, /rustless\.toml: `routes\[0\]\.method` must be one of .* got "FETCH"/);
+});
+
+t.test('rustless new scaffolds an app that passes cargo test and deploys as is', async (t) => {
+  const dir = join(work, 'greeter');
+  const created = await execa(process.execPath, [CLI, 'new', dir]);
+  t.match(created.stdout, /created greeter/);
+  const tested = await execa('cargo', ['test'], { cwd: dir, reject: false, env: { CARGO_TARGET_DIR: join(work, 'greeter-target') } });
+  t.equal(tested.exitCode, 0, tested.stderr);
+  t.match(tested.stdout, /test result: ok\. 2 passed/);
+  t.equal((await gw.deploy(dir)).exitCode, 0);
+  const reply = await gw.get('/greeter/hello/pi');
+  t.same(reply.body, { message: 'hello pi' });
+  const posted = await gw.send('POST', '/greeter/greetings', { name: 'zero' });
+  t.equal(posted.status, 201);
+});
+
+t.test('rm deletes the app and its routes answer 404', async (t) => {
+  t.equal((await gw.cli(['rm', 'greeter'])).exitCode, 0);
+  t.equal((await gw.get('/greeter/hello/pi')).status, 404);
+  const missing = await gw.cli(['rm', 'greeter']);
+  t.not(missing.exitCode, 0);
+  t.match(missing.stderr, /no app named "greeter"/);
+});
