@@ -2,7 +2,6 @@
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
 // end-to-end in the test host, TUI in a pty) and `cargo test` for runner/. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
-import { cargoConfigFlags } from './lib/cargo-offline.mjs';
 
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
@@ -44,7 +43,12 @@ async function typecheck() {
 }
 
 async function cargoTest() {
-  const flags = await cargoConfigFlags();
+  // The same crate-source decision the builder makes; typecheck built dist/ first.
+  const { detectCrateSource } = await import('../dist/build/crate-source.js');
+  const { configFlags } = await import('../dist/build/cargo.js');
+  const source = await detectCrateSource();
+  echo(`crates: ${source.reason}`);
+  const flags = configFlags(source.cargoConfig);
   const result = await $({ cwd: 'runner', nothrow: true })`cargo test ${flags} 2>&1`.pipe(process.stdout);
   let passed = 0;
   let failed = 0;

@@ -5,6 +5,7 @@ import type { AdminClient } from '../admin/admin-client.js';
 export type Screen =
   | { name: 'dashboard' }
   | { name: 'deploy'; dir?: string }
+  | { name: 'build'; app: string; buildId: number; previousBuild: number | null }
   | { name: 'app'; app: string }
   | { name: 'invoke'; app: string }
   | { name: 'logs'; app: string };
@@ -16,6 +17,8 @@ export interface TuiContextValue {
   publicUrl: string | null;
   /** Opens a screen on top of the current one. */
   open(screen: Screen): void;
+  /** Replaces the current screen (deploy → its build). */
+  replace(screen: Screen): void;
   /** Goes back to the screen below; quits from the dashboard. */
   back(): void;
   /** Replaces the whole stack with the dashboard. */

@@ -7,7 +7,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import { runCargo } from '../../build/cargo.js';
+import { configFlags, runCargo } from '../../build/cargo.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess } from './runner-process.js';
@@ -38,7 +38,7 @@ export class LocalBackend implements Backend {
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
     const targetDir = join(this.#cacheDir, 'target');
-    await runCargo(['build', '--release', ...job.cargoConfig.flatMap((value) => ['--config', value])], {
+    await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
       cwd: job.crateDir,
       env: { CARGO_TARGET_DIR: targetDir },
       output,

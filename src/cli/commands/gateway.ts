@@ -8,7 +8,7 @@ import { createAdminHandler } from '../../admin/admin-server.js';
 import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
 import { defaultStateDir } from '../../discovery/find-host.js';
-import { advertise } from '../../discovery/advertise.js';
+import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { PACKAGE_ROOT } from '../../version.js';

@@ -1,0 +1,244 @@
+/**
+ * The runner crate: a small generated binary crate whose `main` registers each function of the
+ * app with `rustless_runner::Runner`, and which links the user's crate (under `app/`) as the
+ * library `user_app`. The user's Cargo.toml is rewritten so it builds here exactly as it does on
+ * their machine, only against this host's copy of the `rustless` crate.
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { RustlessError } from '../errors.js';
+import type { AppManifest } from '../manifest/manifest.js';
+
+type Table = Record<string, unknown>;
+
+const RUST_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RUST_PATH = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
+// Keywords cannot name a crate or a path segment (raw identifiers aside, which nobody uses here).
+const RUST_KEYWORDS = new Set(
+  (
+    'as async await break const continue crate dyn else enum extern false fn for if impl in let loop match mod move mut pub ref return ' +
+    'self Self static struct super trait true type unsafe use where while abstract become box do final macro override priv try typeof unsized virtual yield'
+  ).split(' '),
+);
+const DEPENDENCY_TABLES = ['dependencies', 'dev-dependencies', 'build-dependencies'];
+
+/** What the builder needs to know about an uploaded crate before it records a build. */
+export interface UserCrate {
+  /** `[package] name`, as written. */
+  name: string;
+  /** The parsed Cargo.toml. */
+  toml: Table;
+}
+
+export interface GenerateRunnerCrateOptions {
+  /** Where the runner crate goes; created if missing. */
+  buildDir: string;
+  /** The unpacked upload; moved to `<buildDir>/app`. */
+  uploadDir: string;
+  manifest: AppManifest;
+  /** The `runner/` directory holding the `rustless` and `rustless-runner` crates. */
+  runnerDir: string;
+}
+
+/**
+ * Reads and checks `<dir>/Cargo.toml`: a package whose name is a Rust identifier once `-` is
+ * `_`, and a library (`[lib]` or `src/lib.rs`). Errors are RUSTLESS_INVALID_UPLOAD naming the file.
+ */
+export async function inspectUserCrate(dir: string): Promise<UserCrate> {
+  const file = join(dir, 'Cargo.toml');
+  const fail = (message: string): never => {
+    throw new RustlessError('RUSTLESS_INVALID_UPLOAD', `Cargo.toml: ${message}`, { details: { file: 'Cargo.toml' } });
+  };
+  let toml: Table;
+  try {
+    toml = parseToml(await readFile(file, 'utf8')) as Table;
+  } catch (error) {
+    return fail(`not valid TOML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const pkg = toml.package;
+  if (!isTable(pkg)) return fail('has no [package] table; upload the crate of the function app itself, not a workspace');
+  const name = pkg.name;
+  if (typeof name !== 'string') return fail(`\`package.name\` must be a string, got ${show(name)}`);
+  const ident = name.replaceAll('-', '_');
+  if (!RUST_IDENT.test(ident) || RUST_KEYWORDS.has(ident)) {
+    fail(`\`package.name\` must be a Rust identifier once dashes become underscores (letters, digits, _ and -), got ${show(name)}`);
+  }
+
+  const lib = toml.lib;
+  if (lib !== undefined) {
+    if (!isTable(lib)) fail(`\`lib\` must be a table, got ${show(lib)}`);
+    const types = (lib as Table)['crate-type'] ?? (lib as Table).crate_type;
+    if (Array.isArray(types) && !types.some((type) => type === 'lib' || type === 'rlib')) {
+      fail(`\`lib.crate-type\` must include "lib" or "rlib" so the runner can link the crate, got ${show(types)}`);
+    }
+  } else if (!existsSync(join(dir, 'src', 'lib.rs'))) {
+    fail(`the crate ${show(name)} is not a library: it has no [lib] table and no src/lib.rs; function apps are library crates`);
+  }
+  return { name, toml };
+}
+
+/**
+ * Lays out the runner crate in `buildDir` (Cargo.toml, src/main.rs) and moves the upload to
+ * `buildDir/app` with its Cargo.toml rewritten. Returns the name of the binary cargo will build.
+ */
+export async function generateRunnerCrate({ buildDir, uploadDir, manifest, runnerDir }: GenerateRunnerCrateOptions): Promise<{ binaryName: string }> {
+  const runner = resolve(runnerDir);
+  const user = await inspectUserCrate(uploadDir);
+  const functions = distinctFunctions(manifest);
+  const binaryName = `rustless-app-${manifest.name}`;
+
+  await mkdir(join(buildDir, 'src'), { recursive: true });
+  const appDir = join(buildDir, 'app');
+  await move(uploadDir, appDir);
+  await writeFile(join(appDir, 'Cargo.toml'), rewriteUserCargoToml(user.toml, runner));
+  await writeFile(join(buildDir, 'Cargo.toml'), runnerCargoToml({ binaryName, app: manifest.name, userCrate: user.name, runnerDir: runner }));
+  await writeFile(join(buildDir, 'src', 'main.rs'), runnerMainRs(manifest.name, functions));
+  return { binaryName };
+}
+
+/** The functions named by the routes, each once, in the order they first appear. */
+export function distinctFunctions(manifest: AppManifest): string[] {
+  const functions = [...new Set(manifest.routes.map((route) => route.function))];
+  for (const path of functions) {
+    // The manifest checked this already; the text below becomes Rust source, so check again.
+    if (!RUST_PATH.test(path) || path.split('::').some((segment) => RUST_KEYWORDS.has(segment))) {
+      throw new RustlessError('RUSTLESS_INVALID_MANIFEST', `rustless.toml: function ${show(path)} is not a Rust path such as "Hello" or "handlers::Echo"`);
+    }
+  }
+  return functions;
+}
+
+export function runnerMainRs(app: string, functions: readonly string[]): string {
+  const registrations = functions.map((path) => `        .function(${JSON.stringify(path)}, user_app::${path}::default())\n`).join('');
+  return (
+    `// Generated by rust-less for the app ${JSON.stringify(app)}: one registration per function in rustless.toml.\n` +
+    `fn main() {\n` +
+    `    rustless_runner::Runner::new()\n` +
+    registrations +
+    `        .run();\n` +
+    `}\n`
+  );
+}
+
+export function runnerCargoToml({ binaryName, app, userCrate, runnerDir }: { binaryName: string; app: string; userCrate: string; runnerDir: string }): string {
+  const doc = {
+    package: { name: binaryName, version: '0.0.0', edition: '2021', publish: false },
+    dependencies: {
+      user_app: { package: userCrate, path: 'app' },
+      'rustless-runner': { path: join(runnerDir, 'rustless-runner') },
+      rustless: { path: join(runnerDir, 'rustless') },
+    },
+    // Its own workspace root: a `[workspace]` further up the build directory never applies.
+    workspace: {},
+    profile: {
+      release: {
+        'opt-level': 3,
+        // The runner catches panics per request; `abort` would take the whole app down.
+        panic: 'unwind',
+        // A Pi has few cores: a few units keep builds parallel without bloating the binary.
+        'codegen-units': 4,
+        debug: false,
+        strip: 'debuginfo',
+      },
+    },
+  };
+  return `# Generated by rust-less for the app ${JSON.stringify(app)}; rebuilt from scratch on every deploy.\n${stringifyToml(doc)}\n`;
+}
+
+/**
+ * The user's Cargo.toml, made to build inside the runner crate: every `rustless` dependency
+ * points at this host's copy, and `[workspace]` goes (the runner crate is the root). Settings the
+ * user inherited from that workspace are copied in first, so nothing they rely on is lost.
+ */
+export function rewriteUserCargoToml(toml: Table, runnerDir: string): string {
+  const doc = structuredClone(toml);
+  const workspace = isTable(doc.workspace) ? doc.workspace : undefined;
+  inheritFromWorkspace(doc, workspace);
+  delete doc.workspace;
+  // `package.workspace` points at a parent workspace that does not exist here.
+  if (isTable(doc.package)) delete doc.package.workspace;
+
+  const rustlessPath = join(resolve(runnerDir), 'rustless');
+  const rewriteTables = (holder: Table): void => {
+    for (const key of DEPENDENCY_TABLES) {
+      const deps = holder[key];
+      if (!isTable(deps)) continue;
+      for (const [name, spec] of Object.entries(deps)) {
+        const renamedFrom = isTable(spec) && typeof spec.package === 'string' ? spec.package : undefined;
+        if ((renamedFrom ?? name) !== 'rustless') continue;
+        deps[name] = rustlessDependency(spec, rustlessPath);
+      }
+    }
+  };
+  rewriteTables(doc);
+  if (isTable(doc.target)) for (const platform of Object.values(doc.target)) if (isTable(platform)) rewriteTables(platform);
+  return `${stringifyToml(doc)}\n`;
+}
+
+/** `{ path = ... }`, keeping only what still means something for a path dependency. */
+function rustlessDependency(spec: unknown, path: string): Table {
+  const out: Table = { path };
+  if (!isTable(spec)) return out;
+  for (const key of ['package', 'features', 'default-features', 'default_features', 'optional']) {
+    if (spec[key] !== undefined) out[key] = spec[key];
+  }
+  return out;
+}
+
+/** Resolves `x.workspace = true` in [package] and dependency tables against the crate's own [workspace]. */
+function inheritFromWorkspace(doc: Table, workspace: Table | undefined): void {
+  const fail = (what: string): never => {
+    throw new RustlessError('RUSTLESS_INVALID_UPLOAD', `Cargo.toml: ${what} is inherited from a workspace (\`workspace = true\`), but the upload has no matching [workspace] entry; upload a crate that does not rely on a parent workspace`, {
+      details: { file: 'Cargo.toml' },
+    });
+  };
+  const wsPackage = isTable(workspace?.package) ? workspace.package : {};
+  const wsDeps = isTable(workspace?.dependencies) ? workspace.dependencies : {};
+  if (isTable(doc.package)) {
+    for (const [key, value] of Object.entries(doc.package)) {
+      if (!isTable(value) || value.workspace !== true) continue;
+      if (!(key in wsPackage)) fail(`\`package.${key}\``);
+      doc.package[key] = wsPackage[key];
+    }
+  }
+  const resolveDeps = (holder: Table, where: string): void => {
+    for (const table of DEPENDENCY_TABLES) {
+      const deps = holder[table];
+      if (!isTable(deps)) continue;
+      for (const [name, spec] of Object.entries(deps)) {
+        if (!isTable(spec) || spec.workspace !== true) continue;
+        const base = wsDeps[name];
+        if (base === undefined) fail(`\`${where}${table}.${name}\``);
+        const { workspace: _inherited, features, ...local } = spec;
+        const merged: Table = typeof base === 'string' ? { version: base } : { ...(base as Table) };
+        // Cargo adds the member's features to the workspace's; everything else is the member's.
+        if (Array.isArray(features)) merged.features = [...(Array.isArray(merged.features) ? merged.features : []), ...features];
+        deps[name] = { ...merged, ...local };
+      }
+    }
+  };
+  resolveDeps(doc, '');
+  if (isTable(doc.target)) for (const [platform, holder] of Object.entries(doc.target)) if (isTable(holder)) resolveDeps(holder, `target.${platform}.`);
+}
+
+/** rename, or copy then delete when the upload sits on another filesystem. */
+async function move(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await cp(from, to, { recursive: true, errorOnExist: true, force: false });
+    await rm(from, { recursive: true, force: true });
+  }
+}
+
+function isTable(value: unknown): value is Table {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value) ?? String(value);
+}

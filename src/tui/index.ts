@@ -1,0 +1,1 @@
+export { runTui, type RunTuiOptions } from './run-tui.js';
