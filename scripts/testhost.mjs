@@ -5,6 +5,7 @@
 //   testhost.mjs create [--force] [--mirror URL]
 //   testhost.mjs boot [--name default] [--mode overlay|copy] [--bind HOST:GUEST[:ro]]... [--timeout 60] [--foreground]
 //   testhost.mjs exec [--name default] -- CMD...
+//   testhost.mjs bind [--name default] HOST[:GUEST[:ro]]
 //   testhost.mjs shell [--name default]
 //   testhost.mjs down [--name default]
 //   testhost.mjs status
@@ -28,6 +29,7 @@ const usage = `usage: testhost.mjs <command> [flags]
   create  [--force] [--mirror URL]          build (or reuse) the cached trixie root
   boot    [--name N] [--mode overlay|copy] [--bind HOST:GUEST[:ro]]... [--timeout SECS] [--foreground]
   exec    [--name N] -- CMD...              run CMD inside; its exit code passes through
+  bind    [--name N] HOST[:GUEST[:ro]]      bind-mount a host dir into the running guest
   shell   [--name N]                        an interactive shell inside
   down    [--name N]                        power off, kill stragglers, remove mounts and run dir
   status  [--json]                          instances and the cached root`
@@ -44,7 +46,9 @@ if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail(`Expected --timeout to b
 let teardownName = null
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
-    if (!teardownName) process.exit(130)
+    // exec/shell: the command inside gets the terminal's signals itself; wait for its exit code.
+    if (command === 'exec' || command === 'shell') return
+    if (!teardownName) process.exit(sig === 'SIGINT' ? 130 : 143)
     const name = teardownName
     teardownName = null
     log(`${sig}: taking "${name}" down`)
@@ -82,6 +86,13 @@ try {
       const cmd = args['--'] ?? []
       if (!cmd.length) fail('exec needs a command after --')
       process.exitCode = await th.attach(args.name).exec(cmd)
+      break
+    }
+    case 'bind': {
+      const [spec] = args._.slice(1)
+      const [hostPath, guestPath, ro] = (spec ?? '').split(':')
+      if (!hostPath) fail('bind needs HOST[:GUEST[:ro]]')
+      await th.attach(args.name).bindIn(hostPath, guestPath || hostPath, { readOnly: ro === 'ro' })
       break
     }
     case 'shell':

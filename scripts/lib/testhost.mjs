@@ -150,7 +150,12 @@ export async function create ({
   await fsp.mkdir(keyDir, { recursive: true })
   const debs = path.join(cacheDir, 'debs')
   await fsp.mkdir(debs, { recursive: true })
-  const tmp = await fsp.mkdtemp(path.join(keyDir, 'building-'))
+  // Half-built roots of creates that died (their pid is in the name) are removed here.
+  for (const d of fs.readdirSync(keyDir).filter((d) => d.startsWith('building-'))) {
+    const pid = Number(d.split('-')[1])
+    if (!procStartTime(pid)) await fsp.rm(path.join(keyDir, d), { recursive: true, force: true })
+  }
+  const tmp = await fsp.mkdtemp(path.join(keyDir, `building-${process.pid}-`))
   // debootstrap's resolver ignores Provides, and librust-*-dev packages depend on virtual
   // feature packages (librust-syn-2+derive-dev...): those go through apt inside the new root.
   const viaApt = packages.filter((p) => p.startsWith('librust-'))
@@ -485,6 +490,34 @@ export class Testhost {
   }
 
   readFile (guestPath, encoding = 'utf8') { return fsp.readFile(this.hostPath(guestPath), encoding) }
+
+  /**
+   * Bind-mount a host directory (or file) into the running guest, at guestPath (created if
+   * missing). Uses open_tree + setns + move_mount, via perl (always on Debian: perl-base is
+   * essential), because a plain mount inside the guest's namespace cannot see host paths.
+   */
+  async bindIn (hostPath, guestPath, { readOnly = false } = {}) {
+    if (!path.isAbsolute(hostPath) || !fs.existsSync(hostPath)) {
+      throw new TesthostError('TESTHOST_BAD_BIND', `Expected an existing absolute host path, got ${JSON.stringify(hostPath)}`)
+    }
+    const dest = this.hostPath(guestPath)
+    if (fs.statSync(hostPath).isDirectory()) await fsp.mkdir(dest, { recursive: true })
+    else if (!fs.existsSync(dest)) {
+      await fsp.mkdir(path.dirname(dest), { recursive: true })
+      await fsp.writeFile(dest, '')
+    }
+    const setns = { x64: 308, arm64: 268 }[process.arch]
+    if (!setns) throw new TesthostError('TESTHOST_UNSUPPORTED', `bindIn knows no setns syscall number for ${process.arch}`)
+    // open_tree(AT_FDCWD, src, OPEN_TREE_CLONE|AT_RECURSIVE|O_CLOEXEC); setns(CLONE_NEWNS);
+    // move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH): the same numbers on x64 and arm64.
+    const perl = `my ($pid, $src, $dst) = @ARGV; my $empty = "";
+my $fd = syscall(428, -100, $src, 1 | 0x8000 | 0x80000); die "open_tree: $!\n" if $fd < 0;
+open(my $ns, "<", "/proc/$pid/ns/mnt") or die "open ns: $!\n";
+syscall(${setns}, fileno($ns), 0x20000) == 0 or die "setns: $!\n";
+syscall(429, $fd, $empty, -100, $dst, 4) == 0 or die "move_mount: $!\n";`
+    await must(['perl', '-e', perl, String(this.pid), hostPath, guestPath])
+    if (readOnly) await this.check(['mount', '-o', 'remount,bind,ro', guestPath])
+  }
 
   down (opts) { return down({ name: this.name, ...opts }) }
 }

@@ -99,6 +99,12 @@ t.test('boot the test host', async (t) => {
   t.equal((await sh('exit 7')).exitCode, 7, 'exit codes pass through')
   t.equal((await host.run('cat', { input: 'piped' })).stdout, 'piped', 'stdin reaches the guest')
   t.ok(list().find((i) => i.name === NAME)?.running, 'listed as running')
+  fs.mkdirSync(path.join(work, 'shared'))
+  fs.writeFileSync(path.join(work, 'shared/from-host'), 'host says hi')
+  await host.bindIn(path.join(work, 'shared'), '/mnt/shared')
+  t.equal((await ok(t, 'cat /mnt/shared/from-host')).stdout, 'host says hi', 'bindIn shows a host dir inside')
+  await ok(t, 'echo -n guest says hi > /mnt/shared/from-guest')
+  t.equal(fs.readFileSync(path.join(work, 'shared/from-guest'), 'utf8'), 'guest says hi', 'and it is writable')
 })
 
 t.test('podman runs a FROM-scratch image of a static binary', async (t) => {
