@@ -141,6 +141,11 @@ export async function create ({
     log(`cached root ${root} (key ${key})`)
     return { root, key, cached: true, seconds: 0 }
   }
+  const users = list().filter((i) => i.running && readState(i.name)?.root === root)
+  if (force && users.length) {
+    // A running overlay guest uses this root as its lowerdir: replacing it under it breaks it.
+    throw new TesthostError('TESTHOST_ROOT_IN_USE', `Cannot rebuild ${root}: test hosts ${users.map((u) => u.name).join(', ')} run on it; take them down first`)
+  }
   if (!fs.existsSync('/usr/sbin/debootstrap')) {
     log('installing debootstrap')
     await must(['apt-get', 'install', '-y', '--no-install-recommends', 'debootstrap'],
