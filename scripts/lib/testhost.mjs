@@ -235,6 +235,12 @@ async function setupRoot (root, { mirror, suite, key }) {
 // ---------------------------------------------------------------------------------------------
 // boot
 
+const GUEST_FILES = {
+  // The guest shares the host's network namespace: a container on Podman's default bridge
+  // network would make netavark add bridges and firewall rules to the host itself.
+  '/etc/containers/containers.conf.d/50-rustless-testhost.conf': '[containers]\nnetns = "none"\n\n[engine]\nenv = ["PODMAN_IGNORE_CGROUPSV1_WARNING=1"]\n',
+}
+
 export function runDirOf (name) { return path.join(RUN_BASE, name) }
 const stateFileOf = (name) => path.join(runDirOf(name), 'state.json')
 
@@ -361,6 +367,12 @@ export async function boot ({
   if (mode === 'copy') {
     await must(['cp', '-a', '--reflink=auto', root, path.join(runDir, 'rootfs')])
     log(`copied root in ${secs(t0)} s`)
+  }
+  // Per-boot guest config, written before the guest starts (into the overlay's upper dir).
+  const guestRoot = mode === 'copy' ? path.join(runDir, 'rootfs') : path.join(runDir, 'upper')
+  for (const [file, text] of Object.entries(GUEST_FILES)) {
+    await fsp.mkdir(path.dirname(path.join(guestRoot, file)), { recursive: true })
+    await fsp.writeFile(path.join(guestRoot, file), text)
   }
   const cgroup = `${CONTAINER_ID}-${name}`
   const target = `${CONTAINER_ID}.target`
