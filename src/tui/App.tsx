@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { useApp } from 'ink';
 import type { AdminClient } from '../admin/admin-client.js';
 import { AppPage } from './AppPage.js';
@@ -8,6 +8,7 @@ import { DeployScreen } from './DeployScreen.js';
 import { InvokeScreen } from './InvokeScreen.js';
 import { LogsScreen } from './LogsScreen.js';
 import { TuiContext, type Screen, type TuiContextValue } from './tui-context.js';
+import { KeyBusContext, useKeyBusRoot, type KeyBus } from './use-keys.js';
 
 export interface AppProps {
   client: AdminClient;
@@ -20,6 +21,8 @@ export interface AppProps {
 /** The TUI: a stack of screens, the dashboard at the bottom. */
 export function App({ client, hostLabel, publicUrl, initial }: AppProps) {
   const { exit } = useApp();
+  const bus = useRef<KeyBus>({ handlers: new Set() }).current;
+  useKeyBusRoot(bus);
   const [stack, setStack] = useState<Screen[]>(() => [{ name: 'dashboard' }, ...(initial && initial.name !== 'dashboard' ? [initial] : [])]);
   const quit = useCallback(() => exit(), [exit]);
   const context = useMemo<TuiContextValue>(
@@ -38,7 +41,11 @@ export function App({ client, hostLabel, publicUrl, initial }: AppProps) {
   const screen = stack[stack.length - 1]!;
   // Each screen is keyed by its place in the stack, so going back gives a fresh one.
   const key = `${stack.length}:${screen.name}`;
-  return <TuiContext.Provider value={context}>{render(screen, key)}</TuiContext.Provider>;
+  return (
+    <KeyBusContext.Provider value={bus}>
+      <TuiContext.Provider value={context}>{render(screen, key)}</TuiContext.Provider>
+    </KeyBusContext.Provider>
+  );
 }
 
 function render(screen: Screen, key: string) {

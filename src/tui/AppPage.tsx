@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { BuildList } from './BuildList.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
 import { ago, ms } from './format.js';
@@ -39,7 +40,7 @@ export function AppPage({ app }: AppPageProps) {
     detail.refresh();
   };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (key.upArrow || input === 'k') setSelected(Math.max(0, index - 1));
       else if (key.downArrow || input === 'j') setSelected(Math.min(Math.max(0, builds.length - 1), index + 1));
@@ -94,7 +95,7 @@ export function AppPage({ app }: AppPageProps) {
             {`  runtime: `}
             <Text color={statusColour(data.runtime.state)}>{data.runtime.state}</Text>
             {data.runtime.detail ? <Text dimColor>{` (${data.runtime.detail})`}</Text> : null}
-            {data.runtime.pid ? <Text dimColor>{` pid ${data.runtime.pid}`}</Text> : null}
+            {data.runtime.pid && !data.runtime.detail?.includes(String(data.runtime.pid)) ? <Text dimColor>{` pid ${data.runtime.pid}`}</Text> : null}
           </Text>
           <Text wrap="truncate-end" dimColor>
             {`requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}

@@ -11,7 +11,7 @@ export interface AppTableProps {
   height: number;
 }
 
-const FIXED = { name: 16, status: 9, version: 6, requests: 6, p50: 8, cold: 5, last: 9 };
+const FIXED = { name: 14, status: 8, version: 5, requests: 5, p50: 7, cold: 4, last: 8 };
 
 /** The dashboard's table: one app per row, the selected row in inverse. */
 export function AppTable({ apps, selected, width, height }: AppTableProps) {

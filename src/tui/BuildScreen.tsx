@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { useInput } from 'ink';
+import { useKeys } from './use-keys.js';
 import { BuildView } from './BuildView.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { useTui } from './tui-context.js';
@@ -24,7 +24,7 @@ export function BuildScreen({ app, buildId, previousBuild }: BuildScreenProps) {
   const lineCount = build.status === 'failed' && build.error ? build.error.split('\n').length : build.lines.length;
   const page = Math.max(1, rows - 5);
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lineCount - 1), s + 1));
     else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
     else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lineCount - 1), s + page));

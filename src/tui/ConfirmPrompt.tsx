@@ -1,4 +1,5 @@
-import { Text, useInput } from 'ink';
+import { Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { colour } from './theme.js';
 
 export interface ConfirmPromptProps {
@@ -8,7 +9,7 @@ export interface ConfirmPromptProps {
 
 /** `Delete hello? y/N`: only `y` says yes; anything else says no. */
 export function ConfirmPrompt({ question, onAnswer }: ConfirmPromptProps) {
-  useInput((input) => onAnswer(input === 'y' || input === 'Y'));
+  useKeys((input) => onAnswer(input === 'y' || input === 'Y'));
   return (
     <Text bold color={colour('yellow')} wrap="truncate-end">
       {`${question} y/N`}

@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { AppTable } from './AppTable.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { colour } from './theme.js';
@@ -7,12 +8,13 @@ import { useTui } from './tui-context.js';
 import { usePoll } from './use-poll.js';
 import { useTerminalSize } from './use-terminal-size.js';
 
-export type DashboardProps = Record<string, never>;
+// The dashboard takes everything from the TUI context.
+export type DashboardProps = object;
 
 export const DASHBOARD_POLL_MS = 1000;
 
 /** The first screen: every app with its live status, refreshed every second. */
-export function Dashboard(_props: DashboardProps) {
+export function Dashboard(_props: DashboardProps = {}) {
   const { client, open, quit } = useTui();
   const { columns } = useTerminalSize();
   const rows = useBodyRows();
@@ -22,7 +24,7 @@ export function Dashboard(_props: DashboardProps) {
   const index = Math.min(selected, Math.max(0, count - 1));
   const current = apps?.[index];
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow || input === 'k') setSelected(Math.max(0, index - 1));
     else if (key.downArrow || input === 'j') setSelected(Math.min(Math.max(0, count - 1), index + 1));
     else if (input === 'q') quit();

@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { packCrate } from '../build/pack.js';
 import { completePath, previewCrate, type CratePreview } from './crate-preview.js';
 import { Frame, useBodyRows } from './Frame.js';
@@ -45,7 +46,7 @@ export function DeployScreen({ initialDir }: DeployScreenProps) {
     }
   };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (stage.name === 'input' && key.escape) back();
       if (stage.name === 'confirm') {

@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { fillPath, pathParams } from './format.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { invoke, invokableMethods, type InvokeResult } from './invoke.js';
@@ -58,7 +59,7 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
   };
 
   // Picking a route: arrows and Enter. Filling the form: the text inputs take the keys.
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (route) {
       if (key.escape) {
         setRoute(undefined);
@@ -83,7 +84,9 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
   const keys: Array<[string, string]> = route ? [['enter', 'send'], ['tab/↑↓', 'field'], ['esc', 'routes']] : [['↑↓', 'route'], ['enter', 'choose'], ['esc', 'back'], ['q', 'quit']];
   return (
     <Frame title={`invoke ${app}`} note={publicUrl ?? 'no public URL'} error={detail.error?.message} keys={keys}>
-      {!route ? (
+      {!route && detail.data === undefined ? (
+        <Text dimColor>Loading routes…</Text>
+      ) : !route ? (
         <Box flexDirection="column">
           <Text bold>Choose a route:</Text>
           <RoutePicker choices={choices} selected={Math.min(selected, Math.max(0, choices.length - 1))} height={rows - 1} />

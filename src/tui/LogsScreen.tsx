@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
-import { Text, useInput } from 'ink';
+import { Text } from 'ink';
+import { useKeys } from './use-keys.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { LogTail } from './LogTail.js';
 import { useTui } from './tui-context.js';
@@ -35,7 +36,7 @@ export function LogsScreen({ app }: LogsScreenProps) {
   }, [client, app]);
 
   const page = Math.max(1, rows - 2);
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lines.length - 1), s + 1));
     else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
     else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lines.length - 1), s + page));

@@ -1,4 +1,6 @@
-import { Text, useInput } from 'ink';
+import { useRef } from 'react';
+import { Text } from 'ink';
+import { useKeys } from './use-keys.js';
 
 export interface TextInputProps {
   value: string;
@@ -13,16 +15,23 @@ export interface TextInputProps {
 
 /** A one-line text field: type, Backspace, Ctrl-U clears, Enter submits. */
 export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder }: TextInputProps) {
-  useInput(
+  // Keys can arrive faster than React re-renders: edit the latest text, not the last rendered one.
+  const latest = useRef(value);
+  latest.current = value;
+  const change = (next: string): void => {
+    latest.current = next;
+    onChange(next);
+  };
+  useKeys(
     (input, key) => {
-      if (key.return) return onSubmit?.(value);
+      if (key.return) return onSubmit?.(latest.current);
       if (key.tab) return onTab?.();
-      if (key.backspace || key.delete) return onChange(value.slice(0, -1));
-      if (key.ctrl && input === 'u') return onChange('');
+      if (key.backspace || key.delete) return change(latest.current.slice(0, -1));
+      if (key.ctrl && input === 'u') return change('');
       if (key.ctrl || key.meta || key.escape || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return;
       // Pasted text arrives as one chunk; keep its printable characters.
       const printable = input.replace(/[\u0000-\u001f\u007f]/g, '');
-      if (printable) onChange(value + printable);
+      if (printable) change(latest.current + printable);
     },
     { isActive: focus },
   );

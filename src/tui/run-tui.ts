@@ -37,7 +37,6 @@ export async function runTui(options: RunTuiOptions): Promise<void> {
       stdout,
       exitOnCtrlC: true,
       patchConsole: true,
-      incrementalRendering: true,
     });
     await instance.waitUntilExit();
   } finally {
