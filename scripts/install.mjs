@@ -1,0 +1,145 @@
+#!/usr/bin/env zx
+// Installs rust-less on this host as a systemd service, the way a user sets up a Pi:
+//   sudo npx zx scripts/install.mjs [--prefix /usr/local] [--port 8080] [--gateway-flags "--idle-timeout 120"]
+//   sudo npx zx scripts/install.mjs --uninstall [--keep-data]
+// It copies the built package (dist, production node_modules, runner, units, quadlets) to
+// PREFIX/lib/rustless, links PREFIX/bin/rustless, creates the `rustless` group,
+// /var/lib/rustless and /etc/rustless, installs the units and starts rustless.socket.
+// Run `npm ci && npm run build` in the checkout first. See docs/systemd.md.
+$.verbose = false;
+
+const source = path.resolve(argv.source ?? path.join(__dirname, '..'));
+const prefix = path.resolve(argv.prefix ?? '/usr/local');
+const libDir = path.join(prefix, 'lib', 'rustless');
+const binLink = path.join(prefix, 'bin', 'rustless');
+const unitDir = argv['unit-dir'] ?? '/etc/systemd/system';
+const stateDir = '/var/lib/rustless';
+const configDir = '/etc/rustless';
+const quadletDir = '/etc/containers/systemd';
+const UNITS = ['rustless.service', 'rustless.socket', 'rustless-admin.socket'];
+const SOCKETS = ['rustless.socket', 'rustless-admin.socket'];
+// What the installed package holds; runner/target and tests stay behind.
+const PACKAGE_ENTRIES = ['package.json', 'package-lock.json', 'dist', 'runner', 'units', 'quadlets', 'docs', 'README.md'];
+
+const say = (text) => echo(`rustless install: ${text}`);
+const fail = (text) => {
+  echo(`rustless install: ${text}`);
+  process.exit(1);
+};
+
+if (process.getuid() !== 0) fail('run it as root (sudo): it installs systemd units and creates a group');
+if (argv.port !== undefined && !/^\d+$/.test(String(argv.port))) fail(`--port must be a port number, got ${JSON.stringify(argv.port)}`);
+if (!(await which('systemctl', { nothrow: true }))) fail('systemctl was not found: the systemd backend needs a host booted with systemd');
+
+if (argv.uninstall) await uninstall();
+else await install();
+
+async function install() {
+  const t0 = Date.now();
+  if (!(await fs.pathExists(path.join(source, 'dist', 'cli', 'main.js')))) fail(`${source}/dist is missing: run \`npm ci && npm run build\` in ${source} first`);
+  if (!(await fs.pathExists(path.join(source, 'node_modules')))) fail(`${source}/node_modules is missing: run \`npm ci\` in ${source} first`);
+
+  // A fresh copy next to the old one, then swapped in: a running gateway keeps its files.
+  const staging = `${libDir}.new-${process.pid}`;
+  await fs.remove(staging);
+  await fs.mkdirp(staging);
+  for (const entry of PACKAGE_ENTRIES) {
+    const from = path.join(source, entry);
+    if (!(await fs.pathExists(from))) continue;
+    await fs.copy(from, path.join(staging, entry), { filter: (file) => !/\/runner\/(.*\/)?target(\/|$)/.test(file) && !file.endsWith('/runner/Cargo.lock') });
+  }
+  await copyProductionModules(source, staging);
+  await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);
+  const old = `${libDir}.old-${process.pid}`;
+  if (await fs.pathExists(libDir)) await fs.move(libDir, old);
+  await fs.move(staging, libDir);
+  await fs.remove(old);
+  await fs.mkdirp(path.dirname(binLink));
+  await fs.remove(binLink);
+  await fs.symlink(path.join(libDir, 'dist', 'cli', 'main.js'), binLink);
+  say(`package in ${libDir}, ${binLink} -> ${libDir}/dist/cli/main.js`);
+
+  if ((await $({ nothrow: true })`getent group rustless`).exitCode !== 0) {
+    await $`groupadd --system rustless`;
+    say('created the group rustless (add people who may manage functions: usermod -aG rustless NAME)');
+  }
+  await fs.mkdirp(stateDir);
+  await fs.chmod(stateDir, 0o750);
+  await fs.mkdirp(configDir);
+  await fs.mkdirp(quadletDir);
+  const envFile = path.join(configDir, 'gateway.env');
+  if (argv['gateway-flags'] !== undefined || !(await fs.pathExists(envFile))) {
+    const flags = String(argv['gateway-flags'] ?? '');
+    await fs.writeFile(envFile, `# Extra flags for \`rustless gateway\` (rustless.service reads this file).\n# For example: RUSTLESS_GATEWAY_FLAGS=--idle-timeout 120\nRUSTLESS_GATEWAY_FLAGS=${flags}\n`);
+  }
+
+  for (const unit of UNITS) {
+    let text = await fs.readFile(path.join(libDir, 'units', unit), 'utf8');
+    text = text.replaceAll('/usr/local/bin/rustless', binLink).replaceAll('/usr/local/lib/rustless', libDir);
+    await fs.writeFile(path.join(unitDir, unit), text);
+  }
+  const dropInDir = path.join(unitDir, 'rustless.socket.d');
+  if (argv.port !== undefined) {
+    await fs.mkdirp(dropInDir);
+    await fs.writeFile(path.join(dropInDir, 'port.conf'), `# Written by scripts/install.mjs --port ${argv.port}\n[Socket]\nListenStream=\nListenStream=${argv.port}\n`);
+  }
+  say(`units in ${unitDir}: ${UNITS.join(', ')}${argv.port !== undefined ? ` (public port ${argv.port})` : ''}`);
+
+  await $`systemctl daemon-reload`;
+  const wasRunning = (await $({ nothrow: true })`systemctl is-active --quiet rustless.service`).exitCode === 0;
+  // A changed port only takes effect once the socket is bound again.
+  if (argv.port !== undefined) await $({ nothrow: true })`systemctl stop rustless.service ${SOCKETS}`;
+  await $`systemctl enable --now ${SOCKETS}`;
+  if (wasRunning) {
+    await $`systemctl try-restart rustless.service`;
+    say('restarted the running gateway on the new version');
+  }
+
+  const doctor = await $({ nothrow: true })`${binLink} doctor --backend systemd`;
+  echo(doctor.stdout.trimEnd());
+  if (doctor.exitCode !== 0) say('doctor found problems (above): the gateway may not be able to build or run functions until they are fixed');
+  say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; the gateway starts on the first connection to port ${argv.port ?? 8080} or /run/rustless/admin.sock`);
+}
+
+/** Copies node_modules without what only development needs (package-lock marks it `dev`). */
+async function copyProductionModules(from, to) {
+  const lock = await fs.readJson(path.join(from, 'package-lock.json')).catch(() => undefined);
+  const devOnly = new Set(Object.entries(lock?.packages ?? {}).filter(([key, info]) => key && info.dev).map(([key]) => path.join(from, key)));
+  await fs.copy(path.join(from, 'node_modules'), path.join(to, 'node_modules'), {
+    filter: (file) => !devOnly.has(file) && !file.endsWith('/node_modules/.cache'),
+  });
+}
+
+async function uninstall() {
+  await $({ nothrow: true })`systemctl disable --now ${SOCKETS} rustless.service`;
+  // Every function app: its socket, its container service, its units and its images.
+  const apps = new Set();
+  for (const dir of [quadletDir, unitDir]) {
+    for (const file of await fs.readdir(dir).catch(() => [])) {
+      const match = /^rustless-fn-(.+)\.(container|socket)$/.exec(file);
+      if (match) apps.add(match[1]);
+    }
+  }
+  for (const app of apps) {
+    await $({ nothrow: true })`systemctl stop ${`rustless-fn-${app}.socket`} ${`rustless-fn-${app}.service`}`;
+    await fs.remove(path.join(quadletDir, `rustless-fn-${app}.container`));
+    await fs.remove(path.join(unitDir, `rustless-fn-${app}.socket`));
+  }
+  for (const unit of UNITS) await fs.remove(path.join(unitDir, unit));
+  await fs.remove(path.join(unitDir, 'rustless.socket.d'));
+  await $`systemctl daemon-reload`;
+  await $({ nothrow: true })`systemctl reset-failed`;
+  if (await which('podman', { nothrow: true })) {
+    const images = (await $({ nothrow: true })`podman images --noheading --format {{.Repository}}:{{.Tag}} --filter reference=localhost/rustless-fn-*`).stdout.split('\n').filter(Boolean);
+    if (images.length) await $({ nothrow: true })`podman rmi --force --ignore ${images}`;
+  }
+  await fs.remove(binLink);
+  await fs.remove(libDir);
+  await fs.remove('/run/rustless');
+  if (!argv['keep-data']) {
+    await fs.remove(stateDir);
+    await fs.remove(configDir);
+    await $({ nothrow: true })`groupdel rustless`;
+  }
+  say(`removed rust-less (${apps.size} function apps${argv['keep-data'] ? `; kept ${stateDir} and ${configDir}` : ''})`);
+}

@@ -1,0 +1,66 @@
+/**
+ * Thin wrappers over systemctl and journalctl: every call the systemd backend makes to
+ * systemd goes through here, and a failure becomes RUSTLESS_BACKEND_FAILED with the tool's own
+ * stderr.
+ */
+import { execa } from 'execa';
+import { RustlessError } from '../../errors.js';
+
+/** Runs `systemctl ARGS`; rejects with the command and its stderr when it fails. */
+export async function systemctl(...args: string[]): Promise<string> {
+  return run('systemctl', args);
+}
+
+export async function daemonReload(): Promise<void> {
+  await systemctl('daemon-reload');
+}
+
+export interface UnitState {
+  activeState: string;
+  subState: string;
+  mainPid: number;
+  loadState: string;
+}
+
+/** The unit's ActiveState, SubState, MainPID and LoadState (`not-found` for a unit that does not exist). */
+export async function unitState(unit: string): Promise<UnitState> {
+  const text = await systemctl('show', unit, '--property=ActiveState,SubState,MainPID,LoadState');
+  const props = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('=');
+    if (at > 0) props.set(line.slice(0, at), line.slice(at + 1));
+  }
+  return {
+    activeState: props.get('ActiveState') ?? 'unknown',
+    subState: props.get('SubState') ?? 'unknown',
+    mainPid: Number(props.get('MainPID') ?? 0),
+    loadState: props.get('LoadState') ?? 'unknown',
+  };
+}
+
+/**
+ * Lines of the unit's journal (`journalctl -u UNIT -o cat`): the last `lines` first, then, with
+ * `follow`, new ones until `signal` aborts.
+ */
+export async function* journal(unit: string, { lines = 100, follow = false, signal }: { lines?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
+  const args = ['-u', unit, '-o', 'cat', '--no-pager', '-n', String(lines)];
+  if (follow) args.push('-f');
+  const subprocess = execa('journalctl', args, { stdin: 'ignore', stderr: 'ignore', reject: false, buffer: false, cancelSignal: signal, lines: true });
+  try {
+    for await (const line of subprocess.iterable({ from: 'stdout' })) yield String(line);
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+  } finally {
+    if (subprocess.exitCode === null) subprocess.kill();
+    await subprocess.catch(() => undefined);
+  }
+}
+
+export async function run(file: string, args: readonly string[]): Promise<string> {
+  const result = await execa(file, args, { stdin: 'ignore', reject: false });
+  if (result.failed) {
+    const why = String(result.stderr || result.stdout || result.shortMessage).trim();
+    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`${file} ${args.join(' ')}\` failed: ${why}`, { details: { exitCode: result.exitCode ?? null } });
+  }
+  return result.stdout;
+}
