@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { RustlessError } from '../errors.js';
 
 export type ListenTarget = { fd: number } | { port: number; host: string } | { path: string };
 
@@ -31,9 +32,11 @@ export async function listen(server: Server, target: ListenTarget, mode?: number
     await rm(target.path, { force: true });
   }
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new RustlessError('RUSTLESS_UNAVAILABLE', `cannot listen on ${describeTarget(target)}: ${error.code === 'EADDRINUSE' ? 'the address is already in use' : error.message}`, { cause: error })),
+    );
     server.listen(target, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

@@ -9,6 +9,12 @@ import type { LogRing } from './log-ring.js';
 
 const STOP_GRACE_MS = 10_000;
 
+/** The gateway's environment minus what belongs to the gateway's own service manager. */
+function runnerEnv(app: string): NodeJS.ProcessEnv {
+  const { NOTIFY_SOCKET: _notify, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...env } = process.env;
+  return { ...env, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app };
+}
+
 export class RunnerProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
@@ -28,7 +34,7 @@ export class RunnerProcess {
       // exports its own pid and then execs the runner, keeping that pid.
       child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0"', binaryPath], {
         stdio: ['ignore', 'pipe', 'pipe', socket.fd],
-        env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app, NOTIFY_SOCKET: '' },
+        env: runnerEnv(app),
       });
     } finally {
       await socket.close();
