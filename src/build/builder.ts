@@ -127,8 +127,10 @@ export class Builder {
       const state = this.#track(build);
       this.#emit(state, { type: 'status', status: 'queued' });
       this.#queue.push({ state, job: { app: build.app, buildId: build.id, crateDir: dir, buildDir: dir, binaryName, manifest } });
+      // The record as queued: the build may start (and mark itself building) right below.
+      const queued = this.#registry.requireBuild(build.id);
       this.#pump();
-      return this.#registry.requireBuild(build.id);
+      return queued;
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       if (build) this.#registry.markFailed(build.id, (error as Error).message);

@@ -9,6 +9,8 @@ import { packCrate } from '../../../src/build/pack.js';
 import { unpackUpload, type UploadLimits } from '../../../src/build/unpack.js';
 import { CRATE_FILES, rawHeader, snapshot, tarOf, tgzOf, type EntrySpec } from './fixtures/tar.js';
 
+// The bombs decompress ~300 MiB in all: slow on a Pi.
+t.setTimeout(5 * 60_000);
 const root = await mkdtemp(join(tmpdir(), 'rustless-unpack-'));
 t.teardown(() => rm(root, { recursive: true, force: true }));
 
