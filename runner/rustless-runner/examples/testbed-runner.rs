@@ -6,6 +6,9 @@
 //! curl -H 'x-rustless-function: Version' http://127.0.0.1:8081/version
 //! ```
 
+// Generated code calls `::default()` on every function struct, unit or not.
+#![allow(unknown_lints, clippy::default_constructed_unit_structs)]
+
 fn main() {
     rustless_runner::Runner::new()
         .function("Version", testbed::Version::default())

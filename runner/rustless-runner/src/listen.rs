@@ -37,9 +37,9 @@ impl Listener {
         match fds.take_tcp_listener(0) {
             Ok(Some(l)) => Ok(Some(Listener::Tcp(l))),
             Ok(None) => Ok(None),
-            Err(_) => Err(io::Error::new(
+            Err(e) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "fd 3 is not a listening unix or TCP stream socket",
+                format!("fd 3 is not a listening unix or TCP stream socket ({})", e),
             )),
         }
     }

@@ -253,7 +253,8 @@ fn serve_request(
         }
     };
     let response = shared.dispatcher.handle(&req);
-    let close = stopping || req.wants_close();
+    // Re-read: a stop may have begun while the function ran.
+    let close = stopping || req.wants_close() || shared.lock().stopping;
     let written = write(writer, &response, req.method == "HEAD", close);
     if shared.options.access_log {
         log::line(&format!(
