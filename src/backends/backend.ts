@@ -17,6 +17,8 @@ export interface BuildJob {
   manifest: AppManifest;
   /** Extra `cargo --config` values (offline crate source, for example). */
   cargoConfig: string[];
+  /** Aborted when the build is cancelled (the app is deleted, the gateway stops). */
+  signal?: AbortSignal;
 }
 
 /** What a successful build leaves for `install`: a binary, and for container backends an image. */

@@ -189,7 +189,8 @@ export class Gateway {
         ),
       );
       this.lifecycle.close();
-      await this.builder.close();
+      // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
+      await this.builder.close({ abort: true });
       await this.#pools.close();
       await this.backend.close();
       this.registry.close();

@@ -73,7 +73,7 @@ async function forward(
 ): Promise<void> {
   const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
   headers['x-rustless-function'] = target.function;
-  headers['x-rustless-params'] = JSON.stringify(params);
+  headers['x-rustless-params'] = asciiJson(params);
   if (body.length > 0) headers['content-length'] = String(body.length);
 
   const started = performance.now();
@@ -114,6 +114,11 @@ async function forward(
       lease.release({ status, durationMs: performance.now() - started });
     }
   }
+}
+
+/** JSON with every non-ASCII character escaped: header values travel as Latin-1, JSON escapes don't. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function forwardHeaders(incoming: IncomingHttpHeaders, remote: string | undefined): Record<string, string> {

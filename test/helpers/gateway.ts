@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -26,6 +26,8 @@ export interface TestGateway {
   get(path: string, headers?: Record<string, string>): Promise<Reply>;
   send(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   deploy(dir: string): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** One app as the admin API reports it, asked over the admin socket (quicker than the CLI). */
+  app(name: string): Promise<any>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +84,10 @@ export async function startGateway(options: { idleTimeoutS?: number; args?: stri
     get: (path, headers) => send('GET', path, undefined, headers),
     send,
     deploy: (dir) => gateway.cli(['deploy', dir]),
+    async app(name) {
+      const response = await request(`http://admin/v1/apps/${name}`, { dispatcher: new Agent({ connect: { socketPath: adminSocket } }) });
+      return ((await response.body.json()) as { app: unknown }).app;
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

@@ -54,10 +54,10 @@ t.test('rollback serves the previous build again', async (t) => {
 t.test('a route that conflicts with another app is refused, naming both', async (t) => {
   const dir = join(work, 'clash');
   await cp(join(EXAMPLES, 'hello'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
-  await writeFile(join(dir, 'rustless.toml'), 'name = "clash"\n[[routes]]\nmethod = "GET"\npath = "/hello/:who"\nfunction = "Hello"\n');
+  await writeFile(join(dir, 'rustless.toml'), 'name = "clash"\n[[routes]]\nmethod = ["GET", "POST"]\npath = "/version"\nfunction = "Hello"\n');
   const result = await gw.deploy(dir);
   t.not(result.exitCode, 0);
-  t.match(result.stderr, /GET \/hello\/:who \(app clash, function Hello\) conflicts with GET \/hello\/:name \(app hello|conflicts with/);
+  t.match(result.stderr, 'route GET,POST /version (app clash, function Hello) conflicts with GET /version (app testbed, function Version)');
   const ls = JSON.parse((await gw.cli(['ls', '--json'])).stdout);
   t.notOk(ls.find((app: { name: string }) => app.name === 'clash'), 'nothing was recorded');
 });

@@ -5,13 +5,12 @@ import { EXAMPLES, eventually, startGateway, type TestGateway } from '../helpers
 
 let gw: TestGateway;
 
-async function hello(): Promise<{ status: string; runtime: { state: string; pid?: number }; stats: { coldStarts: number; requests: number } }> {
-  const { stdout } = await gw.cli(['ls', '--json']);
-  return JSON.parse(stdout).find((app: { name: string }) => app.name === 'hello');
+function hello(): Promise<{ status: string; runtime: { state: string; pid?: number }; stats: { coldStarts: number; requests: number } }> {
+  return gw.app('hello');
 }
 
 t.before(async () => {
-  gw = await startGateway({ idleTimeoutS: 1 });
+  gw = await startGateway({ idleTimeoutS: 2 });
   const result = await gw.deploy(join(EXAMPLES, 'hello'));
   if (result.exitCode !== 0) throw new Error(result.stderr);
 });
@@ -30,7 +29,7 @@ t.test('the first request cold-starts the runner, an idle app is stopped, the ne
   t.equal(running.stats.coldStarts, 1);
   const firstPid = running.runtime.pid;
 
-  await eventually(async () => (await hello()).runtime.state === 'stopped', 5_000, 'the idle app to stop');
+  await eventually(async () => (await hello()).runtime.state === 'stopped', 8_000, 'the idle app to stop');
   t.equal((await hello()).status, 'stopped');
 
   t.equal((await gw.get('/hello/two')).status, 200);

@@ -42,6 +42,7 @@ export class LocalBackend implements Backend {
       cwd: job.crateDir,
       env: { CARGO_TARGET_DIR: targetDir },
       output,
+      ...(job.signal ? { signal: job.signal } : {}),
     });
     const binaryPath = join(job.buildDir, 'runner');
     await copyFile(join(targetDir, 'release', job.binaryName), binaryPath);
