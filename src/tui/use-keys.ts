@@ -43,10 +43,15 @@ export function useKeyBusRoot(bus: KeyBus): void {
 /** A chunk of plain characters (no escape sequence) becomes one key per character. */
 export function splitKeys(input: string, key: Key): Array<[string, Key]> {
   if (input.length <= 1 || input.includes('\u001b') || key.ctrl || key.meta) return [[input, key]];
-  return [...input].map((char): [string, Key] => [
-    char === '\r' ? '' : char,
-    { ...key, return: char === '\r' || char === '\n', tab: char === '\t', delete: char === '\u007f', backspace: char === '\b' },
-  ]);
+  return [...input].map((char): [string, Key] => {
+    const code = char.charCodeAt(0);
+    const special = { return: char === '\r' || char === '\n', tab: char === '\t', delete: char === '\u007f', backspace: char === '\b' };
+    // Ctrl-A .. Ctrl-Z arrive as 0x01 .. 0x1a: report them the way Ink does (ctrl, and the letter).
+    if (code >= 1 && code <= 26 && !special.return && !special.tab && !special.backspace) {
+      return [String.fromCharCode(code + 96), { ...key, ctrl: true }];
+    }
+    return [special.return ? '' : char, { ...key, ...special }];
+  });
 }
 
 /** Like Ink's `useInput`, without the gap after mounting. */

@@ -103,11 +103,12 @@ export class PtyScreen {
     }
   }
 
-  /** Waits until nothing has been drawn for `quietMs` (for captures). */
+  /** Waits until nothing has been drawn for `quietMs`, counted from now at the earliest. */
   async settle(quietMs = 300): Promise<string> {
+    const start = performance.now();
     for (;;) {
       await sleep(quietMs / 3);
-      if (this.#pending === 0 && performance.now() - this.#changed >= quietMs) return this.text();
+      if (this.#pending === 0 && performance.now() - Math.max(start, this.#changed) >= quietMs) return this.text();
     }
   }
 
