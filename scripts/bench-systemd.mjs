@@ -1,0 +1,193 @@
+#!/usr/bin/env zx
+// Benchmarks the systemd backend in a booted trixie test host (scripts/lib/testhost.mjs),
+// with rust-less installed by scripts/install.mjs as a user would, and prints:
+//   - first build and one-line-change rebuild of runner/examples/hello in the sandboxed build;
+//   - cold start through the gateway (stopped app -> first response), p50/p95 over --starts,
+//     beside a bare `podman run` of the same image with the same flags, as a ratio;
+//   - warm p50/p99 and req/s through the gateway and straight to the app's socket;
+//   - `systemd-analyze security` exposure of rustless.service and rustless-fn-hello.service.
+// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --keep (leave the host up).
+// Run `npm run build` first. Needs root.
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { boot, down } from './lib/testhost.mjs';
+
+$.verbose = false;
+const root = path.resolve(__dirname, '..');
+const NAME = 'bench-systemd';
+const SRC = '/src/rustless';
+const starts = Number(argv.starts ?? 20);
+const seconds = Number(argv.seconds ?? 5);
+const connections = Number(argv.connections ?? 8);
+const log = (text) => process.stderr.write(`[bench] ${text}\n`);
+
+if (process.getuid() !== 0) throw new Error('bench-systemd needs root (it boots the test host)');
+if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+
+const port = (await portFree(8080)) ? 8080 : await freePort();
+const host = await boot({ name: NAME, binds: [{ host: root, guest: SRC, readOnly: true }], log });
+const results = {};
+try {
+  await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout 600"`);
+  await guest('mkdir -p /root/apps && cp -r /src/rustless/runner/examples/hello /root/apps/hello && rm -rf /root/apps/hello/target');
+
+  log('first build of hello (cold dependency cache)');
+  results.firstBuildS = await timedDeploy();
+  await guest(`sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs`);
+  log('rebuild after a one-line change');
+  results.rebuildS = await timedDeploy();
+  const image = (await guest('podman images --format "{{.Repository}}:{{.Tag}}" --filter reference=localhost/rustless-fn-hello')).stdout.split('\n')[0].trim();
+
+  log(`cold starts through the gateway (${starts})`);
+  const url = `http://127.0.0.1:${port}`;
+  const cold = [];
+  for (let i = 0; i < starts; i++) {
+    await guest('rustless stop hello');
+    await sleep(200);
+    const t0 = performance.now();
+    const response = await fetch(`${url}/hello/cold${i}`, { headers: { connection: 'close' } });
+    await response.text();
+    if (response.status !== 200) throw new Error(`cold start ${i}: status ${response.status}`);
+    cold.push(performance.now() - t0);
+  }
+
+  log(`bare podman run of ${image} (${starts})`);
+  await host.writeFile('/root/bare.mjs', bareScript(image, starts));
+  const bare = JSON.parse((await guest('node /root/bare.mjs')).stdout);
+
+  log(`warm: ${seconds} s x ${connections} connections through the gateway, then to the app socket`);
+  await fetch(`${url}/hello/warm`).then((r) => r.text());
+  const viaGateway = await load(new Pool(url, { connections }), { path: '/hello/bench', headers: {} });
+  const socketPath = host.hostPath('/run/rustless/fn/hello.sock');
+  const direct = await load(new Pool('http://localhost', { connections, socketPath }), {
+    path: '/hello/bench',
+    headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"bench"}' },
+  });
+
+  const exposure = async (unit) => (await guest(`systemd-analyze security --no-pager ${unit} | tail -1`)).stdout.replace(/^.*?Overall exposure level for /, '').trim();
+  results.security = { gateway: await exposure('rustless.service'), app: await exposure('rustless-fn-hello.service') };
+
+  const c = stats(cold);
+  const b = stats(bare);
+  console.log(`rust-less systemd backend, in the trixie test host (systemd ${(await guest('systemctl --version | head -1')).stdout.split(' ')[1]}, ${(await guest('podman --version')).stdout.trim()})`);
+  console.log('');
+  console.log('sandboxed build (systemd-run, static, FROM scratch image), runner/examples/hello:');
+  console.log(`  first build (cold cache)          ${results.firstBuildS.toFixed(1)} s`);
+  console.log(`  rebuild after a one-line change   ${results.rebuildS.toFixed(1)} s`);
+  console.log('');
+  console.log(`cold start, ${starts} starts        p50        p95`);
+  console.log(`  through the gateway         ${ms(c.p50)}  ${ms(c.p95)}`);
+  console.log(`  bare podman run             ${ms(b.p50)}  ${ms(b.p95)}`);
+  console.log(`  ratio                       ${(c.p50 / b.p50).toFixed(2)}x      ${(c.p95 / b.p95).toFixed(2)}x`);
+  console.log('');
+  console.log(`warm, ${connections} connections, ${seconds} s      p50        p99        req/s`);
+  console.log(`  through the gateway         ${ms(viaGateway.p50)}  ${ms(viaGateway.p99)}  ${viaGateway.rps.toFixed(0).padStart(8)}`);
+  console.log(`  app socket directly         ${ms(direct.p50)}  ${ms(direct.p99)}  ${direct.rps.toFixed(0).padStart(8)}`);
+  console.log(`  gateway / direct            ${(viaGateway.p50 / direct.p50).toFixed(2)}x      ${(viaGateway.p99 / direct.p99).toFixed(2)}x      ${(viaGateway.rps / direct.rps).toFixed(2)}x`);
+  console.log('');
+  console.log('systemd-analyze security (0 = locked down, 10 = exposed):');
+  console.log(`  rustless.service            ${results.security.gateway}`);
+  console.log(`  rustless-fn-hello.service   ${results.security.app}`);
+} finally {
+  if (!argv.keep) await down({ name: NAME, log });
+  else log(`left running: node scripts/testhost.mjs shell --name ${NAME}`);
+}
+
+/** A guest command with a clean environment; rejects when it fails. */
+async function guest(cmd) {
+  const env = ['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8'];
+  const result = await host.run([...env, '/bin/sh', '-c', cmd]);
+  if (result.exitCode !== 0) throw new Error(`${cmd} exited ${result.exitCode}:\n${result.stdout}${result.stderr}`);
+  return result;
+}
+
+async function timedDeploy() {
+  const t0 = performance.now();
+  await guest('rustless deploy /root/apps/hello');
+  return (performance.now() - t0) / 1000;
+}
+
+/** Closed-loop load: `connections` requests in flight for `seconds`, after a one-second warm-up. */
+async function load(pool, { path: urlPath, headers }) {
+  const latencies = [];
+  let measuring = false;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      const { statusCode, body } = await pool.request({ method: 'GET', path: urlPath, headers });
+      await body.text();
+      if (statusCode !== 200) throw new Error(`${urlPath}: status ${statusCode}`);
+      if (measuring) latencies.push(performance.now() - t0);
+    }
+  };
+  const workers = Array.from({ length: connections }, worker);
+  await sleep(1000);
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  stop = true;
+  await Promise.all(workers);
+  await pool.close();
+  return { ...stats(latencies), rps: latencies.length / elapsed };
+}
+
+function stats(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), n: sorted.length };
+}
+
+function ms(value) {
+  return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`.padStart(9);
+}
+
+// Runs in the guest: `podman run` of the app's image with the flags Quadlet uses, the runner
+// binding a socket in a volume itself, timed from the command to the first 200.
+function bareScript(image, count) {
+  return `
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, chmodSync } from 'node:fs';
+import http from 'node:http';
+const times = [];
+const get = (socketPath) => new Promise((resolve) => {
+  const req = http.request({ socketPath, path: '/hello/bare', headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"bare"}', connection: 'close' } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+  req.on('error', () => resolve(0));
+  req.end();
+});
+for (let i = 0; i < ${count}; i++) {
+  const dir = '/tmp/bare' + i;
+  rmSync(dir, { recursive: true, force: true }); mkdirSync(dir); chmodSync(dir, 0o777);
+  const t0 = performance.now();
+  const run = spawnSync('podman', ['run', '-d', '--rm', '--name', 'bare-bench', '--replace', '--network', 'none', '--read-only', '--cap-drop', 'all',
+    '--security-opt=no-new-privileges', '--user', '65534:65534', '--memory=128m', '--pids-limit', '64', '-v', dir + ':/s', ${JSON.stringify(image)}, '--listen', '/s/app.sock'], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(run.stderr);
+  while ((await get(dir + '/app.sock')) !== 200) await new Promise((r) => setTimeout(r, 2));
+  times.push(performance.now() - t0);
+  execFileSync('podman', ['rm', '-f', '-t', '0', 'bare-bench'], { stdio: 'ignore' });
+}
+console.log(JSON.stringify(times));
+`;
+}
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: chosen } = server.address();
+      server.close(() => resolvePort(chosen));
+    });
+  });
+}
+
+function portFree(candidate) {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(candidate, '0.0.0.0', () => server.close(() => resolveFree(true)));
+  });
+}

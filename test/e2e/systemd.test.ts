@@ -1,0 +1,321 @@
+// The systemd backend end to end, as a user runs it: a Debian trixie test host booted with
+// systemd as PID 1, rust-less installed into it with scripts/install.mjs, apps deployed with
+// `rustless deploy` inside it, and every HTTP call made from this machine through the
+// socket-activated gateway to Podman containers that Quadlet units start on demand.
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+// Plain JavaScript, shared with scripts/testhost.mjs; Guest below types what is used of it.
+import { boot, down } from '../../scripts/lib/testhost.mjs';
+
+interface GuestResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+interface Guest {
+  pid: number;
+  run(cmd: string | string[], options?: { input?: string; timeoutMs?: number }): Promise<GuestResult>;
+  writeFile(path: string, content: string): Promise<void>;
+}
+interface Reply {
+  status: number;
+  body: any;
+  text: string;
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const NAME = 'e2e-systemd';
+const SRC = '/src/rustless';
+const IDLE_TIMEOUT_S = 4;
+
+if (process.getuid?.() !== 0) {
+  t.skip('the test host needs root');
+  process.exit(0);
+}
+if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
+  t.fail('dist/ is missing: run `npm run build` first (install.mjs installs the built package)');
+  process.exit(1);
+}
+// A first run may debootstrap the test host's root and compiles every dependency once.
+t.setTimeout(25 * 60_000);
+
+let host: Guest;
+let port: number;
+// No keep-alive: each request is a new connection, as most callers of a function make.
+const fresh = new Agent({ pipelining: 0, headersTimeout: 60_000, bodyTimeout: 60_000 });
+
+t.teardown(async () => {
+  await fresh.close();
+  await down({ name: NAME, log: () => {} });
+});
+
+/**
+ * Runs a shell command in the guest with a clean environment: tap's process-info hook adds
+ * NODE_OPTIONS=--import <a host path> to every child, which would break node in the guest.
+ */
+function guest(cmd: string, options?: { input?: string; timeoutMs?: number }): Promise<GuestResult> {
+  return host.run(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'TERM=dumb', '/bin/sh', '-c', cmd], options);
+}
+
+async function sh(cmd: string, options?: { input?: string; timeoutMs?: number }): Promise<GuestResult> {
+  const result = await guest(cmd, options);
+  t.comment(`guest$ ${cmd.length > 160 ? `${cmd.slice(0, 160)}...` : cmd} -> ${result.exitCode}`);
+  return result;
+}
+
+async function ok(tt: typeof t, cmd: string, message?: string): Promise<GuestResult> {
+  const result = await sh(cmd);
+  tt.equal(result.exitCode, 0, message ?? cmd, { stdout: result.stdout.slice(-4000), stderr: result.stderr.slice(-4000) });
+  return result;
+}
+
+async function get(path: string): Promise<Reply> {
+  const response = await request(`http://127.0.0.1:${port}${path}`, { dispatcher: fresh });
+  const text = await response.body.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: response.statusCode, body, text };
+}
+
+/** A request that reports a connection error as status 0 instead of throwing. */
+async function tryGet(path: string): Promise<Reply & { error?: string }> {
+  try {
+    return await get(path);
+  } catch (error) {
+    return { status: 0, body: undefined, text: '', error: String(error) };
+  }
+}
+
+async function unitActive(unit: string): Promise<string> {
+  return (await guest(`systemctl is-active ${unit}`)).stdout.trim();
+}
+
+async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function deploy(app: string): Promise<GuestResult> {
+  const t0 = Date.now();
+  const result = await sh(`rustless deploy /root/apps/${app}`);
+  t.comment(`deploy ${app}: exit ${result.exitCode} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+async function appInfo(app: string): Promise<any> {
+  const { stdout } = await guest('rustless ls --json');
+  return JSON.parse(stdout).find((entry: { name: string }) => entry.name === app);
+}
+
+/**
+ * Runs `workers` loops of requests to `path` until `during` settles, then `after` more rounds,
+ * and returns every reply in the order each worker got them.
+ */
+async function loadWhile(path: string, during: Promise<unknown>, { workers = 4, after = 3 } = {}): Promise<Array<Array<Reply & { error?: string }>>> {
+  let done = false;
+  void during.finally(() => (done = true));
+  return Promise.all(
+    Array.from({ length: workers }, async () => {
+      const replies: Array<Reply & { error?: string }> = [];
+      let extra = 0;
+      while (!done || extra++ < after) {
+        replies.push(await tryGet(path));
+        await sleep(20);
+      }
+      return replies;
+    }),
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+t.test('boot the test host and install rust-less with scripts/install.mjs', async (t) => {
+  // The public port: 8080 unless something on this machine (which the guest shares) has it.
+  port = (await portFree(8080)) ? 8080 : await freePort();
+  t.comment(`public port ${port}`);
+  host = (await boot({ name: NAME, binds: [{ host: ROOT, guest: SRC, readOnly: true }], log: (m: string) => t.comment(m) })) as Guest;
+  const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S}"`, 'install.mjs succeeds');
+  t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
+  t.equal(await unitActive('rustless.socket'), 'active', 'rustless.socket listens');
+  t.equal(await unitActive('rustless-admin.socket'), 'active', 'rustless-admin.socket listens');
+  t.equal(await unitActive('rustless.service'), 'inactive', 'the gateway waits for its first connection');
+  t.match((await ok(t, 'stat -c "%G %a" /run/rustless/admin.sock')).stdout, /^rustless 660/, 'admin socket: group rustless, 0660');
+  await ok(t, 'systemd-analyze verify /etc/systemd/system/rustless.service /etc/systemd/system/rustless.socket /etc/systemd/system/rustless-admin.socket', 'the gateway units pass systemd-analyze verify');
+  await ok(t, 'mkdir -p /root/apps && for app in hello testbed; do cp -r /src/rustless/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done');
+});
+
+t.test('deploy hello; the first call cold-starts its container', async (t) => {
+  const result = await deploy('hello');
+  t.equal(result.exitCode, 0, 'rustless deploy hello', { output: result.stdout + result.stderr });
+  t.equal(await unitActive('rustless.service'), 'active', 'the admin socket started the gateway');
+  t.equal(await unitActive('rustless-fn-hello.socket'), 'active', 'the app socket listens');
+  t.equal(await unitActive('rustless-fn-hello.service'), 'inactive', 'the container waits for its first request');
+  const unit = await ok(t, 'systemctl cat rustless-fn-hello.service');
+  t.match(unit.stdout, /podman run .*--network none/, 'generated by Quadlet, no network');
+  t.match(unit.stdout, /--read-only/);
+  t.match(unit.stdout, /--cap-drop all/);
+  t.match(unit.stdout, /no-new-privileges/);
+  t.match(unit.stdout, /--memory=128m/);
+  t.match(unit.stdout, /--pids-limit 64/);
+
+  const t0 = Date.now();
+  const reply = await get('/hello/world');
+  t.comment(`cold start through the gateway: ${Date.now() - t0} ms`);
+  t.equal(reply.status, 200);
+  t.same(reply.body, { message: 'hello world' });
+  const status = await sh('systemctl status rustless-fn-hello --no-pager');
+  t.equal(status.exitCode, 0, 'systemctl status rustless-fn-hello: active');
+  t.match(status.stdout, /Active: active \(running\)/);
+  await eventually(async () => /GET \/hello\/world/.test((await guest('journalctl -u rustless-fn-hello --no-pager -o cat')).stdout), 5_000, 'the runner log in the journal');
+  t.pass('journalctl -u rustless-fn-hello has its log');
+  t.match((await ok(t, 'rustless logs hello')).stdout, /GET \/hello\/world/, 'rustless logs reads the journal');
+});
+
+t.test('an idle app is stopped; the socket stays; the next call cold-starts it', async (t) => {
+  await eventually(async () => (await unitActive('rustless-fn-hello.service')) === 'inactive', (IDLE_TIMEOUT_S + 10) * 1000, 'the idle stop');
+  t.pass(`stopped after its ${IDLE_TIMEOUT_S} s idle timeout`);
+  t.equal(await unitActive('rustless-fn-hello.socket'), 'active', 'the socket still listens');
+  const before = (await appInfo('hello')).stats.coldStarts;
+  const reply = await get('/hello/again');
+  t.equal(reply.status, 200);
+  t.equal(await unitActive('rustless-fn-hello.service'), 'active', 'started again');
+  const info = await appInfo('hello');
+  t.equal(info.stats.coldStarts, before + 1, 'counted as a cold start');
+  t.match(info.runtime.detail, /active \(running\)/);
+});
+
+t.test('50 concurrent first requests to a stopped app all succeed', async (t) => {
+  await ok(t, 'rustless stop hello');
+  t.equal(await unitActive('rustless-fn-hello.service'), 'inactive');
+  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => tryGet(`/hello/n${i}`)));
+  t.same(
+    replies.map((r) => r.status),
+    Array(50).fill(200),
+    'all 200',
+  );
+  t.same(
+    replies.map((r) => r.body?.message),
+    Array.from({ length: 50 }, (_, i) => `hello n${i}`),
+  );
+});
+
+t.test('redeploying while requests run: none fails and answers switch to the new version', async (t) => {
+  const first = await deploy('testbed');
+  t.equal(first.exitCode, 0, 'deploy testbed v1', { output: first.stdout + first.stderr });
+  t.same((await get('/version')).body, { version: 1 });
+
+  await ok(t, `sed -i 's/pub const VERSION: u64 = 1;/pub const VERSION: u64 = 2;/' /root/apps/testbed/src/lib.rs`);
+  const deploying = deploy('testbed');
+  const perWorker = await loadWhile('/version', deploying);
+  const result = await deploying;
+  t.equal(result.exitCode, 0, 'deploy testbed v2', { output: result.stdout + result.stderr });
+  const all = perWorker.flat();
+  t.ok(all.length > 20, `${all.length} requests during the deploy`);
+  t.same(all.filter((r) => r.status !== 200), [], 'every request succeeded');
+  for (const replies of perWorker) {
+    const versions = replies.map((r) => r.body?.version);
+    const firstTwo = versions.indexOf(2);
+    t.ok(firstTwo >= 0, 'the worker saw version 2');
+    t.same(versions.slice(firstTwo).filter((v) => v !== 2), [], 'never version 1 again after version 2');
+  }
+  t.same((await get('/version')).body, { version: 2 });
+  t.match((await ok(t, 'podman images --format "{{.Repository}}:{{.Tag}}"')).stdout, /localhost\/rustless-fn-testbed:\d+/, 'a FROM scratch image per build');
+});
+
+t.test('a broken build leaves the old version answering', async (t) => {
+  await ok(t, `sed -i 's/pub const VERSION: u64 = 2;/pub const VERSION: u64 = "two";/' /root/apps/testbed/src/lib.rs`);
+  const result = await deploy('testbed');
+  t.not(result.exitCode, 0, 'deploy fails');
+  t.match(result.stdout + result.stderr, /error\[E0308\]|mismatched types/, 'with the compiler errors');
+  t.same((await get('/version')).body, { version: 2 }, 'version 2 still answers');
+  await ok(t, `sed -i 's/pub const VERSION: u64 = "two";/pub const VERSION: u64 = 2;/' /root/apps/testbed/src/lib.rs`);
+});
+
+t.test('systemctl restart rustless while requests run: no request fails', async (t) => {
+  const before = (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  const restarting = (async () => {
+    await sleep(300);
+    await ok(t, 'systemctl restart rustless');
+  })();
+  const perWorker = await Promise.all([loadWhile('/version', restarting, { workers: 3, after: 5 }), loadWhile('/hello/restart', restarting, { workers: 3, after: 5 })]);
+  const all = perWorker.flat(2);
+  t.ok(all.length > 10, `${all.length} requests around the restart`);
+  t.same(
+    all.filter((r) => r.status !== 200).map((r) => ({ status: r.status, error: r.error, text: r.text })),
+    [],
+    'every request succeeded',
+  );
+  const after = (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  t.not(after, before, `a new gateway process (${before} -> ${after})`);
+  t.equal(await unitActive('rustless.service'), 'active');
+});
+
+t.test('a panic answers 500 and the next request 200; an abort fails one request only', async (t) => {
+  const panic = await get('/panic');
+  t.equal(panic.status, 500);
+  t.match(panic.body, { error: { code: String } });
+  t.equal((await get('/version')).status, 200, 'next request served');
+
+  const aborted = await tryGet('/abort');
+  t.ok(aborted.status >= 500 || aborted.status === 0, `the aborting request fails (${aborted.status})`);
+  const next = await get('/version');
+  t.equal(next.status, 200, 'the next request is served (the socket starts the container again)');
+  t.same(next.body, { version: 2 });
+});
+
+t.test('the generated units pass systemd-analyze verify', async (t) => {
+  await ok(t, 'systemd-analyze verify /etc/systemd/system/rustless-fn-testbed.socket /run/systemd/generator/rustless-fn-testbed.service');
+  await ok(t, 'systemd-analyze verify /etc/systemd/system/rustless-fn-hello.socket /run/systemd/generator/rustless-fn-hello.service');
+});
+
+t.test('deleting an app removes its units and image; its routes answer 404', async (t) => {
+  t.equal((await get('/hello/bye')).status, 200);
+  await ok(t, 'rustless rm hello');
+  t.equal((await sh('test -e /etc/containers/systemd/rustless-fn-hello.container')).exitCode, 1, 'the .container is gone');
+  t.equal((await sh('test -e /etc/systemd/system/rustless-fn-hello.socket')).exitCode, 1, 'the .socket is gone');
+  t.equal((await sh('test -e /run/rustless/fn/hello.sock')).exitCode, 1, 'the socket file is gone');
+  t.match((await sh('systemctl show -p LoadState --value rustless-fn-hello.service rustless-fn-hello.socket')).stdout, /^not-found\s+not-found\s*$/, 'systemd knows neither unit');
+  t.notMatch((await ok(t, 'podman images --format "{{.Repository}}"')).stdout, /rustless-fn-hello/, 'its images are gone');
+  const reply = await get('/hello/bye');
+  t.equal(reply.status, 404);
+  t.match(reply.body, { error: { code: 'RUSTLESS_NOT_FOUND' } });
+  t.equal((await get('/version')).status, 200, 'other apps still answer');
+});
+
+t.test('install.mjs --uninstall takes it all away', async (t) => {
+  await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --uninstall`);
+  for (const path of ['/usr/local/bin/rustless', '/usr/local/lib/rustless', '/etc/systemd/system/rustless.service', '/etc/containers/systemd/rustless-fn-testbed.container', '/var/lib/rustless']) {
+    t.equal((await sh(`test -e ${path}`)).exitCode, 1, `${path} is gone`);
+  }
+  t.equal((await sh('getent group rustless')).exitCode, 2, 'the group is gone');
+  t.notMatch((await sh('podman images --format "{{.Repository}}"')).stdout, /rustless-fn-/, 'no images left');
+  t.equal((await tryGet('/version')).status, 0, 'nothing listens on the port');
+});
+
+function portFree(candidate: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(candidate, '0.0.0.0', () => server.close(() => resolveFree(true)));
+  });
+}
