@@ -1,4 +1,4 @@
-//! Write HTTP functions for [rust-less](https://github.com/): implement [`Function`] on a
+//! Write HTTP functions for rust-less: implement [`Function`] on a
 //! struct, read the [`Request`], return a [`Response`].
 //!
 //! A function app is a library crate holding one or more such structs plus a
