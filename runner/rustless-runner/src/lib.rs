@@ -1,5 +1,5 @@
 //! The runner of a rust-less function app: one process serving the app's
-//! [`Function`](rustless::Function)s over HTTP/1.1 on one socket, for the gateway.
+//! [`Function`]s over HTTP/1.1 on one socket, for the gateway.
 //!
 //! rust-less generates the `main.rs` of a small crate that links the user's app into
 //! this runner:
