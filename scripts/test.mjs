@@ -3,6 +3,8 @@
 // end-to-end in the test host, TUI in a pty) and `cargo test` for runner/. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
 
+import { spawn } from 'node:child_process';
+
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
 const wanted = (suite) => !only || only.includes(suite);
@@ -36,6 +38,21 @@ const empty = failures.filter((f) => f.includes('(0 failed, 0 passed)')).length;
 echo(`${passed} passed, ${failed + empty} failed`);
 process.exit(failed + empty > 0 ? 1 : 0);
 
+/** Runs a command, showing its output as it comes and keeping it (stdout and stderr together). */
+function run(command, args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on('data', (chunk) => {
+        process.stdout.write(chunk);
+        stdout += chunk;
+      });
+    }
+    child.on('close', (exitCode) => resolve({ exitCode, stdout }));
+  });
+}
+
 async function typecheck() {
   const result = await $({ nothrow: true })`npx tsc -p tsconfig.json`;
   process.stdout.write(result.stdout + result.stderr);
@@ -49,7 +66,7 @@ async function cargoTest() {
   const source = await detectCrateSource();
   echo(`crates: ${source.reason}`);
   const flags = configFlags(source.cargoConfig);
-  const result = await $({ cwd: 'runner', nothrow: true })`cargo test ${flags} 2>&1`.pipe(process.stdout);
+  const result = await run('cargo', ['test', ...flags], { cwd: 'runner' });
   let passed = 0;
   let failed = 0;
   for (const match of result.stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
@@ -63,7 +80,7 @@ async function cargoTest() {
 async function tap(name, dirs, jobs) {
   const files = (await glob(dirs.map((dir) => `${dir}/**/*.test.{ts,mjs}`))).sort();
   if (files.length === 0) return { passed: 0, failed: 0 };
-  const result = await $({ nothrow: true, env: { ...process.env, FORCE_COLOR: '0' } })`npx tap --disable-coverage --reporter=tap --timeout=1500 --jobs=${jobs} ${files}`.pipe(process.stdout);
+  const result = await run('npx', ['tap', '--disable-coverage', '--reporter=tap', '--timeout=1500', `--jobs=${jobs}`, ...files], { env: { ...process.env, FORCE_COLOR: '0' } });
   // Count the tests (t.test blocks) one level below each file, not single assertions.
   let passed = 0;
   let failed = 0;
