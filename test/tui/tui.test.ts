@@ -5,8 +5,8 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { KEYS, type PtyScreen } from './helpers/pty-screen.js';
-import { HELLO, openTui } from './helpers/tui.js';
+import { KEYS, type PtyScreen } from './fixtures/pty-screen.js';
+import { HELLO, openTui } from './fixtures/tui.js';
 
 const BUILD_TIMEOUT_MS = 300_000;
 let gw: TestGateway;
