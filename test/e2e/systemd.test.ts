@@ -251,6 +251,18 @@ t.test('a broken build leaves the old version answering', async (t) => {
   await ok(t, `sed -i 's/pub const VERSION: u64 = "two";/pub const VERSION: u64 = 2;/' /root/apps/testbed/src/lib.rs`);
 });
 
+t.test('rollback goes back to the previous build image, and forth again', async (t) => {
+  const v2 = (await appInfo('testbed')).currentBuild;
+  const back = await ok(t, 'rustless rollback testbed');
+  t.match(back.stderr, /now serves build #\d+/);
+  const v1 = (await appInfo('testbed')).currentBuild;
+  t.ok(v1 < v2, `build #${v2} -> #${v1}`);
+  t.match((await ok(t, 'cat /etc/containers/systemd/rustless-fn-testbed.container')).stdout, new RegExp(`^Image=localhost/rustless-fn-testbed:${v1}$`, 'm'));
+  t.same((await get('/version')).body, { version: 1 }, 'version 1 answers');
+  await ok(t, `rustless rollback testbed --build ${v2}`);
+  t.same((await get('/version')).body, { version: 2 }, 'version 2 answers again');
+});
+
 t.test('systemctl restart rustless while requests run: no request fails', async (t) => {
   const before = (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
   const restarting = (async () => {
