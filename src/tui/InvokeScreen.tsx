@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { Box, Text } from 'ink';
 import { useKeys } from './use-keys.js';
 import { fillPath, pathParams } from './format.js';
@@ -29,6 +29,12 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
   const [selected, setSelected] = useState(0);
   const [route, setRoute] = useState<RouteChoice>();
   const [values, setValues] = useState<Record<string, string>>({});
+  // Enter can come right behind the last character typed, before a re-render: send what was typed.
+  const typed = useRef(values);
+  const setValue = (name: string, value: string): void => {
+    typed.current = { ...typed.current, [name]: value };
+    setValues(typed.current);
+  };
   const [field, setField] = useState(0);
   const [result, setResult] = useState<InvokeResult>();
   const [sending, setSending] = useState(false);
@@ -39,7 +45,8 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
   const send = async (): Promise<void> => {
     if (!route) return;
     if (!publicUrl) return setError('The gateway has no TCP public listener to send requests to.');
-    const body = values[BODY_FIELD] ?? '';
+    const current = typed.current;
+    const body = current[BODY_FIELD] ?? '';
     if (body.trim() !== '') {
       try {
         JSON.parse(body);
@@ -50,7 +57,7 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
     setSending(true);
     setError(undefined);
     try {
-      setResult(await invoke({ publicUrl, method: route.method, path: fillPath(route.path, values), body }));
+      setResult(await invoke({ publicUrl, method: route.method, path: fillPath(route.path, current), body }));
     } catch (caught) {
       setError(`request failed: ${(caught as Error).message}`);
     } finally {
@@ -105,7 +112,7 @@ export function InvokeScreen({ app }: InvokeScreenProps) {
               <Text bold={index === field}>{`${name === BODY_FIELD ? name : `:${name}`} `.padStart(14)}</Text>
               <TextInput
                 value={values[name] ?? ''}
-                onChange={(value) => setValues((v) => ({ ...v, [name]: value }))}
+                onChange={(value) => setValue(name, value)}
                 onSubmit={() => void send()}
                 onTab={() => setField((f) => (f + 1) % fields.length)}
                 focus={index === field}
