@@ -81,7 +81,7 @@ export function AppPage({ app }: AppPageProps) {
   };
 
   const data = detail.data;
-  const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['x', 'delete'], ['d', 'deploy'], ['esc', 'back']];
+  const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['x', 'delete'], ['esc', 'back']];
   const routeRows = Math.min(data?.routes.length ?? 1, Math.max(1, Math.floor((rows - 10) / 2)));
   const buildRows = Math.max(1, rows - routeRows - 12);
   return (

@@ -15,7 +15,7 @@ export interface BuildScreenProps {
 
 /** Watches one build to its end; the output scrolls with ↑↓ and PgUp/PgDn. */
 export function BuildScreen({ app, buildId, previousBuild }: BuildScreenProps) {
-  const { client, open, home, quit } = useTui();
+  const { client, replace, home, quit } = useTui();
   const build = useBuild(client, buildId);
   const { columns } = useTerminalSize();
   const rows = useBodyRows();
@@ -31,8 +31,8 @@ export function BuildScreen({ app, buildId, previousBuild }: BuildScreenProps) {
     else if (key.pageDown) setScroll((s) => Math.max(0, s - page));
     else if (key.escape) home();
     else if (input === 'q') quit();
-    else if (finished && key.return) open({ name: 'app', app });
-    else if (build.status === 'succeeded' && input === 'i') open({ name: 'invoke', app });
+    else if (finished && key.return) replace({ name: 'app', app });
+    else if (build.status === 'succeeded' && input === 'i') replace({ name: 'invoke', app });
   });
 
   const keys: Array<[string, string]> = [['↑↓', 'scroll'], ...(finished ? ([['enter', 'app page']] as Array<[string, string]>) : []), ...(build.status === 'succeeded' ? ([['i', 'invoke']] as Array<[string, string]>) : []), ['esc', 'dashboard'], ['q', 'quit']];

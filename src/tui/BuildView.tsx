@@ -28,7 +28,7 @@ export function BuildView({ app, buildId, build, previousBuild, width, height, s
           {build.status}
         </Text>
       </Text>
-      {build.progress ? <ProgressBar done={build.progress.done} total={build.progress.total} width={Math.min(width, 60)} /> : <Text dimColor>waiting for cargo…</Text>}
+      {build.progress ? <ProgressBar done={build.status === 'succeeded' ? build.progress.total : build.progress.done} total={build.progress.total} width={Math.min(width, 60)} /> : <Text dimColor>waiting for cargo…</Text>}
       {build.status === 'succeeded' ? (
         <Text bold color={colour('green')} wrap="truncate-end">{`✓ ${app} is serving build #${buildId}.`}</Text>
       ) : failed ? (

@@ -13,7 +13,8 @@ export interface HeaderProps {
 export function Header({ title, hostLabel, note, error }: HeaderProps) {
   return (
     <Box flexShrink={0} justifyContent="space-between">
-      <Text wrap="truncate-end">
+      {/* The host label gives way first: the note (an error, the public URL) matters more. */}
+      <Text wrap="truncate-middle">
         <Text bold color={colour('magenta')}>
           rustless
         </Text>
@@ -22,11 +23,15 @@ export function Header({ title, hostLabel, note, error }: HeaderProps) {
         <Text dimColor>{`  ${hostLabel}`}</Text>
       </Text>
       {error ? (
-        <Text color={colour('red')} wrap="truncate-end">
-          {` ${error}`}
-        </Text>
+        <Box flexShrink={0}>
+          <Text color={colour('red')} wrap="truncate-end">
+            {` ${error}`}
+          </Text>
+        </Box>
       ) : note ? (
-        <Text dimColor wrap="truncate-end">{` ${note}`}</Text>
+        <Box flexShrink={0}>
+          <Text dimColor>{` ${note}`}</Text>
+        </Box>
       ) : null}
     </Box>
   );
