@@ -35,11 +35,16 @@ export async function buildScratchImage({ binaryPath, contextDir, image, app, bu
   await podman(['build', '--quiet', '--pull=never', '--network=none', '--tag', image, '--file', join(contextDir, 'Containerfile'), contextDir]);
 }
 
-/** Removes every image of the app (all build tags); an image still in use by a container is forced out. */
-export async function removeImages(app: string): Promise<void> {
+/** The app's images (`localhost/rustless-fn-<app>:<buildId>`), one per kept build. */
+export async function listImages(app: string): Promise<string[]> {
   const listed = await podman(['images', '--noheading', '--format', '{{.Repository}}:{{.Tag}}', '--filter', `reference=${imageRepository(app)}`]);
-  const images = listed.split('\n').map((line) => line.trim()).filter(Boolean);
-  if (images.length > 0) await podman(['rmi', '--force', '--ignore', ...images]);
+  return listed.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+/** Removes the given images, or every image of the app; an image still in use by a container is forced out. */
+export async function removeImages(app: string, images?: readonly string[]): Promise<void> {
+  const doomed = images ?? (await listImages(app));
+  if (doomed.length > 0) await podman(['rmi', '--force', '--ignore', ...doomed]);
 }
 
 /** Runs `podman ARGS` in a transient unit; resolves its stdout. */

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeState, RuntimeStatus } from '../backend.js';
-import { buildScratchImage, imageName, removeImages } from './podman.js';
+import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
@@ -68,7 +68,10 @@ export class SystemdBackend implements Backend {
     else await systemctl('start', names.socket);
     this.#listening.add(app);
     // The gateway holds requests back during install; the socket queues any that reach it.
-    if (containerChanged) await systemctl('try-restart', names.service);
+    if (containerChanged) {
+      await systemctl('try-restart', names.service);
+      await this.#pruneImages(app, artifact.image);
+    }
   }
 
   async activate(app: string): Promise<string> {
@@ -115,10 +118,27 @@ export class SystemdBackend implements Backend {
 
   /**
    * Leaves the apps running: they are systemd's units, not this process's children, and a
-   * gateway restart must not cold-start every app. Idle ones are stopped by the next gateway.
+   * gateway restart must not cold-start every app. The next gateway stops one once its next
+   * request has gone idle.
    */
   async close(): Promise<void> {
     this.#listening.clear();
+  }
+
+  /**
+   * Drops the images of builds whose directory the builder has pruned (it keeps the last few
+   * for rollback); the serving image always stays. Best effort: a leftover image costs disk only.
+   */
+  async #pruneImages(app: string, serving: string): Promise<void> {
+    try {
+      const stale = (await listImages(app)).filter((image) => {
+        const buildId = /:(\d+)$/.exec(image)?.[1];
+        return image !== serving && buildId !== undefined && !existsSync(join(this.#stateDir, 'builds', buildId));
+      });
+      await removeImages(app, stale);
+    } catch (error) {
+      console.error(`rustless: removing old images of ${app} failed: ${(error as Error).message}`);
+    }
   }
 
   #names(app: string): UnitNames {
@@ -127,11 +147,6 @@ export class SystemdBackend implements Backend {
 
   #socketPath(app: string): string {
     return join(this.#runtimeDir, 'fn', `${app}.sock`);
-  }
-
-  /** The backend's own state, for tests and `rustless doctor`. */
-  get stateDir(): string {
-    return this.#stateDir;
   }
 }
 
