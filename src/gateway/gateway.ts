@@ -81,11 +81,14 @@ export class Gateway {
     return gateway;
   }
 
-  /** Starts serving public HTTP on `publicTarget` and the admin API through `adminHandler`. */
+  /**
+   * Starts serving public HTTP on `publicTarget` and the admin API on each admin target.
+   * Returns the admin servers, in order, so the caller can read the ports it was given.
+   */
   async serve(
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
-  ): Promise<void> {
+  ): Promise<Server[]> {
     const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, pools: this.#pools, onRequest: () => this.#requests++ });
     const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => void handler(req, res));
     server.on('clientError', (error, socket) => {
@@ -100,15 +103,18 @@ export class Gateway {
       const host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
       this.#publicUrl = describeTarget({ host, port: address.port });
     }
+    const adminServers: Server[] = [];
     for (const { target, handler: adminHandler, mode } of admin) {
       const adminServer = createServer(adminHandler);
       await listen(adminServer, target, mode);
       this.#servers.push(adminServer);
+      adminServers.push(adminServer);
     }
     this.#notifier.ready();
     this.#updateStatus();
     this.#statusTimer = setInterval(() => this.#updateStatus(), 5_000);
     this.#statusTimer.unref();
+    return adminServers;
   }
 
   info(): GatewayInfo {

@@ -41,11 +41,15 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'listen') ?? '0.0.0.0' }, handler: createAdminHandler(gw, { token }), mode: 0o660 });
   }
 
-  await gw.serve(publicTarget, admin);
+  const adminServers = await gw.serve(publicTarget, admin);
   const info = gw.info();
   process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}, state ${stateDir})\n`);
   if (adminPort !== undefined) {
-    advertisement = advertise({ port: Number(adminPort), name: `rustless on ${(await import('node:os')).hostname()}` });
+    // The port the TCP admin listener got (the flag may say 0: any free port).
+    const address = adminServers[1]?.address();
+    const port = address && typeof address === 'object' ? address.port : Number(adminPort);
+    process.stdout.write(`rustless gateway: TCP admin API on port ${port}, advertised as _rustless._tcp\n`);
+    advertisement = advertise({ port, name: `rustless on ${(await import('node:os')).hostname()}` });
   }
 
   await new Promise<void>((resolve) => {
