@@ -93,7 +93,7 @@ t.test('a panic answers 500 for that request only', async (t) => {
 });
 
 t.test('a request past its route timeout answers 504', async (t) => {
-  const slow = await gw.get('/slow?ms=3000');
+  const slow = await gw.get('/slow?ms=6000');
   t.equal(slow.status, 504);
   t.equal(slow.body.error.code, 'RUSTLESS_TIMEOUT');
   t.equal((await gw.get('/slow?ms=10')).status, 200);
