@@ -25,9 +25,9 @@ export function BuildScreen({ app, buildId, previousBuild }: BuildScreenProps) {
   const page = Math.max(1, rows - 5);
 
   useKeys((input, key) => {
-    if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lineCount - 1), s + 1));
+    if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lineCount - page), s + 1));
     else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
-    else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lineCount - 1), s + page));
+    else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lineCount - page), s + page));
     else if (key.pageDown) setScroll((s) => Math.max(0, s - page));
     else if (key.escape) home();
     else if (input === 'q') quit();

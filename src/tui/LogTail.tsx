@@ -14,7 +14,8 @@ export interface LogTailProps {
 /** The last lines of a log or of a build's output, one row each. */
 export function LogTail({ lines, height, scroll = 0, compiler = false }: LogTailProps) {
   const rows = Math.max(1, height);
-  const end = Math.max(0, lines.length - scroll);
+  // Scrolling stops once the first line is at the top.
+  const end = Math.max(0, lines.length - Math.min(scroll, Math.max(0, lines.length - rows)));
   const shown = lines.slice(Math.max(0, end - rows), end);
   return (
     <Box flexDirection="column" height={rows} overflow="hidden">

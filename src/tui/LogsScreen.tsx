@@ -37,9 +37,9 @@ export function LogsScreen({ app }: LogsScreenProps) {
 
   const page = Math.max(1, rows - 2);
   useKeys((input, key) => {
-    if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lines.length - 1), s + 1));
+    if (key.upArrow) setScroll((s) => Math.min(Math.max(0, lines.length - page), s + 1));
     else if (key.downArrow) setScroll((s) => Math.max(0, s - 1));
-    else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lines.length - 1), s + page));
+    else if (key.pageUp) setScroll((s) => Math.min(Math.max(0, lines.length - page), s + page));
     else if (key.pageDown) setScroll((s) => Math.max(0, s - page));
     else if (input === 'G' || (key.ctrl && input === 'e')) setScroll(0);
     else if (key.escape) back();
