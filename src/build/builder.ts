@@ -41,9 +41,6 @@ export interface BuilderOptions {
   crateSource?: () => Promise<CrateSource>;
 }
 
-/** A build job as the builder hands it over: backends that can stop early read `signal`. */
-export type CancellableBuildJob = BuildJob & { signal: AbortSignal };
-
 interface BuildState {
   id: number;
   app: string;
@@ -249,7 +246,7 @@ export class Builder {
         line: (text) => this.#emit(state, { type: 'line', text }),
         progress: (done, total) => this.#emit(state, { type: 'progress', done, total }),
       };
-      const buildJob: CancellableBuildJob = { ...job, cargoConfig: source.cargoConfig, signal };
+      const buildJob: BuildJob = { ...job, cargoConfig: source.cargoConfig, signal };
       const artifact = await this.#backend.build(buildJob, output);
       if (signal.aborted) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled');
 

@@ -46,8 +46,7 @@ export class SystemdBackend implements Backend {
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const signal = (job as BuildJob & { signal?: AbortSignal }).signal;
-    const binaryPath = await sandboxedBuild(job, output, { cacheDir: this.#cacheDir, limits: this.#limits, signal });
+    const binaryPath = await sandboxedBuild(job, output, { cacheDir: this.#cacheDir, limits: this.#limits, signal: job.signal });
     const image = imageName(job.app, job.buildId);
     output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
     await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });

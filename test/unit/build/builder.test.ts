@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import t from 'tap';
 import type { BuildArtifact, BuildJob, BuildOutput } from '../../../src/backends/backend.js';
-import { Builder, type CancellableBuildJob } from '../../../src/build/builder.js';
+import { Builder } from '../../../src/build/builder.js';
 import { configFlags, runCargo } from '../../../src/build/cargo.js';
 import type { BuildEvent } from '../../../src/build/events.js';
 import { packCrate } from '../../../src/build/pack.js';
@@ -43,7 +43,7 @@ const cargoBackend = {
       cwd: job.crateDir,
       env: { CARGO_TARGET_DIR: TARGET_DIR },
       output,
-      signal: (job as CancellableBuildJob).signal,
+      signal: job.signal,
     });
     const binaryPath = join(job.buildDir, 'runner');
     await copyFile(join(TARGET_DIR, 'release', job.binaryName), binaryPath);
@@ -218,7 +218,7 @@ function gatedBackend() {
       try {
         await new Promise<void>((resolve, reject) => {
           gates.push(resolve);
-          (job as CancellableBuildJob).signal.addEventListener('abort', () => reject(new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled')));
+          job.signal!.addEventListener('abort', () => reject(new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled')));
         });
       } finally {
         running--;
