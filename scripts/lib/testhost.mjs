@@ -338,6 +338,8 @@ function bootScript ({ runDir, lower, mode, binds, cgroup, target }) {
  * @param {'overlay'|'copy'} [opts.mode='overlay']
  * @param {{host: string, guest: string, readOnly?: boolean}[]} [opts.binds] host dirs to show inside
  * @param {number} [opts.timeoutMs=60000] how long to wait for systemd to be up
+ * @param {(message: string) => unknown} [opts.log] where progress lines go
+ * @param {object} [opts.createOpts] options for `create` when the root is not cached yet
  * @returns {Promise<Testhost>}
  */
 export async function boot ({
@@ -579,6 +581,7 @@ async function rmCgroupTree (dir) {
 /**
  * Stop an instance: poweroff inside, SIGKILL if it lingers, remove its cgroups, mounts and run
  * dir. Idempotent: a name that is not running only gets its leftovers cleaned.
+ * @param {{name?: string, timeoutMs?: number, log?: (message: string) => unknown}} [opts]
  * @returns {Promise<{stopped: boolean, killed: boolean, seconds: number}>}
  */
 export async function down ({ name = 'default', timeoutMs = 20_000, log = defaultLog } = {}) {
