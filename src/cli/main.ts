@@ -68,6 +68,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const { client } = await connect({ host: values.host, token: values.token });
+    // Ink draws only a final frame when CI is set (it reads that once, on import); a terminal
+    // here means a person is watching, so the TUI renders live whatever the environment says.
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
     const { runTui } = await import('../tui/run-tui.js');
     const info = await client.info();
     await runTui({ client, hostLabel: client.host.kind === 'socket' ? client.host.path : client.host.url, ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
