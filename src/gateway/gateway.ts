@@ -249,9 +249,9 @@ export class Gateway {
 
   #updateStatus(): void {
     if (!this.#notifier.enabled) return;
-    const apps = this.registry.listApps().length;
-    const running = this.registry.listApps().filter((app) => this.lifecycle.isActive(app.name)).length;
-    this.#notifier.status(`${apps} apps, ${running} running, ${this.#requests} requests served`);
+    const apps = this.registry.listApps();
+    const running = apps.filter((app) => this.lifecycle.isActive(app.name)).length;
+    this.#notifier.status(`${apps.length} apps, ${running} running, ${this.#requests} requests served`);
   }
 }
 

@@ -142,7 +142,7 @@ function responseHeaders(incoming: Record<string, string | string[] | undefined>
 
 function isConnectError(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' && !(error instanceof undiciErrors.SocketError);
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || (code === 'ECONNRESET' && !(error instanceof undiciErrors.SocketError));
 }
 
 function upstreamFailure(error: unknown, target: RouteTarget): RustlessError {
