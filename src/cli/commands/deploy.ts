@@ -1,8 +1,8 @@
 /** `rustless deploy DIR`: validate locally, upload, follow the build, exit non-zero on failure. */
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import { packCrate } from '../../build/pack.js';
+import { inspectUserCrate } from '../../build/runner-crate.js';
 import { loadManifest } from '../../manifest/manifest.js';
 import type { CommandContext } from '../command.js';
 import { printJson, UsageError } from '../output.js';
@@ -41,13 +41,10 @@ export async function deploy({ client, positionals, flags }: CommandContext): Pr
   return finished.status === 'succeeded' ? 0 : 1;
 }
 
-async function crateName(dir: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(`${dir}/Cargo.toml`, 'utf8');
-  } catch {
+/** The crate's name, checked the way the gateway will check it, before anything is uploaded. */
+async function crateName(dir: string): Promise<string> {
+  await access(`${dir}/Cargo.toml`).catch(() => {
     throw new UsageError(`${dir} is not a crate: it has no Cargo.toml`);
-  }
-  const cargo = parseToml(text) as { package?: { name?: unknown } };
-  return typeof cargo.package?.name === 'string' ? cargo.package.name : undefined;
+  });
+  return (await inspectUserCrate(dir)).name;
 }
