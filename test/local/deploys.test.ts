@@ -10,10 +10,15 @@ import { CLI, EXAMPLES, startGateway, type TestGateway } from '../helpers/gatewa
 let gw: TestGateway;
 let work: string;
 
+/** A copy of an example crate, without its build output. */
+async function copyExample(example: string, dir: string): Promise<void> {
+  await cp(join(EXAMPLES, example), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+}
+
 /** A copy of the testbed example whose `version` function answers `version`. */
 async function testbedAt(version: number, edit?: (lib: string) => string): Promise<string> {
   const dir = join(work, `testbed-v${version}-${Math.random().toString(36).slice(2)}`);
-  await cp(join(EXAMPLES, 'testbed'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  await copyExample('testbed', dir);
   const lib = join(dir, 'src', 'lib.rs');
   let text = (await readFile(lib, 'utf8')).replace(/pub const VERSION: u64 = \d+;/, `pub const VERSION: u64 = ${version};`);
   if (edit) text = edit(text);
@@ -53,7 +58,7 @@ t.test('rollback serves the previous build again', async (t) => {
 
 t.test('a route that conflicts with another app is refused, naming both', async (t) => {
   const dir = join(work, 'clash');
-  await cp(join(EXAMPLES, 'hello'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  await copyExample('hello', dir);
   await writeFile(join(dir, 'rustless.toml'), 'name = "clash"\n[[routes]]\nmethod = ["GET", "POST"]\npath = "/version"\nfunction = "Hello"\n');
   const result = await gw.deploy(dir);
   t.not(result.exitCode, 0);
@@ -64,7 +69,7 @@ t.test('a route that conflicts with another app is refused, naming both', async 
 
 t.test('a broken rustless.toml is refused before upload, naming the file, key and value', async (t) => {
   const dir = join(work, 'badtoml');
-  await cp(join(EXAMPLES, 'hello'), dir, { recursive: true, filter: (src) => !src.includes('/target') });
+  await copyExample('hello', dir);
   await writeFile(join(dir, 'rustless.toml'), 'name = "badtoml"\n[[routes]]\nmethod = "FETCH"\npath = "/x"\nfunction = "Hello"\n');
   const result = await gw.deploy(dir);
   t.not(result.exitCode, 0);
