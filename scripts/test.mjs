@@ -68,8 +68,8 @@ async function typecheck() {
 
 async function cargoTest() {
   // The same crate-source decision the builder makes; typecheck built dist/ first.
-  const { detectCrateSource } = await import('../dist/build/crate-source.js');
-  const { configFlags } = await import('../dist/build/cargo.js');
+  const { detectCrateSource } = await import('../dist/builder/crate-source.js');
+  const { configFlags } = await import('../dist/builder/cargo.js');
   const source = await detectCrateSource();
   echo(`crates: ${source.reason}`);
   const flags = configFlags(source.cargoConfig);

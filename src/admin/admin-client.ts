@@ -6,8 +6,8 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
 import { RustlessError, type ErrorCode } from '../errors.js';
-import type { BuildEvent } from '../build/events.js';
-import type { AppDetail, AppSummary, BuildInfo, GatewayInfo } from './types.js';
+import type { BuildEvent } from '../builder/events.js';
+import type { AppDetail, AppSummary, BuildInfo, GatewayInfo } from '../api/types.js';
 
 export type HostSpec = { kind: 'socket'; path: string } | { kind: 'url'; url: string; token?: string | undefined };
 

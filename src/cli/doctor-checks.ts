@@ -4,8 +4,8 @@
  */
 import { execa } from 'execa';
 import { access, readdir } from 'node:fs/promises';
-import { cargoCommand } from '../build/cargo.js';
-import { DEBIAN_REGISTRY, detectCrateSource } from '../build/crate-source.js';
+import { cargoCommand } from '../builder/cargo.js';
+import { DEBIAN_REGISTRY, detectCrateSource } from '../builder/crate-source.js';
 
 export interface CheckResult {
   name: string;

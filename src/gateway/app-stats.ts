@@ -1,14 +1,7 @@
 /** Per-app request counters for the dashboard: counts, errors, cold starts, recent latency. */
-const WINDOW = 200;
+import type { AppStatsSnapshot } from '../api/types.js';
 
-export interface AppStatsSnapshot {
-  requests: number;
-  errors: number;
-  coldStarts: number;
-  lastUsedAt: string | null;
-  latencyMsP50: number | null;
-  latencyMsP95: number | null;
-}
+const WINDOW = 200;
 
 export class AppStats {
   requests = 0;

@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import type { AppSummary } from '../admin/types.js';
+import type { AppSummary } from '../api/types.js';
 import { ago, fit, ms, routesSummary } from './format.js';
 import { statusColour } from './theme.js';
 

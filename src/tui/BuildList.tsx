@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import type { BuildInfo } from '../admin/types.js';
+import type { BuildInfo } from '../api/types.js';
 import { ago } from './format.js';
 import { statusColour } from './theme.js';
 

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Box, Text } from 'ink';
 import { useKeys } from './use-keys.js';
-import { packCrate } from '../build/pack.js';
+import { packCrate } from '../builder/pack.js';
 import { completePath, previewCrate, type CratePreview } from './crate-preview.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { ManifestPreview } from './ManifestPreview.js';

@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import type { RouteInfo } from '../admin/types.js';
+import type { RouteInfo } from '../api/types.js';
 import { methods } from './format.js';
 import { colour } from './theme.js';
 

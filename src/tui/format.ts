@@ -1,5 +1,5 @@
 /** Small text helpers for the TUI's columns: times, durations, route lists. */
-import type { RouteInfo } from '../admin/types.js';
+import type { RouteInfo } from '../api/types.js';
 
 /** `3s ago`, `5m ago`, `2h ago`, `4d ago`; `never` for null. */
 export function ago(iso: string | null, now = Date.now()): string {

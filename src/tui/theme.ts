@@ -2,7 +2,7 @@
  * Colours of the TUI. With NO_COLOR set (https://no-color.org) every colour is dropped; bold,
  * dim and inverse stay, so selection and emphasis still show on a monochrome terminal.
  */
-import type { AppStatus } from '../admin/types.js';
+import type { AppStatus } from '../api/types.js';
 
 export type Colour = 'red' | 'green' | 'yellow' | 'blue' | 'cyan' | 'magenta' | 'gray';
 

@@ -7,7 +7,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import { configFlags, runCargo } from '../../build/cargo.js';
+import { configFlags, runCargo } from '../../builder/cargo.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess } from './runner-process.js';

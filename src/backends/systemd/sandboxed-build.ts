@@ -7,7 +7,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CARGO_OUTPUT_ENV, cargoCommand, configFlags, runCargo } from '../../build/cargo.js';
+import { CARGO_OUTPUT_ENV, cargoCommand, configFlags, runCargo } from '../../builder/cargo.js';
 import { RustlessError } from '../../errors.js';
 import type { BuildJob, BuildOutput } from '../backend.js';
 

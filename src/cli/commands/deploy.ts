@@ -1,8 +1,8 @@
 /** `rustless deploy DIR`: validate locally, upload, follow the build, exit non-zero on failure. */
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { packCrate } from '../../build/pack.js';
-import { inspectUserCrate } from '../../build/runner-crate.js';
+import { packCrate } from '../../builder/pack.js';
+import { inspectUserCrate } from '../../builder/runner-crate.js';
 import { loadManifest } from '../../manifest/manifest.js';
 import type { CommandContext } from '../command.js';
 import { printJson, UsageError } from '../output.js';

@@ -1,4 +1,4 @@
-import type { AppSummary } from '../../admin/types.js';
+import type { AppSummary } from '../../api/types.js';
 import type { CommandContext } from '../command.js';
 import { printJson, table } from '../output.js';
 

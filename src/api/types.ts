@@ -1,7 +1,20 @@
-/** The JSON shapes of the admin API (see docs/admin-api.md), shared by the server and its clients. */
+/**
+ * The JSON shapes of the admin API (see docs/admin-api.md). The gateway serves them, the admin
+ * client, the CLI and the TUI read them: this module sits below all of them and imports nothing
+ * but types from the layers beneath (backends, registry).
+ */
 import type { RuntimeStatus } from '../backends/backend.js';
-import type { AppStatsSnapshot } from '../gateway/app-stats.js';
 import type { BuildStatus } from '../registry/registry.js';
+
+/** Request counters of one app, as the dashboard shows them. */
+export interface AppStatsSnapshot {
+  requests: number;
+  errors: number;
+  coldStarts: number;
+  lastUsedAt: string | null;
+  latencyMsP50: number | null;
+  latencyMsP95: number | null;
+}
 
 export type AppStatus = 'building' | 'ready' | 'running' | 'stopped' | 'failed';
 

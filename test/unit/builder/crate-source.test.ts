@@ -1,6 +1,6 @@
 import { parse } from 'smol-toml';
 import t from 'tap';
-import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo, renderCargoConfigToml } from '../../../src/build/crate-source.js';
+import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo, renderCargoConfigToml } from '../../../src/builder/crate-source.js';
 
 const up = async (): Promise<boolean> => true;
 const down = async (): Promise<boolean> => false;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { isRustlessError, type ErrorCode } from '../../../src/errors.js';
-import { packCrate } from '../../../src/build/pack.js';
-import { unpackUpload, type UploadLimits } from '../../../src/build/unpack.js';
+import { packCrate } from '../../../src/builder/pack.js';
+import { unpackUpload, type UploadLimits } from '../../../src/builder/unpack.js';
 import { CRATE_FILES, rawHeader, snapshot, tarOf, tgzOf, type EntrySpec } from './fixtures/tar.js';
 
 // The bombs decompress ~300 MiB in all: slow on a Pi.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import t from 'tap';
 import { parseManifest } from '../../../src/manifest/manifest.js';
-import { distinctFunctions, generateRunnerCrate, inspectUserCrate, rewriteUserCargoToml, runnerMainRs } from '../../../src/build/runner-crate.js';
+import { distinctFunctions, generateRunnerCrate, inspectUserCrate, rewriteUserCargoToml, runnerMainRs } from '../../../src/builder/runner-crate.js';
 
 const root = await mkdtemp(join(tmpdir(), 'rustless-runner-crate-'));
 t.teardown(() => rm(root, { recursive: true, force: true }));
