@@ -2,22 +2,28 @@
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
 // end-to-end in the test host, TUI in a pty) and `cargo test` for runner/. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
+// First it checks the Debian packages the tests need (the lists .ci/run installs): as root it
+// installs the missing ones, otherwise it stops at once with the one command to run. Every
+// suite has a time limit; a suite past it is killed and counted as failed.
 
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
 const wanted = (suite) => !only || only.includes(suite);
 const root = path.resolve(__dirname, '..');
 cd(root);
+await prerequisites();
 
+// The last argument of tap() is the suite's limit in seconds, well above what it takes here.
 const suites = [
   { name: 'typecheck', run: typecheck },
   { name: 'runner', run: cargoTest },
-  { name: 'unit', run: () => tap('unit', ['test/unit'], 2) },
-  { name: 'local', run: () => tap('local', ['test/local'], 1) },
-  { name: 'tui', run: () => tap('tui', ['test/tui'], 1) },
-  { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1) },
+  { name: 'unit', run: () => tap('unit', ['test/unit'], 2, 900) },
+  { name: 'local', run: () => tap('local', ['test/local'], 1, 1500) },
+  { name: 'tui', run: () => tap('tui', ['test/tui'], 1, 900) },
+  { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1, 2400) },
 ];
 
 let passed = 0;
@@ -38,18 +44,64 @@ const empty = failures.filter((f) => f.includes('(0 failed, 0 passed)')).length;
 echo(`${passed} passed, ${failed + empty} failed`);
 process.exit(failed + empty > 0 ? 1 : 0);
 
-/** Runs a command, showing its output as it comes and keeping it (stdout and stderr together). */
-function run(command, args, options = {}) {
+/**
+ * The Debian packages of scripts/packages/{local,crates,test}.txt, and the sd-notify binding
+ * (skipped by `npm ci` when libsystemd-dev came later). As root, installs what is missing;
+ * otherwise exits at once with the command that does.
+ */
+async function prerequisites() {
+  const lists = ['local', 'crates', 'test'].map((name) => path.join(root, 'scripts', 'packages', `${name}.txt`));
+  const wanted = lists.flatMap((file) => fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  const status = await $({ nothrow: true })`dpkg-query -W -f=${'${Package} ${db:Status-Abbrev}\n'} ${wanted}`;
+  const installed = new Set(status.stdout.split('\n').filter((line) => /\sii\s*$/.test(line)).map((line) => line.split(' ')[0]));
+  const missing = wanted.filter((name) => !installed.has(name));
+  if (missing.length > 0) {
+    if (process.getuid() !== 0) {
+      echo(chalk.red(`npm test: missing Debian packages: ${missing.join(' ')}`));
+      echo(`run this once, then npm test again:\n  sudo npx zx scripts/setup-system.mjs --for test`);
+      process.exit(1);
+    }
+    echo(`npm test: installing missing Debian packages: ${missing.join(' ')}`);
+    await $({ stdio: 'inherit' })`zx ${path.join(root, 'scripts', 'setup-system.mjs')} --for test`;
+  }
+  try {
+    createRequire(path.join(root, 'package.json'))('sd-notify');
+  } catch {
+    echo('npm test: the sd-notify binding is not built (npm ci ran before libsystemd-dev); npm rebuild sd-notify');
+    await $({ stdio: 'inherit' })`npm rebuild sd-notify`;
+  }
+}
+
+/**
+ * Runs a command, showing its output as it comes and keeping it (stdout and stderr together).
+ * Past `limitS` seconds it kills the command's whole process group and says so.
+ */
+function run(command, args, { limitS, ...options } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const line = `\nnpm test: ${command} ${args.slice(0, 3).join(' ')} ... ran past its limit of ${limitS} s: killed\n`;
+      process.stdout.write(chalk.red(line));
+      stdout += line;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, (limitS ?? 600) * 1000);
     for (const stream of [child.stdout, child.stderr]) {
       stream.on('data', (chunk) => {
         process.stdout.write(chunk);
         stdout += chunk;
       });
     }
-    child.on('close', (exitCode) => resolve({ exitCode, stdout }));
+    child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      resolve({ exitCode: timedOut ? 124 : exitCode, stdout, timedOut });
+    });
   });
 }
 
@@ -73,21 +125,25 @@ async function cargoTest() {
   const source = await detectCrateSource();
   echo(`crates: ${source.reason}`);
   const flags = configFlags(source.cargoConfig);
-  const result = await run('cargo', ['test', ...flags], { cwd: 'runner' });
+  if (source.kind === 'none') {
+    echo(chalk.red(`runner: ${source.reason}; \`node dist/cli/main.js doctor\` says how to fix it`));
+    return { passed: 0, failed: 1 };
+  }
+  const result = await run('cargo', ['test', ...flags], { cwd: 'runner', limitS: 900 });
   let passed = 0;
   let failed = 0;
   for (const match of result.stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
     passed += Number(match[1]);
     failed += Number(match[2]);
   }
-  if (result.exitCode !== 0 && failed === 0) failed = 1;
+  if ((result.exitCode !== 0 || result.timedOut) && failed === 0) failed = 1;
   return { passed, failed };
 }
 
-async function tap(name, dirs, jobs) {
+async function tap(name, dirs, jobs, limitS) {
   const files = (await glob(dirs.map((dir) => `${dir}/**/*.test.{ts,mjs}`))).sort();
   if (files.length === 0) return { passed: 0, failed: 0 };
-  const result = await run('npx', ['tap', '--disable-coverage', '--reporter=tap', '--timeout=1500', `--jobs=${jobs}`, ...files], { env: { ...process.env, FORCE_COLOR: '0' } });
+  const result = await run('npx', ['tap', '--disable-coverage', '--reporter=tap', '--timeout=1500', `--jobs=${jobs}`, ...files], { env: { ...process.env, FORCE_COLOR: '0' }, limitS });
   // Count the tests (t.test blocks) one level below each file, not single assertions.
   let passed = 0;
   let failed = 0;
@@ -95,6 +151,6 @@ async function tap(name, dirs, jobs) {
     if (/^    ok \d+/.test(line)) passed++;
     else if (/^    not ok \d+/.test(line) && !/# TODO/.test(line)) failed++;
   }
-  if (result.exitCode !== 0 && failed === 0) failed = 1;
+  if ((result.exitCode !== 0 || result.timedOut) && failed === 0) failed = 1;
   return { passed, failed };
 }

@@ -32,16 +32,15 @@ export const PACKAGES = Object.freeze([
   'rustc',
   'cargo',
   'libc6-dev',
-  // crates the runner builds against offline, from /usr/share/cargo/registry
-  'librust-serde-dev',
-  'librust-serde-derive-dev',
-  'librust-serde-json-dev',
-  'librust-tiny-http-dev',
-  'librust-listenfd-dev',
-  'librust-sd-notify-dev',
-  'librust-signal-hook-dev',
-  'librust-libc-dev',
+  // crates the runner builds against offline, from /usr/share/cargo/registry (generated from runner/)
+  ...cratePackages(),
 ]);
+
+/** scripts/packages/crates.txt: the runner's crates as Debian packages, generated from runner/. */
+function cratePackages() {
+  const file = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'packages', 'crates.txt');
+  return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 

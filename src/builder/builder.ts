@@ -242,6 +242,7 @@ export class Builder {
       this.#emit(state, { type: 'status', status: 'building' });
       const source = await this.#crateSource();
       this.#emit(state, { type: 'line', text: `rustless: ${source.reason}` });
+      if (source.kind === 'none') throw new RustlessError('RUSTLESS_BUILD_FAILED', `${source.reason}. \`rustless doctor\` on the gateway's machine says how to fix it`);
       const output: BuildOutput = {
         line: (text) => this.#emit(state, { type: 'line', text }),
         progress: (done, total) => this.#emit(state, { type: 'progress', done, total }),

@@ -3,7 +3,7 @@
  * registry (`/usr/share/cargo/registry`, filled by `librust-*-dev` packages) so a Pi with no
  * internet still builds. `RUSTLESS_CRATES=crates-io|debian|auto` overrides the guess.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { RustlessError } from '../errors.js';
 
@@ -11,7 +11,8 @@ export const DEBIAN_REGISTRY = '/usr/share/cargo/registry';
 export const CRATES_IO_INDEX = { host: 'index.crates.io', port: 443 };
 const PROBE_TIMEOUT_MS = 1500;
 
-export type CrateSourceKind = 'crates-io' | 'debian';
+/** `none`: neither source was reached; a build would fail, so the builder refuses it up front. */
+export type CrateSourceKind = 'crates-io' | 'debian' | 'none';
 
 export interface CrateSource {
   kind: CrateSourceKind;
@@ -19,12 +20,20 @@ export interface CrateSource {
   cargoConfig: string[];
   /** One line for build logs and `rustless doctor`: what was chosen and why. */
   reason: string;
+  /** What was looked at, one line each, in order (`index.crates.io:443: ENOTFOUND`, ...). */
+  tried: string[];
+}
+
+/** Whether crates.io answered, and what happened (`connected`, `getaddrinfo ENOTFOUND ...`). */
+export interface ProbeResult {
+  reachable: boolean;
+  detail: string;
 }
 
 export interface DetectOptions {
   env?: NodeJS.ProcessEnv;
   /** Whether crates.io answers; the default opens a TCP connection to its index, once per process. */
-  probe?: () => Promise<boolean>;
+  probe?: () => Promise<ProbeResult>;
   debianRegistry?: string;
 }
 
@@ -33,18 +42,38 @@ export async function detectCrateSource({ env = process.env, probe = probeCrates
   const mode = env.RUSTLESS_CRATES?.trim() || 'auto';
   switch (mode) {
     case 'crates-io':
-      return cratesIo('RUSTLESS_CRATES=crates-io');
+      return cratesIo('RUSTLESS_CRATES=crates-io', ['RUSTLESS_CRATES=crates-io: crates.io was chosen, not probed']);
     case 'debian':
-      return debian(debianRegistry, 'RUSTLESS_CRATES=debian');
+      return debian(debianRegistry, 'RUSTLESS_CRATES=debian', ['RUSTLESS_CRATES=debian: the Debian registry was chosen, crates.io not probed']);
     case 'auto':
       break;
     default:
       throw new RustlessError('RUSTLESS_INTERNAL', `RUSTLESS_CRATES must be crates-io, debian or auto, got ${JSON.stringify(mode)}`);
   }
-  if (await probe()) return cratesIo(`${CRATES_IO_INDEX.host} is reachable`);
-  if (existsSync(debianRegistry)) return debian(debianRegistry, `${CRATES_IO_INDEX.host} is not reachable`);
-  // Neither works: let cargo try the network and fail with its own, well-known message.
-  return cratesIo(`${CRATES_IO_INDEX.host} is not reachable and ${debianRegistry} does not exist`);
+  const index = `${CRATES_IO_INDEX.host}:${CRATES_IO_INDEX.port}`;
+  const probed = await probe();
+  const tried = [`${index}: ${probed.detail}`];
+  if (probed.reachable) return cratesIo(`${index} answered`, tried);
+  const registry = describeRegistry(debianRegistry);
+  tried.push(`${debianRegistry}: ${registry ?? 'present'}`);
+  if (registry === undefined) return debian(debianRegistry, `${index} did not answer: ${probed.detail}`, tried);
+  return {
+    kind: 'none',
+    cargoConfig: [],
+    reason: `no crate source: ${tried.join('; ')}`,
+    tried,
+  };
+}
+
+/** Undefined when `registry` is a directory holding crates; otherwise why it cannot serve. */
+function describeRegistry(registry: string): string | undefined {
+  if (!existsSync(registry)) return 'does not exist';
+  try {
+    if (!statSync(registry).isDirectory()) return 'is not a directory';
+    return readdirSync(registry).length === 0 ? 'is empty (no librust-*-dev package is installed)' : undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** The `--config` values that make cargo read crates offline from a directory registry. */
@@ -75,10 +104,10 @@ export async function cargoConfigToml(source?: CrateSource): Promise<string | un
   return renderCargoConfigToml(source ?? (await detectCrateSource()));
 }
 
-let probed: Promise<boolean> | undefined;
+let probed: Promise<ProbeResult> | undefined;
 
-/** True when `index.crates.io:443` accepts a TCP connection within 1.5 s; asked once per process. */
-export function probeCratesIo(): Promise<boolean> {
+/** Whether `index.crates.io:443` accepts a TCP connection within 1.5 s; asked once per process. */
+export function probeCratesIo(): Promise<ProbeResult> {
   probed ??= canConnect(CRATES_IO_INDEX.host, CRATES_IO_INDEX.port, PROBE_TIMEOUT_MS);
   return probed;
 }
@@ -88,24 +117,24 @@ export function resetCrateSourceProbe(): void {
   probed = undefined;
 }
 
-export function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function canConnect(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    const finish = (ok: boolean): void => {
+    const finish = (reachable: boolean, detail: string): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(ok);
+      resolve({ reachable, detail });
     };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.once('connect', () => finish(true));
-    socket.once('error', () => finish(false));
+    const timer = setTimeout(() => finish(false, `no connection within ${timeoutMs} ms`), timeoutMs);
+    socket.once('connect', () => finish(true, 'connected'));
+    socket.once('error', (error) => finish(false, error.message));
   });
 }
 
-function cratesIo(reason: string): CrateSource {
-  return { kind: 'crates-io', cargoConfig: [], reason: `crates from crates.io (${reason})` };
+function cratesIo(reason: string, tried: string[]): CrateSource {
+  return { kind: 'crates-io', cargoConfig: [], reason: `crates from crates.io (${reason})`, tried };
 }
 
-function debian(registry: string, reason: string): CrateSource {
-  return { kind: 'debian', cargoConfig: debianCargoConfig(registry), reason: `crates from the Debian registry ${registry}, offline (${reason})` };
+function debian(registry: string, reason: string, tried: string[]): CrateSource {
+  return { kind: 'debian', cargoConfig: debianCargoConfig(registry), reason: `crates from the Debian registry ${registry}, offline (${reason})`, tried };
 }

@@ -4,8 +4,11 @@
  */
 import { execa } from 'execa';
 import { access, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cargoCommand } from '../builder/cargo.js';
-import { DEBIAN_REGISTRY, detectCrateSource } from '../builder/crate-source.js';
+import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../builder/crate-source.js';
+import { runnerCrates } from '../builder/runner-crates.js';
+import { PACKAGE_ROOT } from '../version.js';
 
 export interface CheckResult {
   name: string;
@@ -14,10 +17,6 @@ export interface CheckResult {
   /** How to fix it, when not ok. */
   fix?: string;
 }
-
-/** Crates the runner needs from the Debian registry when crates.io is out of reach. */
-const RUNNER_CRATES = ['serde', 'serde_derive', 'serde_json', 'tiny_http', 'listenfd', 'sd-notify', 'signal-hook', 'libc'];
-const RUNNER_PACKAGES = 'librust-serde-dev librust-serde-derive-dev librust-serde-json-dev librust-tiny-http-dev librust-listenfd-dev librust-sd-notify-dev librust-signal-hook-dev librust-libc-dev';
 
 export async function checkLocal(): Promise<CheckResult[]> {
   return [checkNode(), await checkCargo(), await checkCrateSource()];
@@ -39,17 +38,30 @@ async function checkCargo(): Promise<CheckResult> {
   return { name: 'cargo', ok: false, detail: 'cargo was not found on PATH, in $CARGO or in ~/.cargo/bin', fix: 'apt install cargo (or install rustup)' };
 }
 
-async function checkCrateSource(): Promise<CheckResult> {
-  const source = await detectCrateSource();
-  if (source.kind === 'crates-io') return { name: 'crates', ok: true, detail: 'crates.io is reachable' };
+/**
+ * Where builds get their crates, reporting only a source that was reached: crates.io when its
+ * index answered, else the Debian registry when it holds every crate runner/'s manifests name.
+ */
+export async function checkCrateSource({ env = process.env, runnerDir = join(PACKAGE_ROOT, 'runner') }: { env?: NodeJS.ProcessEnv; runnerDir?: string } = {}): Promise<CheckResult> {
+  const source = await detectCrateSource({ env });
+  const crates = await runnerCrates(runnerDir);
+  const fix = `apt install ${crates.map((c) => c.debianPackage).join(' ')}`;
+  if (source.kind === 'crates-io') {
+    // RUSTLESS_CRATES=crates-io skips the probe in builds; the doctor still says whether it answers.
+    const probe = await probeCratesIo();
+    if (probe.reachable) return { name: 'crates', ok: true, detail: `crates.io (${source.tried.join('; ')}; index.crates.io:443: ${probe.detail})` };
+    return { name: 'crates', ok: false, detail: `RUSTLESS_CRATES=crates-io, but index.crates.io:443 did not answer (${probe.detail})`, fix: `unset RUSTLESS_CRATES and ${fix}` };
+  }
+  if (source.kind === 'none') return { name: 'crates', ok: false, detail: `no crate source reached; tried ${source.tried.join('; ')}`, fix };
   const present = new Set((await readdir(DEBIAN_REGISTRY).catch(() => [])).map((dir) => dir.replace(/-[0-9][^-]*$/, '')));
-  const missing = RUNNER_CRATES.filter((crate) => !present.has(crate));
-  if (missing.length === 0) return { name: 'crates', ok: true, detail: `offline: the Debian crate registry ${DEBIAN_REGISTRY} has what the runner needs` };
+  const missing = crates.filter((c) => !present.has(c.crate));
+  const tried = source.tried.join('; ');
+  if (missing.length === 0) return { name: 'crates', ok: true, detail: `offline: the Debian crate registry ${DEBIAN_REGISTRY} has the ${crates.length} crates runner/ names (tried ${tried})` };
   return {
     name: 'crates',
     ok: false,
-    detail: `crates.io is not reachable and ${DEBIAN_REGISTRY} lacks ${missing.join(', ')}`,
-    fix: `apt install ${RUNNER_PACKAGES}`,
+    detail: `offline, and ${DEBIAN_REGISTRY} lacks ${missing.map((c) => c.crate).join(', ')} (tried ${tried})`,
+    fix: `apt install ${missing.map((c) => c.debianPackage).join(' ')}`,
   };
 }
 
