@@ -33,10 +33,12 @@ export interface RunCargoOptions {
   signal?: AbortSignal;
   /** The program and leading arguments that run cargo; `[cargoCommand()]` by default. */
   command?: readonly string[];
+  /** Run cargo as this user (no supplementary groups): a root gateway's builds do. */
+  runAs?: { uid: number; gid: number } | undefined;
 }
 
 /** Runs `cargo <args>`; rejects with RUSTLESS_BUILD_FAILED and the compiler's errors when it fails. */
-export async function runCargo(args: readonly string[], { cwd, env, output, signal, command = [cargoCommand()] }: RunCargoOptions): Promise<void> {
+export async function runCargo(args: readonly string[], { cwd, env, output, signal, command = [cargoCommand()], runAs }: RunCargoOptions): Promise<void> {
   const [file, ...prefix] = command;
   if (!file) throw new RustlessError('RUSTLESS_INTERNAL', 'runCargo: `command` must name a program, got an empty list');
 
@@ -56,6 +58,7 @@ export async function runCargo(args: readonly string[], { cwd, env, output, sign
     reject: false,
     cancelSignal: signal,
     forceKillAfterDelay: 5_000,
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   });
   const streams = [subprocess.stdout, subprocess.stderr].map((stream) => (stream ? forEachLine(stream, onLine) : Promise.resolve()));
   const [result] = await Promise.all([subprocess, ...streams]);

@@ -6,13 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createListeningSocket } from './listening-socket.js';
 import type { LogRing } from './log-ring.js';
+import type { RunAs } from './run-as.js';
 
 const STOP_GRACE_MS = 10_000;
 
-/** The gateway's environment minus what belongs to the gateway's own service manager. */
-function runnerEnv(app: string): NodeJS.ProcessEnv {
+/** The gateway's environment minus what belongs to the gateway's own service manager (and, as another user, root's home). */
+function runnerEnv(app: string, runAs: RunAs | undefined): NodeJS.ProcessEnv {
   const { NOTIFY_SOCKET: _notify, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...env } = process.env;
-  return { ...env, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app };
+  const home = runAs ? { HOME: '/nonexistent', USER: runAs.user, LOGNAME: runAs.user } : {};
+  return { ...env, ...home, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app };
 }
 
 export class RunnerProcess {
@@ -26,7 +28,7 @@ export class RunnerProcess {
     child.once('exit', () => (this.#alive = false));
   }
 
-  static async start(app: string, binaryPath: string, socketPath: string, log: LogRing): Promise<RunnerProcess> {
+  static async start(app: string, binaryPath: string, socketPath: string, log: LogRing, runAs?: RunAs): Promise<RunnerProcess> {
     const socket = await createListeningSocket(socketPath);
     let child: ChildProcess;
     try {
@@ -34,7 +36,9 @@ export class RunnerProcess {
       // exports its own pid and then execs the runner, keeping that pid.
       child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0"', binaryPath], {
         stdio: ['ignore', 'pipe', 'pipe', socket.fd],
-        env: runnerEnv(app),
+        env: runnerEnv(app, runAs),
+        // As another user: no supplementary groups (libuv drops them), and no cwd of root's.
+        ...(runAs ? { uid: runAs.uid, gid: runAs.gid, cwd: '/' } : {}),
       });
     } finally {
       await socket.close();

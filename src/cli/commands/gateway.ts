@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createAdminHandler } from '../../admin/admin-server.js';
 import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
+import { unprivilegedUser } from '../../backends/local/run-as.js';
 import { defaultStateDir } from '../../discovery/find-host.js';
 import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
@@ -22,7 +23,9 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
   const idle = integerFlag(flags, 'idle-timeout', 60);
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'));
-  const gw = await Gateway.open({ backend, stateDir, runnerDir: stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner'), defaultIdleTimeoutS: idle });
+  let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
+  if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
+  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle });
 
   const inherited = inheritedSockets();
   const publicTarget: ListenTarget = inherited.has('http')
@@ -43,7 +46,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
 
   const adminServers = await gw.serve(publicTarget, admin);
   const info = gw.info();
-  process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}, state ${stateDir})\n`);
+  process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}${backend instanceof LocalBackend ? `, builds and functions run as ${backend.runsAs}` : ''}, state ${stateDir})\n`);
   if (adminPort !== undefined) {
     // The port the TCP admin listener got (the flag may say 0: any free port).
     const address = adminServers[1]?.address();
@@ -66,7 +69,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
 }
 
 async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined): Promise<Backend> {
-  if (kind === 'local') return new LocalBackend({ stateDir, cacheDir });
+  if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   return new SystemdBackend({ stateDir, runtimeDir });
 }

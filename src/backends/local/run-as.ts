@@ -1,0 +1,57 @@
+/**
+ * Who the local backend's builds and runners run as. A gateway started as root (`sudo npm
+ * start`) must not hand root to every `build.rs` and function: they run as the system user
+ * `rustless-fn` (created by scripts/setup-system.mjs), else as `nobody`, with no supplementary
+ * groups, and write only to their own directories (see sandbox-dir.ts).
+ */
+import { execa } from 'execa';
+import { constants } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { cargoCommand } from '../../builder/cargo.js';
+import { RustlessError } from '../../errors.js';
+
+export const BUILD_USER = 'rustless-fn';
+const FALLBACK_USER = 'nobody';
+
+export interface RunAs {
+  user: string;
+  uid: number;
+  gid: number;
+}
+
+/** The user to drop to, or undefined when this process is not root (nothing to drop). */
+export async function unprivilegedUser(uid = process.getuid?.() ?? -1): Promise<RunAs | undefined> {
+  if (uid !== 0) return undefined;
+  for (const user of [BUILD_USER, FALLBACK_USER]) {
+    const entry = await execa('getent', ['passwd', user], { reject: false });
+    const fields = String(entry.stdout).split(':');
+    if (entry.exitCode === 0 && fields.length >= 4) return { user, uid: Number(fields[2]), gid: Number(fields[3]) };
+  }
+  throw new RustlessError('RUSTLESS_BACKEND_FAILED', `running as root, and neither the user ${BUILD_USER} nor ${FALLBACK_USER} exists to run builds and functions as; create it: npx zx scripts/setup-system.mjs --user-only`);
+}
+
+/**
+ * A cargo that `runAs` can execute: rustup's cargo under /root is out of its reach, Debian's
+ * /usr/bin/cargo is not. Throws with the candidates tried and the fix when none runs.
+ */
+export async function cargoFor(runAs: RunAs): Promise<string> {
+  const candidates = [...new Set([cargoCommand(), '/usr/bin/cargo', '/usr/local/bin/cargo'])];
+  const tried: string[] = [];
+  for (const cargo of candidates) {
+    const result = await execa(cargo, ['--version'], { reject: false, uid: runAs.uid, gid: runAs.gid, env: { HOME: '/nonexistent' }, cwd: '/' });
+    if (result.exitCode === 0) return cargo;
+    tried.push(`${cargo}: ${String(result.stderr).split('\n')[0] || result.shortMessage}`);
+  }
+  throw new RustlessError('RUSTLESS_BUILD_FAILED', `no cargo that the build user ${runAs.user} can run (tried ${tried.join('; ')}); install Debian's: apt install cargo`);
+}
+
+/** Undefined when every directory above `path` lets others through (o+x); else the first that does not. */
+export async function blockedAncestor(path: string): Promise<string | undefined> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const info = await stat(dir).catch(() => undefined);
+    if (info && (info.mode & constants.S_IXOTH) === 0) return dir;
+    if (dir === '/') return undefined;
+  }
+}
+
