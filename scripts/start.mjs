@@ -11,6 +11,8 @@ const port = String(argv.port ?? 8080);
 const stateArgs = argv['state-dir'] ? ['--state-dir', String(argv['state-dir'])] : [];
 const isRoot = process.getuid() === 0;
 const setupSystem = path.join(__dirname, 'setup-system.mjs');
+// zx itself, by path: `zx` is on PATH only under npm.
+const zx = [process.execPath, require.resolve('zx/cli')];
 let gateway;
 let gatewayExited = false;
 let stopping = false;
@@ -21,24 +23,24 @@ let doctor = await $({ nothrow: true })`node ${cli} doctor`;
 if (doctor.exitCode !== 0 && isRoot) {
   process.stdout.write(doctor.stdout);
   echo('installing what is missing (scripts/setup-system.mjs --for local)...');
-  const setup = await $({ nothrow: true, stdio: 'inherit' })`zx ${setupSystem} --for local`;
-  if (setup.exitCode !== 0) stop(`scripts/setup-system.mjs failed (exit ${setup.exitCode}); fix the error above and run npm start again`);
+  const setup = await $({ nothrow: true, stdio: 'inherit' })`${zx} ${setupSystem} --for local`;
+  if (setup.exitCode !== 0) await stop(`scripts/setup-system.mjs failed (exit ${setup.exitCode}); fix the error above and run npm start again`);
   doctor = await $({ nothrow: true })`node ${cli} doctor`;
 }
 process.stdout.write(doctor.stdout);
 if (doctor.exitCode !== 0) {
-  if (isRoot) stop('still not ready after installing the packages: fix what is MISSING above, then run npm start again');
-  const command = (await $`zx ${setupSystem} --for local --print`).stdout.trim();
-  stop(`not ready. Run this as root, then npm start again (or run \`sudo npm start\`, which does it):\n  sudo sh -c '${command}'`);
+  if (isRoot) await stop('still not ready after installing the packages: fix what is MISSING above, then run npm start again');
+  const command = (await $`${zx} ${setupSystem} --for local --print`).stdout.trim();
+  await stop(`not ready. Run this as root, then npm start again (or run \`sudo npm start\`, which does it):\n  sudo sh -c '${command}'`);
 }
 // Builds and runners drop to this user when the gateway runs as root (see docs/design.md).
-if (isRoot) await $`zx ${setupSystem} --user-only`;
+if (isRoot) await $`${zx} ${setupSystem} --user-only`;
 
 gateway = $({ stdio: ['ignore', 'pipe', 'inherit'], nothrow: true })`node ${cli} gateway --backend local --port ${port} ${stateArgs}`;
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopGateway().then(() => process.exit(130)));
-void gateway.then((result) => {
+void gateway.then(async (result) => {
   gatewayExited = true;
-  if (!stopping) stop(`the gateway exited unexpectedly (${result.signal ?? `exit ${result.exitCode}`})`);
+  if (!stopping) await stop(`the gateway exited unexpectedly (${result.signal ?? `exit ${result.exitCode}`})`);
 });
 
 const listening = await new Promise((resolve) => {
