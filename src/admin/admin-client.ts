@@ -1,6 +1,7 @@
 /**
- * A client of the admin API, over the admin unix socket or a TCP URL with a bearer token.
- * Used by the CLI and the TUI. API errors come back as RustlessError with the server's code.
+ * A client of the admin API, over the admin unix socket, a remote one through ssh, or a TCP
+ * URL with a bearer token. Used by the CLI and the TUI. API errors come back as RustlessError
+ * with the server's code.
  */
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -8,8 +9,12 @@ import { Client, type Dispatcher } from 'undici';
 import { RustlessError, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppDetail, AppSummary, BuildInfo, GatewayInfo } from '../api/types.js';
+import { SshTunnel, type SshTarget } from './ssh-tunnel.js';
 
-export type HostSpec = { kind: 'socket'; path: string } | { kind: 'url'; url: string; token?: string | undefined };
+export type HostSpec =
+  | { kind: 'socket'; path: string }
+  | { kind: 'url'; url: string; token?: string | undefined }
+  | ({ kind: 'ssh' } & SshTarget);
 
 export function describeHost(host: HostSpec): string {
   return host.kind === 'socket' ? host.path : host.url;
@@ -19,11 +24,21 @@ export class AdminClient {
   readonly host: HostSpec;
   readonly #client: Client;
   readonly #headers: Record<string, string>;
+  readonly #tunnel: SshTunnel | undefined;
 
-  constructor(host: HostSpec) {
+  /** For `ssh://` hosts use `AdminClient.open`, which starts the tunnel first. */
+  constructor(host: HostSpec, tunnel?: SshTunnel) {
     this.host = host;
-    this.#client = host.kind === 'socket' ? new Client('http://admin', { socketPath: host.path }) : new Client(host.url);
+    this.#tunnel = tunnel;
+    if (host.kind === 'ssh' && !tunnel) throw new RustlessError('RUSTLESS_INTERNAL', 'an ssh:// host needs its tunnel: use AdminClient.open');
+    const socketPath = host.kind === 'socket' ? host.path : tunnel?.localSocket;
+    this.#client = socketPath ? new Client('http://admin', { socketPath }) : new Client((host as { url: string }).url);
     this.#headers = host.kind === 'url' && host.token ? { authorization: `Bearer ${host.token}` } : {};
+  }
+
+  /** A client for any host: through an ssh tunnel for `ssh://`, directly otherwise. */
+  static async open(host: HostSpec): Promise<AdminClient> {
+    return host.kind === 'ssh' ? new AdminClient(host, await SshTunnel.open(host)) : new AdminClient(host);
   }
 
   info(): Promise<GatewayInfo> {
@@ -68,8 +83,9 @@ export class AdminClient {
     for await (const item of this.#ndjson<{ line: string }>(`/v1/apps/${encodeURIComponent(app)}/logs?${query}`, signal)) yield item.line;
   }
 
-  close(): Promise<void> {
-    return this.#client.close();
+  async close(): Promise<void> {
+    await this.#client.close();
+    await this.#tunnel?.close();
   }
 
   async #request(method: Dispatcher.HttpMethod, path: string, body?: string | Buffer, contentType?: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
@@ -79,7 +95,9 @@ export class AdminClient {
       response = await this.#client.request({ method, path, headers, body: body ?? null, signal: signal ?? null, headersTimeout: 0, bodyTimeout: 0 });
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
-      throw new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach the rustless gateway at ${describeHost(this.host)}: ${(error as Error).message}`, { cause: error });
+      // Through ssh, the reason (no such socket, permission denied) is in what ssh printed.
+      const ssh = this.#tunnel?.diagnostics ? ` (ssh: ${this.#tunnel.diagnostics})` : '';
+      throw new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach the rustless gateway at ${describeHost(this.host)}: ${(error as Error).message}${ssh}`, { cause: error });
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text();

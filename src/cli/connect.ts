@@ -1,4 +1,4 @@
-/** Finds the gateway the way issue #4 lays out, and opens an admin client to it. */
+/** Finds the gateway the way issue #4 lays out, and opens an admin client to it (through ssh for ssh://). */
 import { AdminClient } from '../admin/admin-client.js';
 import { findHost } from '../discovery/find-host.js';
 
@@ -9,5 +9,5 @@ export interface ConnectOptions {
 
 export async function connect(options: ConnectOptions): Promise<{ client: AdminClient; via: string }> {
   const { host, via } = await findHost({ host: options.host, token: options.token });
-  return { client: new AdminClient(host), via };
+  return { client: await AdminClient.open(host), via };
 }

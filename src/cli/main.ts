@@ -4,7 +4,7 @@
  * also a plain subcommand for scripts (most take --json).
  */
 import { parseArgs } from 'node:util';
-import type { AdminClient } from '../admin/admin-client.js';
+import { describeHost, type AdminClient } from '../admin/admin-client.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import { rm, stop, rollback, logs } from './commands/app-actions.js';
@@ -27,13 +27,13 @@ const GLOBAL_OPTIONS = {
 
 const COMMANDS: Record<string, Command> = {
   gateway: {
-    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--admin-port PORT --admin-token-file FILE]',
+    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--admin-port PORT --admin-token-file FILE [--admin-listen 127.0.0.1]] [--advertise]',
     summary: 'run the gateway in the foreground',
     needsHost: false,
     options: {
       backend: { type: 'string' }, port: { type: 'string' }, listen: { type: 'string' }, 'state-dir': { type: 'string' },
       'runtime-dir': { type: 'string' }, 'admin-socket': { type: 'string' }, 'idle-timeout': { type: 'string' },
-      'admin-port': { type: 'string' }, 'admin-token-file': { type: 'string' }, 'runner-dir': { type: 'string' }, 'cache-dir': { type: 'string' },
+      'admin-port': { type: 'string' }, 'admin-token-file': { type: 'string' }, 'runner-dir': { type: 'string' }, 'cache-dir': { type: 'string' }, 'admin-listen': { type: 'string' }, advertise: { type: 'boolean' },
     },
     run: gateway,
   },
@@ -51,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
 function help(): string {
   const lines = [`rustless ${VERSION}: a serverless host for Rust functions`, '', 'usage:', '  rustless                 open the terminal UI (in a terminal)'];
   for (const command of Object.values(COMMANDS)) lines.push(`  ${command.usage}`, `      ${command.summary}`);
-  lines.push('', 'global options: --host URL|SOCKET (or RUSTLESS_HOST), --token TOKEN (or RUSTLESS_TOKEN), --json, --help');
+  lines.push('', 'global options: --host ssh://[USER@]HOST[:PORT][/SOCKET]|SOCKET|URL (or RUSTLESS_HOST), --token TOKEN (or RUSTLESS_TOKEN), --json, --help');
   return `${lines.join('\n')}\n`;
 }
 
@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     delete process.env.CONTINUOUS_INTEGRATION;
     const { runTui } = await import('../tui/run-tui.js');
     const info = await client.info();
-    await runTui({ client, hostLabel: client.host.kind === 'socket' ? client.host.path : client.host.url, ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
+    await runTui({ client, hostLabel: describeHost(client.host), ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
     await client.close();
     return 0;
   }

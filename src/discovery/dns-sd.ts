@@ -1,6 +1,8 @@
 /**
- * DNS-SD (mDNS) for `_rustless._tcp`: the gateway advertises its TCP admin listener, and the
- * CLI browses for it when no host was named and no local admin socket answers.
+ * DNS-SD (mDNS) for `_rustless._tcp`: the gateway advertises itself (with `--advertise` or a
+ * TCP admin listener), and the CLI browses for it when no host was named and no local admin
+ * socket answers. What it offers is `ssh://<address><admin socket>`, plus the TCP listener's
+ * URL when there is one (TXT `admin-socket`, `tcp-admin`).
  */
 import { Bonjour, type Service } from 'bonjour-service';
 
@@ -12,15 +14,29 @@ export interface Advertisement {
 }
 
 export interface DiscoveredHost {
-  /** The admin API's base URL, `http://address:port`. */
-  url: string;
+  /** The admin socket through ssh: `ssh://address/run/rustless/admin.sock`. */
+  ssh: string;
+  /** The TCP admin listener's base URL, `http://address:port`, when the gateway has one. */
+  url?: string;
   name: string;
 }
 
+export interface AdvertiseOptions {
+  port: number;
+  name: string;
+  /** The admin socket's path on this host, for `ssh://` (default /run/rustless/admin.sock). */
+  adminSocket?: string;
+  /** Whether `port` is a TCP admin listener (else it is only the public HTTP port). */
+  tcpAdmin?: boolean;
+}
+
+const DEFAULT_ADMIN_SOCKET = '/run/rustless/admin.sock';
+
 /** Advertises `_rustless._tcp` on `port` under `name` until `stop()`. */
-export function advertise({ port, name }: { port: number; name: string }): Advertisement {
+export function advertise({ port, name, adminSocket = DEFAULT_ADMIN_SOCKET, tcpAdmin = true }: AdvertiseOptions): Advertisement {
   const bonjour = new Bonjour();
-  const service = bonjour.publish({ name, type: SERVICE_TYPE, port, txt: { path: '/v1', scheme: 'http' } });
+  const txt = { path: '/v1', 'admin-socket': adminSocket, 'tcp-admin': tcpAdmin ? '1' : '0' };
+  const service = bonjour.publish({ name, type: SERVICE_TYPE, port, txt });
   let stopping: Promise<void> | undefined;
   return {
     stop() {
@@ -43,7 +59,7 @@ export function browse({ timeoutMs }: { timeoutMs: number }): Promise<Discovered
     });
     const browser = bonjour.find({ type: SERVICE_TYPE }, (service: Service) => {
       const host = toHost(service);
-      if (host) found.set(host.url, host);
+      if (host) found.set(host.ssh, host);
     });
     let done = false;
     const timer = setTimeout(() => finish(), timeoutMs);
@@ -62,5 +78,8 @@ function toHost(service: Service): DiscoveredHost | undefined {
   const address = ipv4 ?? service.referer?.address ?? service.addresses?.[0];
   if (!address || !service.port) return undefined;
   const hostPart = address.includes(':') ? `[${address}]` : address;
-  return { url: `http://${hostPart}:${service.port}`, name: service.name };
+  const txt = (service.txt ?? {}) as Record<string, unknown>;
+  const socket = typeof txt['admin-socket'] === 'string' && txt['admin-socket'].startsWith('/') ? txt['admin-socket'] : DEFAULT_ADMIN_SOCKET;
+  const tcpAdmin = txt['tcp-admin'] !== '0';
+  return { ssh: `ssh://${hostPart}${socket}`, ...(tcpAdmin ? { url: `http://${hostPart}:${service.port}` } : {}), name: service.name };
 }

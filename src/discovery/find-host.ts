@@ -78,7 +78,9 @@ export async function findHost(options: FindHostOptions = {}): Promise<FoundHost
   try {
     const found = await (options.browse ?? browseDnsSd)({ timeoutMs });
     const first = found[0];
-    if (first) return { host: { kind: 'url', url: first.url, token }, via: `DNS-SD _rustless._tcp (${first.name})` };
+    // With a token the TCP listener serves; otherwise ssh:// to the same machine, as the user.
+    if (first?.url && token) return { host: { kind: 'url', url: first.url, token }, via: `DNS-SD _rustless._tcp (${first.name})` };
+    if (first) return { host: parseHost(first.ssh, token, 'DNS-SD'), via: `DNS-SD _rustless._tcp (${first.name}, ${first.ssh})` };
     tried.push(`DNS-SD _rustless._tcp on the local network: no answer within ${timeoutMs} ms`);
   } catch (error) {
     tried.push(`DNS-SD _rustless._tcp on the local network: ${(error as Error).message}`);
@@ -86,26 +88,48 @@ export async function findHost(options: FindHostOptions = {}): Promise<FoundHost
 
   throw new RustlessError(
     'RUSTLESS_HOST_NOT_FOUND',
-    ['no rustless gateway found; tried, in order:', ...tried.map((line) => `  - ${line}`), 'Start one with `rustless gateway`, or name it with --host URL|SOCKET or RUSTLESS_HOST.'].join('\n'),
+    ['no rustless gateway found; tried, in order:', ...tried.map((line) => `  - ${line}`), 'Start one with `rustless gateway`, or name it with --host ssh://[USER@]HOST[/SOCKET]|SOCKET|URL or RUSTLESS_HOST.'].join('\n'),
     { details: { tried } },
   );
 }
 
-/** A `--host` value: an `http(s)://host:port` URL, or else a path to an admin socket. */
+const EXPECTED = 'expected ssh://[user@]host[:port][/path/to/admin.sock], an http://host:port URL or an admin socket path';
+
+/**
+ * A `--host` value: `ssh://[user@]host[:port][/socket]` (the socket defaults to the installed
+ * /run/rustless/admin.sock), an `http(s)://host:port` URL, or else a path to an admin socket.
+ */
 export function parseHost(value: string, token: string | undefined, source: string): HostSpec {
+  if (/^ssh:\/\//i.test(value)) return parseSshHost(value, source);
   if (/^https?:\/\//i.test(value)) {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: expected an http://host:port URL or an admin socket path, got ${JSON.stringify(value)}`);
+      throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: ${EXPECTED}, got ${JSON.stringify(value)}`);
     }
     return { kind: 'url', url: url.origin, token };
   }
   if (value.includes('://')) {
-    throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: expected an http://host:port URL or an admin socket path, got ${JSON.stringify(value)}`);
+    throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: ${EXPECTED}, got ${JSON.stringify(value)}`);
   }
   return { kind: 'socket', path: value };
+}
+
+function parseSshHost(value: string, source: string): HostSpec {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: ${EXPECTED}, got ${JSON.stringify(value)}`);
+  }
+  if (!url.hostname || url.password || url.search || url.hash) {
+    throw new RustlessError('RUSTLESS_BAD_REQUEST', `${source}: ${EXPECTED} (no password, query or fragment), got ${JSON.stringify(value)}`);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const user = decodeURIComponent(url.username);
+  const socketPath = url.pathname && url.pathname !== '/' ? decodeURIComponent(url.pathname) : SYSTEM_ADMIN_SOCKET;
+  return { kind: 'ssh', destination: user ? `${user}@${host}` : host, port: url.port ? Number(url.port) : undefined, socketPath, url: value };
 }
 
 async function readConfig(file: string): Promise<{ value?: UserConfig; problem?: string }> {

@@ -2,13 +2,14 @@
  * `rustless gateway`: runs the gateway in the foreground until SIGTERM/SIGINT.
  * Under systemd it takes its listeners from the socket unit (LISTEN_FDNAMES `http`, `admin`).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createAdminHandler } from '../../admin/admin-server.js';
 import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
 import { unprivilegedUser } from '../../backends/local/run-as.js';
-import { defaultStateDir } from '../../discovery/find-host.js';
+import { defaultStateDir, SYSTEM_ADMIN_SOCKET } from '../../discovery/find-host.js';
 import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
@@ -22,6 +23,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const stateDir = stringFlag(flags, 'state-dir') ?? (backendKind === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
   const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
   const idle = integerFlag(flags, 'idle-timeout', 60);
+  // Flags first: a bad token file is one line, before anything is opened.
+  const adminPort = stringFlag(flags, 'admin-port');
+  const tokenFile = stringFlag(flags, 'admin-token-file');
+  if (adminPort !== undefined && !tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
+  const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'));
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
@@ -34,25 +40,29 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const adminTarget: ListenTarget = inherited.has('admin') ? { fd: inherited.get('admin')! } : { path: stringFlag(flags, 'admin-socket') ?? join(runtimeDir, 'admin.sock') };
   const admin: Array<{ target: ListenTarget; handler: ReturnType<typeof createAdminHandler>; mode: number }> = [{ target: adminTarget, handler: createAdminHandler(gw), mode: 0o660 }];
 
-  const adminPort = stringFlag(flags, 'admin-port');
   let advertisement: { stop(): Promise<void> } | undefined;
   if (adminPort !== undefined) {
-    const tokenFile = stringFlag(flags, 'admin-token-file');
-    if (!tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
-    const token = (await readFile(tokenFile, 'utf8')).trim();
-    if (token.length < 16) throw new UsageError(`the token in ${tokenFile} is too short (${token.length} characters; use at least 16)`);
-    admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'listen') ?? '0.0.0.0' }, handler: createAdminHandler(gw, { token }), mode: 0o660 });
+    // Loopback unless told otherwise: the token travels in clear HTTP (ssh:// is the remote path).
+    admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'admin-listen') ?? '127.0.0.1' }, handler: createAdminHandler(gw, { token: token! }), mode: 0o660 });
   }
 
   const adminServers = await gw.serve(publicTarget, admin);
   const info = gw.info();
   process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}${backend instanceof LocalBackend ? `, builds and functions run as ${backend.runsAs}` : ''}, state ${stateDir})\n`);
+  let tcpAdminPort: number | undefined;
   if (adminPort !== undefined) {
     // The port the TCP admin listener got (the flag may say 0: any free port).
     const address = adminServers[1]?.address();
-    const port = address && typeof address === 'object' ? address.port : Number(adminPort);
-    process.stdout.write(`rustless gateway: TCP admin API on port ${port}, advertised as _rustless._tcp\n`);
-    advertisement = advertise({ port, name: `rustless on ${(await import('node:os')).hostname()}` });
+    tcpAdminPort = address && typeof address === 'object' ? address.port : Number(adminPort);
+    process.stdout.write(`rustless gateway: TCP admin API on ${describeTarget(admin[1]!.target)}`.replace(/:0$/, `:${tcpAdminPort}`) + '\n');
+  }
+  if (flags.advertise === true || adminPort !== undefined) {
+    // What a laptop on the LAN should use: ssh:// to this host and the admin socket, and the
+    // TCP listener when there is one. The SRV port is that listener's, else the public HTTP port.
+    const publicPort = Number(/:(\d+)$/.exec(info.publicUrl ?? '')?.[1] ?? 0);
+    const adminSocket = 'path' in adminTarget ? adminTarget.path : SYSTEM_ADMIN_SOCKET;
+    advertisement = advertise({ port: tcpAdminPort ?? publicPort, name: `rustless on ${hostname()}`, adminSocket, tcpAdmin: tcpAdminPort !== undefined });
+    process.stdout.write(`rustless gateway: advertised as _rustless._tcp (ssh://${hostname()}${adminSocket})\n`);
   }
 
   await new Promise<void>((resolve) => {
@@ -72,6 +82,27 @@ async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtim
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   return new SystemdBackend({ stateDir, runtimeDir });
+}
+
+/** The TCP admin listener's bearer token: one line of errors for a missing, open or short file. */
+async function readTokenFile(file: string): Promise<string> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    throw new UsageError(`--admin-token-file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  if ((info.mode & 0o077) !== 0) {
+    throw new UsageError(`--admin-token-file ${file}: others can read it (mode ${(info.mode & 0o777).toString(8)}); chmod 600 ${file}`);
+  }
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    throw new UsageError(`--admin-token-file ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (token.length < 16) throw new UsageError(`the token in ${file} is too short (${token.length} characters; use at least 16)`);
+  return token;
 }
 
 function stringFlag(flags: Flags, name: string): string | undefined {

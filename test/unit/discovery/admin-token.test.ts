@@ -2,13 +2,14 @@
 // missing one gets 401 and nothing else; the AdminClient carries the token it was given.
 import t from 'tap';
 import { createServer } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { AdminClient } from '../../../src/admin/admin-client.js';
 import { findHost } from '../../../src/discovery/find-host.js';
-import { startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { CLI, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 const TOKEN = 'right-token-0123456789abcdef0123';
 let gw: TestGateway;
@@ -73,4 +74,26 @@ t.test('the admin client sends the token findHost found', async (t) => {
   const stranger = new AdminClient({ kind: 'url', url: adminUrl });
   t.teardown(() => stranger.close());
   await t.rejects(stranger.apps(), { code: 'RUSTLESS_UNAUTHORIZED' });
+});
+
+t.test('the TCP listener is on loopback unless told otherwise', async (t) => {
+  t.match(gw.output.join('\n'), /TCP admin API on http:\/\/127\.0\.0\.1:\d+/);
+});
+
+t.test('a token file others can read, a missing or unreadable one: one line, exit 2', async (t) => {
+  const open = join(dir, 'open-token');
+  await writeFile(open, `${TOKEN}\n`, { mode: 0o644 });
+  const unreadable = join(dir, 'a-directory');
+  await mkdir(unreadable, { mode: 0o700 });
+  const cases = [
+    [open, /^rustless: --admin-token-file .*open-token: others can read it \(mode 644\); chmod 600 .*open-token$/],
+    [join(dir, 'missing'), /^rustless: --admin-token-file .*missing: no such file$/],
+    [unreadable, /^rustless: --admin-token-file .*a-directory: cannot read it \(EISDIR\)$/],
+  ] as const;
+  for (const [file, expected] of cases) {
+    const result = await execa(process.execPath, [CLI, 'gateway', '--port', '0', '--state-dir', join(dir, 'never'), '--admin-port', '0', '--admin-token-file', file], { reject: false });
+    t.equal(result.exitCode, 2, `${file}: exit 2`);
+    t.match(result.stderr.trim(), expected);
+    t.equal(result.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+  }
 });

@@ -48,7 +48,7 @@ async function startIn(ns: string, argv: string[], ready: RegExp): Promise<Child
 
 t.test('browse in one namespace finds what advertise announces in the other', async (t) => {
   const script = `const { advertise } = await import(${JSON.stringify(DNS_SD)});
-const ad = advertise({ port: 7171, name: 'rustless test advert' });
+const ad = advertise({ port: 7171, name: 'rustless test advert', adminSocket: '/srv/rl/admin.sock' });
 console.log('advertising');
 process.on('SIGTERM', () => ad.stop().then(() => process.exit(0)));`;
   const advertiser = await startIn(net.a, [process.execPath, '--input-type=module', '-e', script], /advertising/);
@@ -56,7 +56,7 @@ process.on('SIGTERM', () => ad.stop().then(() => process.exit(0)));`;
 console.log(JSON.stringify(await browse({ timeoutMs: 3000 })));`;
   const { stdout } = await execa(net.exec(net.b)[0]!, [...net.exec(net.b).slice(1), process.execPath, '--input-type=module', '-e', browse]);
   const found = JSON.parse(stdout) as Array<{ url: string; name: string }>;
-  t.same(found, [{ url: 'http://10.231.0.1:7171', name: 'rustless test advert' }], 'the advertised URL, with the address on the veth');
+  t.same(found, [{ ssh: 'ssh://10.231.0.1/srv/rl/admin.sock', url: 'http://10.231.0.1:7171', name: 'rustless test advert' }], 'ssh:// and the URL, with the address on the veth');
 
   advertiser.kill('SIGTERM');
   await new Promise((done) => advertiser.once('exit', done));
@@ -70,7 +70,7 @@ t.test('the CLI in one namespace finds a gateway in the other, and uses its toke
   const stateDir = join(work, 'gateway-state');
   await startIn(
     net.a,
-    [process.execPath, CLI, 'gateway', '--backend', 'local', '--port', '0', '--listen', '0.0.0.0', '--state-dir', stateDir, '--admin-port', '7272', '--admin-token-file', tokenFile],
+    [process.execPath, CLI, 'gateway', '--backend', 'local', '--port', '0', '--listen', '0.0.0.0', '--state-dir', stateDir, '--admin-port', '7272', '--admin-listen', '0.0.0.0', '--admin-token-file', tokenFile],
     /listening on/,
   );
   // A home with no config and no sockets: only DNS-SD can find the gateway.

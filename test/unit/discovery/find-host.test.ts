@@ -43,7 +43,17 @@ t.test('--host wins over everything, as a URL or a socket path', async (t) => {
   t.same(found, { host: { kind: 'url', url: 'http://pi.local:7070', token: 'tok' }, via: '--host' });
   const socket = await findHost({ host: '/run/x/admin.sock', env: env(), ...nothing });
   t.same(socket, { host: { kind: 'socket', path: '/run/x/admin.sock' }, via: '--host' });
-  await t.rejects(findHost({ host: 'ftp://pi', env: env(), ...nothing }), { code: 'RUSTLESS_BAD_REQUEST', message: /--host: expected an http:\/\/host:port URL or an admin socket path, got "ftp:\/\/pi"/ });
+  await t.rejects(findHost({ host: 'ftp://pi', env: env(), ...nothing }), { code: 'RUSTLESS_BAD_REQUEST', message: /--host: expected ssh:\/\/\[user@\]host\[:port\]\[\/path\/to\/admin.sock\], an http:\/\/host:port URL or an admin socket path, got "ftp:\/\/pi"/ });
+});
+
+t.test('ssh:// hosts: user, port and socket, the socket defaulting to the installed one', async (t) => {
+  const full = await findHost({ host: 'ssh://pi@raspberrypi.local:2222/srv/rustless/admin.sock', env: env(), ...nothing });
+  t.same(full.host, { kind: 'ssh', destination: 'pi@raspberrypi.local', port: 2222, socketPath: '/srv/rustless/admin.sock', url: 'ssh://pi@raspberrypi.local:2222/srv/rustless/admin.sock' });
+  const bare = await findHost({ env: env({ RUSTLESS_HOST: 'ssh://raspberrypi.local' }), ...nothing });
+  t.same(bare, { host: { kind: 'ssh', destination: 'raspberrypi.local', port: undefined, socketPath: '/run/rustless/admin.sock', url: 'ssh://raspberrypi.local' }, via: 'RUSTLESS_HOST' });
+  const v6 = await findHost({ host: 'ssh://root@[fe80::1]/', env: env(), ...nothing });
+  t.match(v6.host, { destination: 'root@fe80::1', socketPath: '/run/rustless/admin.sock' });
+  await t.rejects(findHost({ host: 'ssh://pi:secret@pi/', env: env(), ...nothing }), { code: 'RUSTLESS_BAD_REQUEST', message: /no password, query or fragment/ });
 });
 
 t.test('RUSTLESS_HOST comes next, with RUSTLESS_TOKEN', async (t) => {
@@ -74,19 +84,20 @@ t.test('then the system admin socket, then the per-user one', async (t) => {
   t.same(viaSystem.host, { kind: 'socket', path: system }, 'the system socket comes first');
 });
 
-t.test('then DNS-SD, with the token from the environment', async (t) => {
+t.test('then DNS-SD: ssh:// to the machine found, or its TCP listener with a token', async (t) => {
   let asked: number | undefined;
-  const found = await findHost({
-    env: env({ RUSTLESS_TOKEN: 'envtok' }),
-    systemSocket: nothing.systemSocket,
-    browseTimeoutMs: 250,
-    browse: async ({ timeoutMs }) => {
-      asked = timeoutMs;
-      return [{ url: 'http://10.231.0.1:7070', name: 'pi' }];
-    },
-  });
+  const browse = async ({ timeoutMs }: { timeoutMs: number }) => {
+    asked = timeoutMs;
+    return [{ ssh: 'ssh://10.231.0.1/run/rustless/admin.sock', url: 'http://10.231.0.1:7070', name: 'pi' }];
+  };
+  const withToken = await findHost({ env: env({ RUSTLESS_TOKEN: 'envtok' }), systemSocket: nothing.systemSocket, browseTimeoutMs: 250, browse });
   t.equal(asked, 250);
-  t.same(found, { host: { kind: 'url', url: 'http://10.231.0.1:7070', token: 'envtok' }, via: 'DNS-SD _rustless._tcp (pi)' });
+  t.same(withToken, { host: { kind: 'url', url: 'http://10.231.0.1:7070', token: 'envtok' }, via: 'DNS-SD _rustless._tcp (pi)' });
+  const viaSsh = await findHost({ env: env(), systemSocket: nothing.systemSocket, browseTimeoutMs: 250, browse });
+  t.same(viaSsh, {
+    host: { kind: 'ssh', destination: '10.231.0.1', port: undefined, socketPath: '/run/rustless/admin.sock', url: 'ssh://10.231.0.1/run/rustless/admin.sock' },
+    via: 'DNS-SD _rustless._tcp (pi, ssh://10.231.0.1/run/rustless/admin.sock)',
+  });
 });
 
 t.test('none found: the error lists every place tried and why', async (t) => {

@@ -1,0 +1,112 @@
+/**
+ * The admin socket of a remote gateway, reached through the user's own `ssh` (so their
+ * ~/.ssh/config, agent and known_hosts apply), the way Podman's `ssh://` connections work:
+ * `ssh -N -L LOCAL.sock:REMOTE.sock` forwards a private local unix socket (in a 0700 directory
+ * of ours) to the remote admin socket. Nothing listens on the network on either side.
+ * `RUSTLESS_SSH_COMMAND` (like git's GIT_SSH_COMMAND: words split on spaces) replaces `ssh`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RustlessError } from '../errors.js';
+
+export interface SshTarget {
+  /** `user@host` or `host`, as ssh takes it. */
+  destination: string;
+  port?: number | undefined;
+  /** The admin socket on the remote machine. */
+  socketPath: string;
+  /** `ssh://...` as the user wrote it, for messages. */
+  url: string;
+}
+
+const READY_TIMEOUT_MS = 20_000;
+
+export class SshTunnel {
+  readonly localSocket: string;
+  readonly #child: ChildProcess;
+  readonly #dir: string;
+  readonly #stderr: string[];
+  #closed = false;
+
+  private constructor(child: ChildProcess, dir: string, localSocket: string, stderr: string[]) {
+    this.#child = child;
+    this.#dir = dir;
+    this.localSocket = localSocket;
+    this.#stderr = stderr;
+  }
+
+  /** Starts ssh and resolves once the local socket exists; rejects with ssh's own words if it fails. */
+  static async open(target: SshTarget, env: NodeJS.ProcessEnv = process.env): Promise<SshTunnel> {
+    const dir = await mkdtemp(join(tmpdir(), 'rustless-ssh-'));
+    const localSocket = join(dir, 'admin.sock');
+    const [command, ...prefix] = (env.RUSTLESS_SSH_COMMAND?.trim() || 'ssh').split(/\s+/);
+    const args = [
+      ...prefix,
+      // No password or host-key prompts in the middle of a TUI: keys and known hosts, or a clear failure.
+      '-o', 'BatchMode=yes',
+      '-o', 'ExitOnForwardFailure=yes',
+      '-o', 'StreamLocalBindUnlink=yes',
+      '-N',
+      '-L', `${localSocket}:${target.socketPath}`,
+      ...(target.port ? ['-p', String(target.port)] : []),
+      '--',
+      target.destination,
+    ];
+    const stderr: string[] = [];
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter((line) => line.trim())));
+    const tunnel = new SshTunnel(child, dir, localSocket, stderr);
+    try {
+      await waitForSocket(child, localSocket, target, stderr, command!);
+    } catch (error) {
+      await tunnel.close();
+      throw error;
+    }
+    return tunnel;
+  }
+
+  /** What ssh said last (a refused forward shows here, not as an exit), for error messages. */
+  get diagnostics(): string {
+    return this.#stderr.slice(-3).join('; ');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      const exited = new Promise((done) => this.#child.once('exit', done));
+      this.#child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+function waitForSocket(child: ChildProcess, path: string, target: SshTarget, stderr: string[], command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (why: string): void => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      const said = stderr.length ? `: ${stderr.slice(-3).join('; ')}` : '';
+      reject(new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach ${target.url} through ssh (${why})${said}`));
+    };
+    child.once('error', (error) => fail(`cannot run ${command}: ${error.message}`));
+    child.once('exit', (code, signal) => fail(`ssh exited with ${signal ?? `code ${code}`}`));
+    const timer = setTimeout(() => fail(`no connection within ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
+    const poll = setInterval(() => {
+      stat(path).then(
+        (info) => {
+          if (!info.isSocket()) return;
+          clearInterval(poll);
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          child.removeAllListeners('error');
+          resolve();
+        },
+        () => undefined,
+      );
+    }, 50);
+  });
+}
