@@ -96,7 +96,8 @@ export class AdminClient {
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
       // Through ssh, the reason (no such socket, permission denied) is in what ssh printed.
-      const ssh = this.#tunnel?.diagnostics ? ` (ssh: ${this.#tunnel.diagnostics})` : '';
+      const said = this.#tunnel ? await this.#tunnel.diagnostics() : '';
+      const ssh = said ? ` (ssh: ${said})` : '';
       throw new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach the rustless gateway at ${describeHost(this.host)}: ${(error as Error).message}${ssh}`, { cause: error });
     }
     if (response.statusCode >= 400) {

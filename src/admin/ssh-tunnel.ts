@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { RustlessError } from '../errors.js';
 
 export interface SshTarget {
@@ -22,6 +23,7 @@ export interface SshTarget {
 }
 
 const READY_TIMEOUT_MS = 20_000;
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export class SshTunnel {
   readonly localSocket: string;
@@ -56,8 +58,11 @@ export class SshTunnel {
     ];
     const stderr: string[] = [];
     const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter((line) => line.trim())));
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.trim()) stderr.push(line.trim());
+    });
     const tunnel = new SshTunnel(child, dir, localSocket, stderr);
+    tunnel.#dieWithParent();
     try {
       await waitForSocket(child, localSocket, target, stderr, command!);
     } catch (error) {
@@ -67,9 +72,35 @@ export class SshTunnel {
     return tunnel;
   }
 
-  /** What ssh said last (a refused forward shows here, not as an exit), for error messages. */
-  get diagnostics(): string {
+  /**
+   * What ssh said last, for error messages. A refused forward (no such socket over there) shows
+   * only here, a moment after the local connection already failed, so this waits up to
+   * `waitMs` for ssh to say something new.
+   */
+  async diagnostics(waitMs = 1000): Promise<string> {
+    const seen = this.#stderr.length;
+    const deadline = Date.now() + waitMs;
+    while (this.#stderr.length === seen && Date.now() < deadline && this.#child.exitCode === null) await new Promise((r) => setTimeout(r, 25));
     return this.#stderr.slice(-3).join('; ');
+  }
+
+  /** ssh must not outlive this process, however it ends (a killed `rustless logs -f`, say). */
+  #dieWithParent(): void {
+    const kill = (): void => {
+      this.#child.kill('SIGTERM');
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      kill();
+      for (const name of SIGNALS) process.removeListener(name, onSignal);
+      // Nobody else handles it: end the way the signal would have ended us.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.once('exit', kill);
+    for (const name of SIGNALS) process.on(name, onSignal);
+    this.#child.once('exit', () => {
+      process.removeListener('exit', kill);
+      for (const name of SIGNALS) process.removeListener(name, onSignal);
+    });
   }
 
   async close(): Promise<void> {
@@ -93,7 +124,8 @@ function waitForSocket(child: ChildProcess, path: string, target: SshTarget, std
       reject(new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach ${target.url} through ssh (${why})${said}`));
     };
     child.once('error', (error) => fail(`cannot run ${command}: ${error.message}`));
-    child.once('exit', (code, signal) => fail(`ssh exited with ${signal ?? `code ${code}`}`));
+    // `close`, not `exit`: by then ssh's last words (Host key verification failed.) are read.
+    child.once('close', (code, signal) => fail(`ssh exited with ${signal ?? `code ${code}`}`));
     const timer = setTimeout(() => fail(`no connection within ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
     const poll = setInterval(() => {
       stat(path).then(
@@ -101,7 +133,7 @@ function waitForSocket(child: ChildProcess, path: string, target: SshTarget, std
           if (!info.isSocket()) return;
           clearInterval(poll);
           clearTimeout(timer);
-          child.removeAllListeners('exit');
+          child.removeAllListeners('close');
           child.removeAllListeners('error');
           resolve();
         },
