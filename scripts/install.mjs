@@ -50,6 +50,7 @@ async function install() {
   }
   await copyProductionModules(source, staging);
   await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);
+  await ensureNotify(staging);
   const old = `${libDir}.old-${process.pid}`;
   if (await fs.pathExists(libDir)) await fs.move(libDir, old);
   await fs.move(staging, libDir);
@@ -99,6 +100,29 @@ async function install() {
   echo(doctor.stdout.trimEnd());
   if (doctor.exitCode !== 0) say('doctor found problems (above): the gateway may not be able to build or run functions until they are fixed');
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; the gateway starts on the first connection to port ${argv.port ?? 8080} or /run/rustless/admin.sock`);
+}
+
+/**
+ * rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted every 90 s.
+ * `npm ci` skips the sd-notify binding when libsystemd-dev came later, so build it here when
+ * possible; otherwise the gateway falls back to systemd-notify. With neither, stop here.
+ */
+async function ensureNotify(dir) {
+  const check = async () => {
+    const doctor = await $({ nothrow: true })`node ${path.join(dir, 'dist', 'cli', 'main.js')} doctor --backend systemd --json`;
+    return JSON.parse(doctor.stdout).checks.find((c) => c.name === 'notify');
+  };
+  let notify = await check();
+  if (!notify.detail.startsWith('READY=1 through the sd-notify binding')) {
+    const canBuild = (await $({ nothrow: true })`pkg-config --exists libsystemd`).exitCode === 0 && (await which('npm', { nothrow: true }));
+    if (canBuild) {
+      say('building the sd-notify binding (npm ci ran before libsystemd-dev was there)');
+      await $({ cwd: dir, nothrow: true })`npm rebuild sd-notify`;
+      notify = await check();
+    }
+  }
+  if (!notify.ok) fail(`the gateway could not tell systemd it is ready (${notify.detail}); ${notify.fix}`);
+  say(`the gateway notifies systemd with ${notify.detail.replace(/^READY=1 through /, '')}`);
 }
 
 /** Copies node_modules without what only development needs (package-lock marks it `dev`). */

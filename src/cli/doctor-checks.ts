@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { cargoCommand } from '../builder/cargo.js';
 import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../builder/crate-source.js';
 import { runnerCrates } from '../builder/runner-crates.js';
+import { notifyVia } from '../gateway/notify.js';
 import { PACKAGE_ROOT } from '../version.js';
 
 export interface CheckResult {
@@ -23,7 +24,14 @@ export async function checkLocal(): Promise<CheckResult[]> {
 }
 
 export async function checkSystemd(): Promise<CheckResult[]> {
-  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkTool('systemd-run', ['--version'], 'apt install systemd')];
+  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkTool('systemd-run', ['--version'], 'apt install systemd'), checkNotify()];
+}
+
+/** rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted forever. */
+export function checkNotify(env: NodeJS.ProcessEnv = process.env): CheckResult {
+  const { via, detail } = notifyVia(env);
+  if (via !== 'none') return { name: 'notify', ok: true, detail: `READY=1 through ${detail}` };
+  return { name: 'notify', ok: false, detail, fix: `apt install libsystemd-dev && (cd ${PACKAGE_ROOT} && npm rebuild sd-notify), or apt install systemd` };
 }
 
 function checkNode(): CheckResult {

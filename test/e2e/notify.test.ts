@@ -1,0 +1,84 @@
+// A gateway under Type=notify in a real systemd (the Debian trixie test host, instance
+// "e2e-notify"): without the sd-notify binding it still becomes ready through systemd-notify
+// (NotifyAccess=all) and keeps the watchdog fed; with no way to notify, it says so in one line
+// at start instead of hanging silently in `activating`.
+import t from 'tap';
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { boot, down } from '../../scripts/lib/testhost.mjs';
+
+interface Guest {
+  run(cmd: string[], options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const NAME = 'e2e-notify';
+const SRC = '/src/rustless';
+// node_modules may be a link into another checkout: show its real path at the same place.
+const MODULES = realpathSync(resolve(ROOT, 'node_modules'));
+const BINDING = realpathSync(resolve(MODULES, 'sd-notify'));
+
+if (process.getuid?.() !== 0) {
+  t.fail('the test host needs root: run the tests as root');
+  process.exit(1);
+}
+if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
+  t.fail('dist/ is missing: run `npm run build` first');
+  process.exit(1);
+}
+t.setTimeout(20 * 60_000);
+
+let host: Guest;
+t.teardown(() => down({ name: NAME, log: () => {} }));
+
+const guest = (cmd: string) => host.run(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', '/bin/sh', '-c', cmd], { timeoutMs: 120_000 });
+
+/** `systemd-run` of the gateway as a Type=notify unit, with extra properties. */
+function gatewayUnit(unit: string, properties: string[], flags = ''): string {
+  const props = ['Type=notify', 'NotifyAccess=all', `TemporaryFileSystem=${BINDING}`, ...properties].map((p) => `-p '${p}'`).join(' ');
+  return `systemd-run ${flags} --unit=${unit} ${props} /usr/bin/node ${SRC}/dist/cli/main.js gateway --backend local --port 0 --listen 127.0.0.1 --state-dir /var/tmp/${unit} --cache-dir /var/tmp/${unit}-cache`;
+}
+
+t.test('boot the test host', async (t) => {
+  host = (await boot({
+    name: NAME,
+    binds: [
+      { host: ROOT, guest: SRC, readOnly: true },
+      ...(MODULES.startsWith(ROOT) ? [] : [{ host: MODULES, guest: MODULES, readOnly: true }]),
+    ],
+    log: (m: string) => t.comment(m),
+  })) as Guest;
+  t.equal((await guest('systemctl is-system-running --wait; true')).exitCode, 0);
+});
+
+t.test('without the sd-notify binding: ready and watched through systemd-notify', async (t) => {
+  // systemd-run returns when the start job is done: for Type=notify, on READY=1.
+  const start = await guest(`timeout 60 ${gatewayUnit('rl-notify-fallback', ['WatchdogSec=4'])}`);
+  t.equal(start.exitCode, 0, `the unit became ready: ${start.stderr}`);
+  await sleep(9_000);
+  const show = await guest('systemctl show -p ActiveState -p SubState -p StatusText -p NRestarts rl-notify-fallback');
+  t.match(show.stdout, /ActiveState=active/, 'still active after two watchdog intervals');
+  t.match(show.stdout, /NRestarts=0/);
+  t.match(show.stdout, /StatusText=\S+/, 'STATUS came through too');
+  const journal = await guest('journalctl -u rl-notify-fallback --no-pager -o cat');
+  t.notMatch(journal.stdout, /cannot notify systemd/);
+  t.notMatch(journal.stdout, /watchdog timeout/i);
+  await guest('systemctl stop rl-notify-fallback');
+});
+
+t.test('with no way to notify: one line at start', async (t) => {
+  const start = await guest(gatewayUnit('rl-notify-none', ['InaccessiblePaths=/usr/bin/systemd-notify', 'TimeoutStartSec=60'], '--no-block'));
+  t.equal(start.exitCode, 0, start.stderr);
+  let journal = '';
+  const deadline = Date.now() + 30_000;
+  while (!/cannot notify systemd/.test(journal) && Date.now() < deadline) {
+    await sleep(500);
+    journal = (await guest('journalctl -u rl-notify-none --no-pager -o cat')).stdout;
+  }
+  const lines = journal.split('\n').filter((line) => /cannot notify systemd/.test(line));
+  t.equal(lines.length, 1, `one line says so:\n${journal}`);
+  t.match(lines[0], /^rustless: NOTIFY_SOCKET is set \(Type=notify\) but this gateway cannot notify systemd: .*npm rebuild sd-notify/);
+  t.match((await guest('systemctl show -p ActiveState rl-notify-none')).stdout, /ActiveState=activating/, 'systemd still waits for READY=1');
+  await guest('systemctl stop rl-notify-none');
+});
