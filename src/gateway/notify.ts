@@ -36,6 +36,7 @@ export class Notifier {
     const binding = loadBinding();
     const program = binding ? undefined : findSystemdNotify(env);
     this.#channel = binding ? bindingChannel(binding) : program ? programChannel(program) : undefined;
+    if (program) console.error(`rustless: the sd-notify module is not built: notifying systemd through ${program} (needs NotifyAccess=all)`);
     if (!this.#channel) {
       console.error(
         'rustless: NOTIFY_SOCKET is set (Type=notify) but this gateway cannot notify systemd: the sd-notify module is not built and systemd-notify is not on PATH; systemd will not see it ready (install libsystemd-dev and run `npm rebuild sd-notify`)',

@@ -62,6 +62,7 @@ t.test('without the sd-notify binding: ready and watched through systemd-notify'
   t.match(show.stdout, /NRestarts=0/);
   t.match(show.stdout, /StatusText=\S+/, 'STATUS came through too');
   const journal = await guest('journalctl -u rl-notify-fallback --no-pager -o cat');
+  t.match(journal.stdout, /notifying systemd through \/usr\/bin\/systemd-notify/, 'the binding was hidden: the fallback did it');
   t.notMatch(journal.stdout, /cannot notify systemd/);
   t.notMatch(journal.stdout, /watchdog timeout/i);
   await guest('systemctl stop rl-notify-fallback');
