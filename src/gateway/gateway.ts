@@ -208,7 +208,15 @@ export class Gateway {
     const others = this.registry.liveRoutes().filter((route) => route.app !== manifest.name);
     const table = RouteTable.from(others);
     for (const route of manifest.routes) {
-      table.add({ app: manifest.name, function: route.function, path: route.path, methods: route.methods, timeoutMs: route.timeoutMs, maxBodyBytes: manifest.maxBodyBytes });
+      table.add({
+        app: manifest.name,
+        function: route.function,
+        path: route.path,
+        methods: route.methods,
+        timeoutMs: route.timeoutMs,
+        maxBodyBytes: manifest.maxBodyBytes,
+        fallback: route.fallback === true,
+      });
     }
   }
 
@@ -263,7 +271,7 @@ function appStatus(latest: string | undefined, deployed: boolean, runtime: strin
 }
 
 function routeInfo(build: BuildRecord): RouteInfo[] {
-  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs }));
+  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs, ...(r.fallback ? { fallback: true } : {}) }));
 }
 
 function buildInfo(build: BuildRecord): BuildInfo {
