@@ -131,7 +131,7 @@ async function forward(
           alone = exit !== undefined;
           continue;
         }
-        if (exit) throw runnerDied(target, method, exit, retriedBroken, error);
+        if (exit) throw runnerDied(target, `${method} ${(req.url ?? '/').split('?')[0]}`, exit, retriedBroken, error);
       }
       const thrown = upstreamFailure(error, target);
       status = thrown.status;
@@ -155,12 +155,14 @@ function classify(error: unknown): 'unsent' | 'broken' | 'other' {
   return 'other';
 }
 
-function runnerDied(target: RouteTarget, method: string, exit: RunnerExit, retried: boolean, cause: unknown): RustlessError {
+/** `request` is the method and path, as in `POST /todos`. */
+function runnerDied(target: RouteTarget, request: string, exit: RunnerExit, retried: boolean, cause: unknown): RustlessError {
   const limit = exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : '';
+  const method = request.split(' ')[0];
   const why = retried
     ? 'it died again when the request was retried alone, so this request is the likely cause'
     : `${method} is not idempotent, so it was not retried (its function may have run)`;
-  return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${method} ${target.path}: ${exit.reason}${limit}; ${why}`, {
+  return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${request}: ${exit.reason}${limit}; ${why}`, {
     cause,
     details: { app: target.app, reason: exit.reason, ...(exit.oomKilled === undefined ? {} : { oomKilled: exit.oomKilled }), ...(exit.memoryLimit ? { memoryLimit: exit.memoryLimit } : {}) },
   });
