@@ -46,10 +46,22 @@ export class RouteTable {
   readonly #root = new Node();
   readonly #targets: RouteTarget[] = [];
 
-  /** Builds a table, refusing conflicting routes. */
-  static from(targets: Iterable<RouteTarget>): RouteTable {
+  /**
+   * Builds a table, refusing conflicting routes; with `onConflict`, a conflict is reported there
+   * and the route is added anyway (routes already serving, deployed under older rules, keep serving).
+   */
+  static from(targets: Iterable<RouteTarget>, { onConflict }: { onConflict?: (error: RustlessError) => void } = {}): RouteTable {
     const table = new RouteTable();
-    for (const target of targets) table.add(target);
+    for (const target of targets) {
+      try {
+        table.add(target);
+      } catch (error) {
+        if (!onConflict || !(error instanceof RustlessError) || error.code !== 'RUSTLESS_ROUTE_CONFLICT') throw error;
+        onConflict(error);
+        table.#insert(parsePattern(target.path), { target, names: paramNames(parsePattern(target.path)) });
+        table.#targets.push(target);
+      }
+    }
     return table;
   }
 

@@ -74,6 +74,17 @@ t.test('one app cannot capture paths another app answers, whatever the methods',
   t.doesNotThrow(() => table.add(route(['GET'], '/greeter/*rest', 'greeter')), 'an app overlaps only itself');
 });
 
+t.test('routes already serving are never refused: overlaps from older rules are reported and keep serving', async (t) => {
+  const legacy = [route(['GET'], '/hello/:name', 'greeter', 'Hello'), route(['GET'], '/hello/admin', 'admin', 'Admin')];
+  t.throws(() => RouteTable.from(legacy), { code: 'RUSTLESS_ROUTE_CONFLICT' });
+  const reported: string[] = [];
+  const table = RouteTable.from(legacy, { onConflict: (error) => reported.push(error.message) });
+  t.equal(table.size, 2);
+  t.match(reported, [/route GET \/hello\/admin \(app admin, function Admin\) conflicts with GET \/hello\/:name/]);
+  t.match(table.match('GET', '/hello/admin'), { target: { app: 'admin' } });
+  t.match(table.match('GET', '/hello/bob'), { target: { app: 'greeter' } });
+});
+
 t.test('a fallback route answers only what no other route matches, and never takes a 405', async (t) => {
   const table = RouteTable.from([route(['GET'], '/hello/:name', 'greeter', 'Hello'), route(['*'], '/*rest', 'site', 'Site', true), route(['GET'], '/', 'site', 'Home')]);
   t.match(table.match('GET', '/hello/bob'), { kind: 'found', target: { app: 'greeter' } });
