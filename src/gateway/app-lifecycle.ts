@@ -20,7 +20,8 @@ export interface Lease {
   socketPath: string;
   /** True when this request started the app. */
   coldStart: boolean;
-  release(outcome: { status: number; durationMs: number }): void;
+  /** Ends the request's slot; `undefined` when it is sent again (the retry's lease records the outcome). */
+  release(outcome: { status: number; durationMs: number } | undefined): void;
 }
 
 interface AppState {
@@ -75,11 +76,11 @@ export class AppLifecycle {
     clearTimeout(state.idleTimer);
     state.idleTimer = undefined;
     let released = false;
-    const release = (outcome: { status: number; durationMs: number }): void => {
+    const release = (outcome: { status: number; durationMs: number } | undefined): void => {
       if (released) return;
       released = true;
       state.inflight--;
-      state.stats.record(outcome.status, outcome.durationMs);
+      if (outcome) state.stats.record(outcome.status, outcome.durationMs);
       if (state.inflight === 0) {
         state.drained?.();
         this.#armIdleTimer(app, state);

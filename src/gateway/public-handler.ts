@@ -71,7 +71,8 @@ async function readJsonBody(req: IncomingMessage, target: RouteTarget): Promise<
  * (test/local/http-contract.test.ts and test/unit/gateway/public-handler.test.ts hold them):
  *
  * 1. A request that never reached the runner (connection refused, socket missing) is sent
- *    again on the (re)started runner: nothing ran. At most MAX_ATTEMPTS sends in all.
+ *    again on the (re)started runner: nothing ran. At most MAX_ATTEMPTS sends in all, and only
+ *    the last one counts in the app's request statistics.
  * 2. A connection that breaks after the request went out: the backend says whether the
  *    runner died. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) is sent once more;
  *    when the runner died, that retry runs alone on the restarted runner, so that if it is the
@@ -100,6 +101,7 @@ async function forward(
   let alone = false;
   for (let attempt = 1; ; attempt++) {
     let status = 502;
+    let sendAgain = false;
     const lease = await context.lifecycle.acquire(target.app, { alone });
     const sentAt = Date.now();
     try {
@@ -122,13 +124,15 @@ async function forward(
       if (failure === 'unsent') {
         // The runner is not listening: wait for its exit to be seen, so the next acquire starts a new one.
         await context.lifecycle.runnerExit(target.app, sentAt);
-        if (attempt < MAX_ATTEMPTS) continue;
+        sendAgain = attempt < MAX_ATTEMPTS;
+        if (sendAgain) continue;
       }
       if (failure === 'broken') {
         const exit = await context.lifecycle.runnerExit(target.app, sentAt);
         if (IDEMPOTENT.has(method) && !retriedBroken && attempt < MAX_ATTEMPTS) {
           retriedBroken = true;
           alone = exit !== undefined;
+          sendAgain = true;
           continue;
         }
         if (exit) throw runnerDied(target, `${method} ${(req.url ?? '/').split('?')[0]}`, exit, retriedBroken, error);
@@ -137,13 +141,13 @@ async function forward(
       status = thrown.status;
       throw thrown;
     } finally {
-      lease.release({ status, durationMs: performance.now() - started });
+      lease.release(sendAgain ? undefined : { status, durationMs: performance.now() - started });
     }
   }
 }
 
 /** Sends of one request at most, whatever happens: a runner that cannot start must not loop. */
-const MAX_ATTEMPTS = 4;
+const MAX_ATTEMPTS = 3;
 /** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2), minus TRACE. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
