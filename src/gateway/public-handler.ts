@@ -72,7 +72,9 @@ async function readJsonBody(req: IncomingMessage, target: RouteTarget): Promise<
  *
  * 1. A request that never reached the runner (connection refused, socket missing) is sent
  *    again on the (re)started runner: nothing ran. At most MAX_ATTEMPTS sends in all, and only
- *    the last one counts in the app's request statistics.
+ *    the last one counts in the app's request statistics. (A request still queued, unwritten,
+ *    when its connection closed is re-sent by undici's pool itself; a client that replaces
+ *    the pool must do the same: to the function it is a request that never arrived.)
  * 2. A connection that breaks after the request went out: the backend says whether the
  *    runner died. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) is sent once more;
  *    when the runner died, that retry runs alone on the restarted runner, so that if it is the
@@ -81,6 +83,8 @@ async function readJsonBody(req: IncomingMessage, target: RouteTarget): Promise<
  * 3. Every other failure (a timeout, a response the gateway cannot parse, a connection that
  *    broke while the runner lives) fails this request alone: 504 or 502 RUSTLESS_RUNNER_FAILED.
  *    No connection pool is torn down for it; a pool goes only when its app stops or is replaced.
+ * 4. The runner never sees `expect` (see HOP_BY_HOP), and the client gets headers per RFC 9110
+ *    (see responseHeaders): no content-length on 1xx/204/304, a HEAD keeps the GET's length.
  */
 async function forward(
   context: PublicHandlerContext,
