@@ -63,6 +63,11 @@ export interface Backend {
   activate(app: string): Promise<string>;
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
+  /**
+   * The app's secrets changed (src/secrets): called with nothing in flight, after which the
+   * next start of the runner sees the new set.
+   */
+  secretsChanged(app: string): Promise<void>;
   status(app: string): Promise<RuntimeStatus>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;
   /** Removes everything the backend holds for the app: process, units, images, sockets. */

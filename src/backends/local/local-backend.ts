@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { configFlags, runCargo } from '../../builder/cargo.js';
+import { SecretStore } from '../../secrets/secret-store.js';
+import { dataDir, secretsDir } from '../app-dirs.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess } from './runner-process.js';
@@ -20,6 +22,7 @@ export interface LocalBackendOptions {
 
 interface LocalApp {
   binaryPath: string | undefined;
+  manifest: AppManifest | undefined;
   runner: RunnerProcess | undefined;
   starting: Promise<RunnerProcess> | undefined;
   log: LogRing;
@@ -29,11 +32,13 @@ export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly #stateDir: string;
   readonly #cacheDir: string;
+  readonly #secrets: SecretStore;
   readonly #apps = new Map<string, LocalApp>();
 
   constructor({ stateDir, cacheDir }: LocalBackendOptions) {
     this.#stateDir = stateDir;
     this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
+    this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
@@ -49,11 +54,12 @@ export class LocalBackend implements Backend {
     return { binaryPath };
   }
 
-  async install(app: string, _manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
+  async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     const state = this.#app(app);
     // The gateway calls install with nothing in flight: the old runner can go at once.
     await this.stop(app);
     state.binaryPath = artifact.binaryPath;
+    state.manifest = manifest;
   }
 
   async activate(app: string): Promise<string> {
@@ -74,6 +80,11 @@ export class LocalBackend implements Backend {
     await runner?.stop();
   }
 
+  async secretsChanged(app: string): Promise<void> {
+    // Secrets are delivered at start: the next request starts a runner that sees the new set.
+    await this.stop(app);
+  }
+
   async status(app: string): Promise<RuntimeStatus> {
     const state = this.#apps.get(app);
     if (state?.starting) return { state: 'starting' };
@@ -89,6 +100,7 @@ export class LocalBackend implements Backend {
     await this.stop(app);
     this.#apps.delete(app);
     await rm(this.#socketPath(app), { force: true });
+    await rm(join(this.#stateDir, 'run', 'secrets', app), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
@@ -97,7 +109,15 @@ export class LocalBackend implements Backend {
 
   async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
     await mkdir(join(this.#stateDir, 'run'), { recursive: true });
-    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log);
+    const secrets = join(this.#stateDir, 'run', 'secrets', app);
+    await this.#secrets.deliver(app, secrets);
+    let data: string | undefined;
+    if (state.manifest?.storage.data) {
+      data = dataDir(this.#stateDir, app);
+      await mkdir(data, { recursive: true, mode: 0o700 });
+    }
+    const config = { env: state.manifest?.env ?? {}, secretsDir: secrets, dataDir: data };
+    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log, config);
     state.runner = runner;
     return runner;
   }
@@ -109,7 +129,7 @@ export class LocalBackend implements Backend {
   #app(app: string): LocalApp {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { binaryPath: undefined, runner: undefined, starting: undefined, log: new LogRing() };
+      state = { binaryPath: undefined, manifest: undefined, runner: undefined, starting: undefined, log: new LogRing() };
       this.#apps.set(app, state);
     }
     return state;
