@@ -60,6 +60,8 @@ export class LocalBackend implements Backend {
     await this.stop(app);
     state.binaryPath = artifact.binaryPath;
     state.manifest = manifest;
+    // Made at deploy, not at first start: from now on `rm` asks what to do with it.
+    if (manifest.storage.data) await mkdir(dataDir(this.#stateDir, app), { recursive: true, mode: 0o700 });
   }
 
   async activate(app: string): Promise<string> {
