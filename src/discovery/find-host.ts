@@ -38,9 +38,16 @@ interface UserConfig {
   token?: string;
 }
 
-/** `$XDG_STATE_HOME/rustless`, or `~/.local/state/rustless`: the local backend's default state dir. */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, 'rustless') : join(home(env), '.local', 'state', 'rustless');
+/** The local backend's state dir for root: outside root's 0700 home, so the unprivileged function user can reach its own data. */
+export const ROOT_LOCAL_STATE_DIR = '/var/lib/rustless-local';
+
+/**
+ * The local backend's default state dir: `$XDG_STATE_HOME/rustless`, else for root
+ * /var/lib/rustless-local, else `~/.local/state/rustless`.
+ */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? -1): string {
+  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'rustless');
+  return uid === 0 ? ROOT_LOCAL_STATE_DIR : join(home(env), '.local', 'state', 'rustless');
 }
 
 /** `$XDG_CONFIG_HOME/rustless/config.json`, or `~/.config/rustless/config.json`. */

@@ -31,9 +31,10 @@ async function listenOn(path: string): Promise<void> {
   await new Promise<void>((resolve) => server.listen(path, resolve));
 }
 
-t.test('default paths follow XDG, else ~/.config and ~/.local/state', async (t) => {
-  t.equal(defaultStateDir({ HOME: '/home/pi' }), '/home/pi/.local/state/rustless');
-  t.equal(defaultStateDir({ HOME: '/home/pi', XDG_STATE_HOME: '/x/state' }), '/x/state/rustless');
+t.test('default paths follow XDG, else ~/.config and ~/.local/state (root: /var/lib/rustless-local)', async (t) => {
+  t.equal(defaultStateDir({ HOME: '/home/pi' }, 1000), '/home/pi/.local/state/rustless');
+  t.equal(defaultStateDir({ HOME: '/home/pi', XDG_STATE_HOME: '/x/state' }, 1000), '/x/state/rustless');
+  t.equal(defaultStateDir({ HOME: '/root' }, 0), '/var/lib/rustless-local', "root's home is closed to the function user");
   t.equal(userConfigFile({ HOME: '/home/pi' }), '/home/pi/.config/rustless/config.json');
   t.equal(userConfigFile({ HOME: '/home/pi', XDG_CONFIG_HOME: '/x/cfg' }), '/x/cfg/rustless/config.json');
 });
