@@ -66,7 +66,7 @@ echo(chalk.bold(`
 rust-less is serving on ${url}. Try:
   curl ${url}/hello/pi
   curl -X POST -H 'content-type: application/json' -d '{"title":"water the plants"}' ${url}/todos
-  node dist/cli/main.js ls
+  node dist/cli/main.js ls --host ${listening.admin}
 Ctrl-C stops the gateway.`));
 await gateway;
 
