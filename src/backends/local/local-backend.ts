@@ -210,7 +210,10 @@ export class LocalBackend implements Backend {
   #openSandbox(): Promise<SandboxDir | undefined> {
     if (!this.#runAs) return Promise.resolve(undefined);
     const runAs = this.#runAs;
-    this.#sandbox ??= openStateDirTo(this.#stateDir, runAs).then(() => SandboxDir.open(join(this.#cacheDir, `as-${runAs.user}`), runAs));
+    this.#sandbox ??= openStateDirTo(this.#stateDir, runAs).then((warning) => {
+      if (warning) console.error(warning);
+      return SandboxDir.open(join(this.#cacheDir, `as-${runAs.user}`), runAs);
+    });
     return this.#sandbox;
   }
 

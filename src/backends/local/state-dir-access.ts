@@ -7,18 +7,18 @@
  */
 import { chmod, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RustlessError } from '../../errors.js';
 import { blockedAncestor, type RunAs } from './run-as.js';
 
 const PASS_THROUGH = ['', 'run', join('run', 'secrets'), 'data'];
 const PRIVATE = ['builds', 'uploads', 'secrets', 'cache'];
 const REGISTRY = 'rustless.db';
 
-export async function openStateDirTo(stateDir: string, runAs: RunAs): Promise<void> {
+/**
+ * Lays the state dir out for `runAs`. Resolves with a one-line warning when a directory above it
+ * is closed to that user: apps without data or secrets still work, the others cannot reach theirs.
+ */
+export async function openStateDirTo(stateDir: string, runAs: RunAs): Promise<string | undefined> {
   const blocked = await blockedAncestor(stateDir);
-  if (blocked) {
-    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `functions run as ${runAs.user}, which cannot reach the state dir ${stateDir}: ${blocked} lets no one else through; use --state-dir in a directory others can enter (the default as root is /var/lib/rustless-local)`);
-  }
   for (const dir of PASS_THROUGH) {
     await mkdir(join(stateDir, dir), { recursive: true, mode: 0o711 });
     await chmod(join(stateDir, dir), 0o711);
@@ -30,4 +30,6 @@ export async function openStateDirTo(stateDir: string, runAs: RunAs): Promise<vo
   // SQLite keeps an existing file's mode (and gives its -wal and -shm files the same).
   await (await open(join(stateDir, REGISTRY), 'a', 0o600)).close();
   await chmod(join(stateDir, REGISTRY), 0o600);
+  if (!blocked) return undefined;
+  return `rustless: functions run as ${runAs.user}, which cannot reach the state dir ${stateDir} (${blocked} lets no one else through): apps' data directories and secrets are out of their reach; use --state-dir in a directory others can enter (the default as root is /var/lib/rustless-local)`;
 }
