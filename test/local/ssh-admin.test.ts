@@ -13,6 +13,8 @@ import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import t from 'tap';
 import { CLI, EXAMPLES, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { KEYS } from '../tui/fixtures/pty-screen.js';
+import { openTui } from '../tui/fixtures/tui.js';
 import { startSshd, type Sshd } from './fixtures/sshd.js';
 
 let dir: string;
@@ -74,6 +76,27 @@ t.test('logs --follow streams through ssh:// and leaves no ssh behind', async (t
   await new Promise((done) => child.once('exit', done));
   const left = await execa('pgrep', ['-f', `${sshd.port}.*-L .*${gateway.adminSocket}|-L .*${gateway.adminSocket}`], { reject: false });
   t.equal(left.stdout.trim(), '', 'the ssh tunnel ended with the CLI');
+});
+
+t.test('the TUI through ssh://: dashboard, and a deploy with its build progress', async (t) => {
+  const screen = openTui(host, { extraEnv: env });
+  t.teardown(() => screen.kill());
+  let text = await screen.waitFor(/hello/, 30_000);
+  t.match(text.split('\n')[0], 'rustless › apps  ssh://root@127.0.0.1', 'the header names the ssh:// host');
+  t.match(text, 'ssh://root@127.0.0.1', 'names the ssh:// host');
+  screen.press('d');
+  await screen.waitFor('Crate directory');
+  await screen.type(join(EXAMPLES, 'echo'));
+  screen.press(KEYS.enter);
+  await screen.waitFor('Deploy echo?');
+  screen.press(KEYS.enter);
+  await screen.waitFor(/Build #\d+ of echo/);
+  text = await screen.waitFor(/✓ echo is serving build #\d+\./, 600_000);
+  t.match(text, /Compiling|Finished|crates from/, "the build's output came through the tunnel");
+  screen.press('q');
+  await screen.exited;
+  const left = await execa('pgrep', ['-f', `-L .*${gateway.adminSocket}`], { reject: false });
+  t.equal(left.stdout.trim(), '', 'no ssh left once the TUI quit');
 });
 
 t.test('a wrong key fails clearly, non-zero', async (t) => {
