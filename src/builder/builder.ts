@@ -106,7 +106,8 @@ export class Builder {
    */
   async submit(archive: Buffer): Promise<BuildRecord> {
     this.#assertOpen();
-    await mkdir(this.#uploadsDir, { recursive: true });
+    // Uploads are other people's source: root's alone, even when functions run as another user.
+    await mkdir(this.#uploadsDir, { recursive: true, mode: 0o700 });
     const staging = join(this.#uploadsDir, randomUUID());
     let build: BuildRecord | undefined;
     try {
