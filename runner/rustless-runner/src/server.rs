@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::{Dispatcher, FUNCTION_HEADER};
+use crate::front::Front;
 use crate::http::{self, ReadError};
 use crate::listen::{Listener, Stream};
 use crate::log;
@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 struct Shared {
-    dispatcher: Dispatcher,
+    front: Front,
     options: Options,
     state: Mutex<State>,
     /// Signalled whenever `busy` or the set of connections changes.
@@ -66,9 +66,9 @@ impl Shared {
 }
 
 /// Serves until a stop signal, then drains. Returns the process's exit code.
-pub fn serve(listener: Listener, signals: StopSignals, dispatcher: Dispatcher, options: Options) -> i32 {
+pub fn serve(listener: Listener, signals: StopSignals, front: Front, options: Options) -> i32 {
     let shared = Arc::new(Shared {
-        dispatcher,
+        front,
         options,
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
@@ -252,7 +252,7 @@ fn serve_request(
             return true;
         }
     };
-    let response = shared.dispatcher.handle(&req);
+    let (response, function) = shared.front.handle(&req);
     // Re-read: a stop may have begun while the function ran.
     let close = stopping || req.wants_close() || shared.lock().stopping;
     let written = write(writer, &response, req.method == "HEAD", close);
@@ -261,7 +261,7 @@ fn serve_request(
             "{} {} -> {} {} {:.1}ms{}",
             req.method,
             req.target,
-            req.header(FUNCTION_HEADER).unwrap_or("-"),
+            function.as_deref().unwrap_or("-"),
             response.status_code(),
             started.elapsed().as_secs_f64() * 1000.0,
             if written.is_err() { " (client gone)" } else { "" }
