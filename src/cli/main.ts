@@ -10,6 +10,7 @@ import type { Command } from './command.js';
 import { rm, stop, rollback, logs } from './commands/app-actions.js';
 import { deploy } from './commands/deploy.js';
 import { doctor } from './commands/doctor.js';
+import { exportCommand } from './commands/export.js';
 import { gateway } from './commands/gateway.js';
 import { invoke } from './commands/invoke.js';
 import { ls } from './commands/ls.js';
@@ -45,6 +46,16 @@ const COMMANDS: Record<string, Command> = {
   rollback: { usage: 'rustless rollback APP [--build ID]', summary: 'serve the previous (or the given) build again', needsHost: true, options: { build: { type: 'string' } }, run: rollback },
   rm: { usage: 'rustless rm APP', summary: 'delete an app, its routes and builds', needsHost: true, options: {}, run: rm },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
+  export: {
+    usage: 'rustless export APP... [--out DIR] [--registry REGISTRY/PREFIX] [--kind knative|deployment] [--namespace NS] [--gateway [NS/]NAME] [--hostname HOST] [--port 8080] [--state-dir DIR] [--json]',
+    summary: 'write Kubernetes manifests (Knative or Deployment), a Gateway API HTTPRoute and the images of deployed apps',
+    needsHost: true,
+    options: {
+      out: { type: 'string', short: 'o' }, registry: { type: 'string' }, kind: { type: 'string' }, namespace: { type: 'string' }, gateway: { type: 'string' },
+      hostname: { type: 'string' }, port: { type: 'string' }, 'state-dir': { type: 'string' },
+    },
+    run: exportCommand,
+  },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
 };
 
