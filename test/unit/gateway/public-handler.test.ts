@@ -18,7 +18,10 @@ const dir = await mkdtemp(join(tmpdir(), 'rustless-edge-'));
 const socketPath = join(dir, 'runner.sock');
 const hungUp = new Set<string>();
 
-/** Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by closing the connection (once per path for GET). */
+/**
+ * Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by closing
+ * the connection (once per path for GET, every time for `/hangup-always*`).
+ */
 const runner = createNetServer((socket: Socket) => {
   let pending = '';
   socket.on('data', (chunk) => {
@@ -39,7 +42,7 @@ function answer(socket: Socket, method: string, path: string): void {
   const ok = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}';
   if (path.startsWith('/slow')) setTimeout(() => socket.write(ok), 300);
   else if (path === '/broken') socket.write('HTTP/1.1 200 OK\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\n{}');
-  else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path))) {
+  else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path) || path.startsWith('/hangup-always'))) {
     hungUp.add(path);
     socket.destroy();
   } else socket.write(ok);
@@ -56,6 +59,8 @@ const backend = {
   runnerExit: async () => exits.shift(),
 } as Partial<Backend> as Backend;
 
+const silentBackend = { ...backend, runnerExit: undefined } as Backend;
+
 const routes = RouteTable.from([{ app: 'app', function: 'F', path: '/*rest', methods: ['*'], timeoutMs: 5_000, maxBodyBytes: 1024 }]);
 const lifecycle = new AppLifecycle({ backend, defaultIdleTimeoutMs: 60_000 });
 const pools = new RunnerPools();
@@ -63,17 +68,27 @@ const handler = createPublicHandler({ routes: () => routes, lifecycle, pools });
 const edge: Server = createHttpServer((req, res) => void handler(req, res));
 await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(edge.address() as { port: number }).port}`;
+// The same edge over a backend that cannot say whether its runner died.
+const silentLifecycle = new AppLifecycle({ backend: silentBackend, defaultIdleTimeoutMs: 60_000 });
+const silentPools = new RunnerPools();
+const silentHandler = createPublicHandler({ routes: () => routes, lifecycle: silentLifecycle, pools: silentPools });
+const silentEdge: Server = createHttpServer((req, res) => void silentHandler(req, res));
+await new Promise<void>((resolve) => silentEdge.listen(0, '127.0.0.1', resolve));
+const silentBase = `http://127.0.0.1:${(silentEdge.address() as { port: number }).port}`;
 
 t.teardown(async () => {
   lifecycle.close();
+  silentLifecycle.close();
   await new Promise((resolve) => edge.close(resolve));
+  await new Promise((resolve) => silentEdge.close(resolve));
   await pools.close();
+  await silentPools.close();
   await new Promise((resolve) => runner.close(resolve));
   await rm(dir, { recursive: true, force: true });
 });
 
-async function send(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await request(`${base}${path}`, {
+async function send(method: string, path: string, body?: unknown, via = base): Promise<{ status: number; body: any }> {
+  const response = await request(`${via}${path}`, {
     method: method as 'GET',
     ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
@@ -118,4 +133,21 @@ t.test('a connection that breaks because the runner died names the cause and its
     oomKilled: true,
     memoryLimit: '64M',
   });
+});
+
+t.test('a request that dies again when retried alone fails with RUSTLESS_RUNNER_DIED; blamed only when the backend saw the runner end', async (t) => {
+  exits.push({ reason: 'it was killed by SIGABRT' }, { reason: 'it was killed by SIGABRT' });
+  const blamed = await send('GET', '/hangup-always/1');
+  t.equal(blamed.status, 502);
+  t.match(blamed.body.error, {
+    code: 'RUSTLESS_RUNNER_DIED',
+    message: 'the runner of app app died while answering GET /hangup-always/1: it was killed by SIGABRT; it died again when the request was retried alone, so this request is the likely cause',
+  });
+  const unknown = await send('GET', '/hangup-always/2', undefined, silentBase);
+  t.equal(unknown.status, 502);
+  t.match(unknown.body.error, {
+    code: 'RUSTLESS_RUNNER_DIED',
+    message: 'the runner of app app died while answering GET /hangup-always/2: the connection to it broke mid-request (the local backend cannot tell why); it failed again when the request was retried alone',
+  });
+  t.equal((await send('GET', '/slow/after', undefined, silentBase)).status, 200, 'and the next request is served');
 });
