@@ -5,7 +5,7 @@
  * `exclusive()`, which holds new requests back, waits for the ones in flight to finish, does
  * the work, then lets the held requests through (they cold-start the app again if needed).
  */
-import type { Backend } from '../backends/backend.js';
+import type { Backend, RunnerExit } from '../backends/backend.js';
 import { AppStats } from './app-stats.js';
 
 export interface LifecycleOptions {
@@ -20,7 +20,8 @@ export interface Lease {
   socketPath: string;
   /** True when this request started the app. */
   coldStart: boolean;
-  release(outcome: { status: number; durationMs: number }): void;
+  /** Ends the request's slot; `undefined` when it is sent again (the retry's lease records the outcome). */
+  release(outcome: { status: number; durationMs: number } | undefined): void;
 }
 
 interface AppState {
@@ -56,22 +57,37 @@ export class AppLifecycle {
     return this.#apps.get(app)?.inflight ?? 0;
   }
 
-  /** Takes a slot for one request: waits out any stop or swap, then makes sure the app runs. */
-  async acquire(app: string): Promise<Lease> {
+  /**
+   * Takes a slot for one request: waits out any stop or swap, then makes sure the app runs.
+   * With `alone`, the request also waits for every request in flight to finish and holds new
+   * ones back until it is released: a request retried after its runner died runs by itself, so
+   * that if it is the one that kills the runner, it takes no other request with it.
+   */
+  async acquire(app: string, { alone = false }: { alone?: boolean } = {}): Promise<Lease> {
     const state = this.#state(app);
     while (state.gate) await state.gate;
+    let open: (() => void) | undefined;
+    if (alone) {
+      state.gate = new Promise<void>((resolve) => (open = resolve));
+      if (state.inflight > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+      state.drained = undefined;
+    }
     state.inflight++;
     clearTimeout(state.idleTimer);
     state.idleTimer = undefined;
     let released = false;
-    const release = (outcome: { status: number; durationMs: number }): void => {
+    const release = (outcome: { status: number; durationMs: number } | undefined): void => {
       if (released) return;
       released = true;
       state.inflight--;
-      state.stats.record(outcome.status, outcome.durationMs);
+      if (outcome) state.stats.record(outcome.status, outcome.durationMs);
       if (state.inflight === 0) {
         state.drained?.();
         this.#armIdleTimer(app, state);
+      }
+      if (open) {
+        state.gate = undefined;
+        open();
       }
     };
     try {
@@ -115,6 +131,21 @@ export class AppLifecycle {
       state.active = false;
       this.#options.onStopped?.(app);
     });
+  }
+
+  /**
+   * After a connection to the app's runner broke mid-request (sent at `since`, a `Date.now()`
+   * value): how the runner ended, or undefined when it still runs. A runner that ended is
+   * marked inactive, so the next request starts it again. A backend that cannot tell is taken
+   * to mean the runner died.
+   */
+  async runnerExit(app: string, since: number): Promise<(RunnerExit & { confirmed: boolean }) | undefined> {
+    const backend = this.#options.backend;
+    const exit = backend.runnerExit
+      ? await backend.runnerExit(app, since).then((seen) => seen && { ...seen, confirmed: true })
+      : { reason: `the connection to it broke mid-request (the ${backend.kind} backend cannot tell why)`, confirmed: false };
+    if (exit) this.markInactive(app);
+    return exit;
   }
 
   /** Forgets that the runner is up (it crashed or was replaced), so the next request counts as a cold start. */

@@ -11,8 +11,8 @@ import type { Reply } from './gateway.js';
 export interface ContractTarget {
   get(path: string, headers?: Record<string, string>): Promise<Reply>;
   send(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
-  /** Host and port of a TCP listener that speaks the contract, for raw bytes (asked once the target is up). */
-  tcp(): { host: string; port: number };
+  /** Host and port of the TCP listener that answers `path`, for raw bytes (asked once the target is up). */
+  tcp(path: string): { host: string; port: number };
 }
 
 export function contractCases(t: Test, target: ContractTarget): void {
@@ -67,7 +67,7 @@ export function contractCases(t: Test, target: ContractTarget): void {
     t.equal(notFound.body.error.code, 'RUSTLESS_NOT_FOUND');
     const wrongMethod = await target.send('DELETE', '/hello/bob');
     t.equal(wrongMethod.status, 405);
-    t.equal(wrongMethod.headers.allow, 'GET');
+    t.equal(wrongMethod.headers.allow, 'GET, HEAD', 'a GET route answers HEAD too');
     t.equal(wrongMethod.body.error.code, 'RUSTLESS_METHOD_NOT_ALLOWED');
   });
 
@@ -99,17 +99,52 @@ export function contractCases(t: Test, target: ContractTarget): void {
     t.equal((await target.get('/slow?ms=10')).status, 200);
   });
 
+  t.test('HEAD: a GET route answers it, with the content-length GET would have and no body', async (t) => {
+    const get = await target.get('/hello/bob');
+    const head = await target.send('HEAD', '/hello/bob');
+    t.equal(head.status, 200);
+    t.equal(head.text, '');
+    t.equal(head.headers['content-length'], get.headers['content-length']);
+    t.equal(head.headers['content-length'], String(Buffer.byteLength(get.text)));
+    const raw = await rawHttp(target.tcp('/hello/bob'), 'HEAD /hello/bob HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    t.match(raw, new RegExp(`content-length: ${Buffer.byteLength(get.text)}\r\n`));
+    t.ok(raw.endsWith('\r\n\r\n'), 'nothing after the head');
+    const explicit = await target.send('HEAD', '/headers');
+    t.equal(explicit.status, 200, 'a route for any method gets HEAD itself');
+  });
+
+  t.test('204 and 304 carry no content-length', async (t) => {
+    for (const code of [204, 304]) {
+      const raw = await rawHttp(target.tcp(`/status/${code}`), `GET /status/${code} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      t.match(raw, new RegExp(`^HTTP/1\\.1 ${code} `));
+      t.notMatch(raw.toLowerCase(), /content-length/, `no content-length on ${code}`);
+    }
+    const ok = await target.get('/status/202');
+    t.equal(ok.headers['content-length'], '0', 'other bodiless statuses say 0');
+  });
+
   t.test('a malformed HTTP request gets a 400 JSON error', async (t) => {
-    const raw = await new Promise<string>((resolve, reject) => {
-      const { host, port } = target.tcp();
-      const socket = connect(port, host);
-      let data = '';
-      socket.on('data', (chunk) => (data += chunk));
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-      socket.write('THIS IS NOT HTTP\r\n\r\n');
-    });
+    const raw = await rawHttp(target.tcp('/'), 'THIS IS NOT HTTP\r\n\r\n');
     t.match(raw, /^HTTP\/1\.1 400/);
     t.match(raw, /"code":"RUSTLESS_BAD_REQUEST"/);
+  });
+}
+
+/** Sends raw bytes on a fresh connection (the body after a `100 Continue` when one is expected), returns all the answer. */
+export function rawHttp({ host, port }: { host: string; port: number }, head: string, body?: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(port, host);
+    let data = '';
+    let sent = false;
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (body !== undefined && !sent && data.includes('100 Continue\r\n\r\n')) {
+        sent = true;
+        socket.write(body);
+      }
+    });
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+    socket.write(head);
   });
 }

@@ -56,7 +56,7 @@ function runnerFor(path: string): { base: string; port: number } {
 contractCases(t, {
   get: (path, headers) => sendRequest(runnerFor(path).base, 'GET', path, undefined, headers),
   send: (method, path, body, headers) => sendRequest(runnerFor(path).base, method, path, body, headers),
-  tcp: () => ({ host: '127.0.0.1', port: runnerFor('/').port }),
+  tcp: (path) => ({ host: '127.0.0.1', port: runnerFor(path).port }),
 });
 
 t.test('alone, a runner ignores the gateway protocol headers a client sends', async (t) => {

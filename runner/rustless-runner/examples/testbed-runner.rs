@@ -18,12 +18,16 @@ fn main() {
         .function("Abort", testbed::Abort::default())
         .function("Headers", testbed::Headers::default())
         .function("Inspect", testbed::Inspect::default())
+        .function("Status", testbed::Status::default())
+        .function("SetHeader", testbed::SetHeader::default())
         .route(&["GET"], "/version", "Version", 30000)
         .route(&["GET"], "/panic", "Panic", 30000)
-        .route(&["GET"], "/slow", "Slow", 3000)
+        .route(&["GET", "POST"], "/slow", "Slow", 3000)
         .route(&["GET"], "/abort", "Abort", 30000)
         .route(&["*"], "/headers", "Headers", 30000)
         .route(&["*"], "/inspect/*rest", "Inspect", 30000)
+        .route(&["GET"], "/status/:code", "Status", 30000)
+        .route(&["GET"], "/set-header", "SetHeader", 30000)
         .max_body_bytes(1048576)
         .run();
 }

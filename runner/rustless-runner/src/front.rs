@@ -28,6 +28,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
     "host",
     "content-length",
+    "expect",
 ];
 
 /// The app's functions, and its routes when the runner answers clients itself.
@@ -201,6 +202,7 @@ mod tests {
                     path: path.into(),
                     function: function.into(),
                     timeout: Duration::from_millis(ms),
+                    fallback: false,
                 })
                 .unwrap();
         }
@@ -249,7 +251,7 @@ mod tests {
         assert_eq!((res.status_code(), code(&res)), (404, "RUSTLESS_NOT_FOUND"));
         let res = f.handle(&request("DELETE", "/echo/1", &[], "")).0;
         assert_eq!((res.status_code(), code(&res)), (405, "RUSTLESS_METHOD_NOT_ALLOWED"));
-        assert_eq!(res.header("allow"), Some("GET, POST"));
+        assert_eq!(res.header("allow"), Some("GET, HEAD, POST"));
         let res = f.handle(&request("POST", "/echo/1", &[("content-type", "text/plain")], "1")).0;
         assert_eq!((res.status_code(), code(&res)), (415, "RUSTLESS_UNSUPPORTED_MEDIA_TYPE"));
         let res = f.handle(&request("POST", "/echo/1", &[("content-type", "application/json")], "{\"a\":")).0;

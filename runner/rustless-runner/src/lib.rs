@@ -88,12 +88,23 @@ impl Runner {
     /// path pattern (`/hello/:name`, `/files/*rest`), the function that answers, and its
     /// timeout. Used only when the runner answers clients itself (a TCP socket); a bad
     /// pattern or an unregistered function is a start-up error.
-    pub fn route(mut self, methods: &[&str], path: &str, function: &str, timeout_ms: u64) -> Runner {
+    pub fn route(self, methods: &[&str], path: &str, function: &str, timeout_ms: u64) -> Runner {
+        self.add_route(methods, path, function, timeout_ms, false)
+    }
+
+    /// Adds a `fallback = true` route: like [`Runner::route`], but it answers only paths
+    /// that no ordinary route matches.
+    pub fn fallback_route(self, methods: &[&str], path: &str, function: &str, timeout_ms: u64) -> Runner {
+        self.add_route(methods, path, function, timeout_ms, true)
+    }
+
+    fn add_route(mut self, methods: &[&str], path: &str, function: &str, timeout_ms: u64, fallback: bool) -> Runner {
         let route = Route {
             methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
             path: path.to_string(),
             function: function.to_string(),
             timeout: std::time::Duration::from_millis(timeout_ms),
+            fallback,
         };
         if let Err(e) = self.routes.add(route) {
             self.route_errors.push(e);

@@ -4,7 +4,9 @@
 //!
 //! Patterns: literal segments, `:param` segments, and a trailing `*rest`. Literal beats
 //! `:param` beats `*rest`, segment by segment; a path that matches only with another
-//! method is a 405 with the methods that would have matched.
+//! method is a 405 with the methods that would have matched. A `GET` route answers `HEAD`
+//! too unless a route on the path answers `HEAD` itself, and `allow` lists `HEAD` wherever
+//! it lists `GET`. A fallback route answers only paths no ordinary route matches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -20,6 +22,8 @@ pub struct Route {
     pub function: String,
     /// Past this the client gets a 504.
     pub timeout: Duration,
+    /// `fallback = true`: matched only when no ordinary route's pattern matches the path.
+    pub fallback: bool,
 }
 
 /// What a request matched.
@@ -111,14 +115,34 @@ impl RouteTable {
         let method = method.to_ascii_uppercase();
         let mut candidates = Vec::new();
         walk(&self.root, &segments, 0, &mut Vec::new(), &mut candidates);
-        let mut allowed = BTreeSet::new();
-        for (index, values) in candidates {
+        // Fallbacks only get a path no ordinary route matches, whatever the method.
+        let (fallbacks, ordinary): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|(index, _)| self.routes[*index].0.fallback);
+        self.pick(if ordinary.is_empty() { fallbacks } else { ordinary }, &method)
+    }
+
+    /// The most specific candidate answering `method`; for HEAD, one answering GET when
+    /// none routes HEAD.
+    fn pick(&self, candidates: Vec<(usize, Vec<String>)>, method: &str) -> Match<'_> {
+        let answers = |m: &str| {
+            candidates.iter().position(|(index, _)| {
+                self.routes[*index].0.methods.iter().any(|allowed| allowed == "*" || allowed == m)
+            })
+        };
+        let hit = answers(method).or_else(|| if method == "HEAD" { answers("GET") } else { None });
+        if let Some(at) = hit {
+            let (index, values) = candidates.into_iter().nth(at).unwrap_or_default();
             let (route, names) = &self.routes[index];
-            if route.methods.iter().any(|m| m == "*" || *m == method) {
-                let params = names.iter().cloned().zip(values).collect();
-                return Match::Found(route, params);
-            }
-            allowed.extend(route.methods.iter().cloned());
+            let params = names.iter().cloned().zip(values).collect();
+            return Match::Found(route, params);
+        }
+        let mut allowed = BTreeSet::new();
+        for (index, _) in &candidates {
+            allowed.extend(self.routes[*index].0.methods.iter().cloned());
+        }
+        if allowed.contains("GET") {
+            allowed.insert("HEAD".to_string());
         }
         if allowed.is_empty() {
             Match::NotFound
@@ -233,11 +257,17 @@ mod tests {
     fn table(routes: &[(&str, &str, &str)]) -> RouteTable {
         let mut t = RouteTable::default();
         for (methods, path, function) in routes {
+            // A leading `!` marks a fallback route.
+            let (fallback, path) = match path.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, *path),
+            };
             t.add(Route {
                 methods: methods.split(',').map(String::from).collect(),
                 path: path.to_string(),
                 function: function.to_string(),
                 timeout: Duration::from_secs(30),
+                fallback,
             })
             .unwrap();
         }
@@ -280,11 +310,29 @@ mod tests {
         let t = table(&[("PUT,GET", "/echo", "Echo"), ("POST", "/echo", "Post"), ("*", "/any", "Any")]);
         assert_eq!(
             t.find("DELETE", "/echo"),
-            Match::MethodNotAllowed(vec!["GET".into(), "POST".into(), "PUT".into()])
+            Match::MethodNotAllowed(vec!["GET".into(), "HEAD".into(), "POST".into(), "PUT".into()])
         );
         assert_eq!(found(&t, "post", "/echo").0, "Post");
         assert_eq!(found(&t, "PATCH", "/any").0, "Any");
         assert_eq!(t.find("GET", "/nothing"), Match::NotFound);
+    }
+
+    #[test]
+    fn a_get_route_answers_head_unless_a_route_answers_head_itself() {
+        let t = table(&[("GET", "/a", "GetA"), ("GET", "/b/:x", "GetB"), ("HEAD", "/b/c", "HeadC")]);
+        assert_eq!(found(&t, "HEAD", "/a").0, "GetA");
+        assert_eq!(found(&t, "HEAD", "/b/c").0, "HeadC");
+        assert_eq!(found(&t, "HEAD", "/b/d").0, "GetB");
+        assert_eq!(t.find("POST", "/a"), Match::MethodNotAllowed(vec!["GET".into(), "HEAD".into()]));
+    }
+
+    #[test]
+    fn a_fallback_answers_only_paths_no_ordinary_route_matches() {
+        let t = table(&[("*", "!/*rest", "Fallback"), ("GET", "/hello/:name", "Hello")]);
+        assert_eq!(found(&t, "GET", "/hello/bob").0, "Hello");
+        assert_eq!(found(&t, "POST", "/other/path").0, "Fallback");
+        // The ordinary route's 405 stays a 405: the fallback never takes it.
+        assert_eq!(t.find("POST", "/hello/bob"), Match::MethodNotAllowed(vec!["GET".into(), "HEAD".into()]));
     }
 
     #[test]
@@ -309,6 +357,7 @@ mod tests {
                 path: bad.into(),
                 function: "F".into(),
                 timeout: Duration::from_secs(1),
+                fallback: false,
             };
             assert!(t.add(route).is_err(), "{}", bad);
         }

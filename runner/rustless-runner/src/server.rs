@@ -247,7 +247,7 @@ fn serve_request(
         }
         Err(ReadError::Bad(status, code, message)) => {
             let res = rustless::Response::error(status, code, message);
-            let _ = write(writer, &res, false, true);
+            let _ = write(writer, &res, "-", false, true);
             log::line(&format!("bad request: {} {}", status, code));
             return true;
         }
@@ -255,13 +255,14 @@ fn serve_request(
     let (response, function) = shared.front.handle(&req);
     // Re-read: a stop may have begun while the function ran.
     let close = stopping || req.wants_close() || shared.lock().stopping;
-    let written = write(writer, &response, req.method == "HEAD", close);
+    let function = function.as_deref().unwrap_or("-");
+    let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
         log::line(&format!(
             "{} {} -> {} {} {:.1}ms{}",
             req.method,
             req.target,
-            function.as_deref().unwrap_or("-"),
+            function,
             response.status_code(),
             started.elapsed().as_secs_f64() * 1000.0,
             if written.is_err() { " (client gone)" } else { "" }
@@ -270,8 +271,16 @@ fn serve_request(
     close || written.is_err()
 }
 
-fn write(writer: &mut Stream, res: &rustless::Response, head_only: bool, close: bool) -> io::Result<()> {
-    let mut headers = res.headers().to_vec();
+/// Writes a function's response. A header that is not valid HTTP is dropped with a log
+/// line naming it and the function: sent, it would break the response for the gateway.
+fn write(writer: &mut Stream, res: &rustless::Response, function: &str, head_only: bool, close: bool) -> io::Result<()> {
+    let mut headers = Vec::with_capacity(res.headers().len() + 1);
+    for (name, value) in res.headers() {
+        match http::invalid_header(name, value) {
+            None => headers.push((name.clone(), value.clone())),
+            Some(why) => log::line(&format!("dropped the header {:?} set by {}: {}", name, function, why)),
+        }
+    }
     let body = match res.body() {
         Some(value) => {
             if res.header("content-type").is_none() {

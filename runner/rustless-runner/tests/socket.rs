@@ -329,6 +329,44 @@ fn binds_a_path_replacing_a_stale_socket_and_answers_the_protocol() {
 }
 
 #[test]
+fn a_header_that_is_not_http_is_dropped_with_a_log_line() {
+    let dir = temp_dir("bad-header");
+    let path = dir.join("app.sock");
+    let runner = Runner::listen(path.to_str().unwrap());
+    let mut c = Client::unix(&path);
+    // Each of these used to reach the gateway, which refused the whole response (502).
+    for (query, name) in [
+        ("name=x-nul&value=a%00b", "x-nul"),
+        ("name=x-ctl&value=a%01b", "x-ctl"),
+        ("name=x-del&value=a%7Fb", "x-del"),
+        ("name=x-lf&value=a%0D%0Aset-cookie:%20x", "x-lf"),
+        ("name=x%20space&value=v", "x space"),
+    ] {
+        let r = c.call("GET", &format!("/set-header?{}", query), "SetHeader", "");
+        assert_eq!(r.status, 200, "{}", query);
+        assert_eq!(r.header(name), None, "{}", query);
+        assert_eq!(r.header("set-cookie"), None, "{}", query);
+        assert_eq!(r.json(), json!({ "set": name }));
+    }
+    let r = c.call("GET", "/set-header?name=X-Fine&value=caf%C3%A9%09ok", "SetHeader", "");
+    assert_eq!(r.header("x-fine"), Some("café\tok"), "UTF-8 (obs-text) and tabs are fine");
+
+    runner.signal(libc::SIGTERM);
+    let (_, stderr) = runner.wait(Duration::from_secs(2));
+    assert!(
+        stderr.contains("dropped the header \"x-ctl\" set by SetHeader: its value holds a byte HTTP forbids (0x01)"),
+        "{}",
+        stderr
+    );
+    assert!(
+        stderr.contains("dropped the header \"x space\" set by SetHeader: its name is not an HTTP token"),
+        "{}",
+        stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn takes_a_unix_socket_from_listen_fds_and_notifies_systemd() {
     let dir = temp_dir("listenfds");
     let path = dir.join("app.sock");

@@ -135,7 +135,7 @@ fn with_port_set_it_answers_the_apps_routes_itself() {
 
     let (status, head, body) = r.call("DELETE", "/version", &[], b"");
     assert_eq!((status, code(&body)), (405, "RUSTLESS_METHOD_NOT_ALLOWED"));
-    assert!(head.contains("\r\nallow: get\r\n"), "{}", head);
+    assert!(head.contains("\r\nallow: get, head\r\n"), "{}", head);
     let (status, _, body) = r.call("GET", "/nothing/here", &[], b"");
     assert_eq!((status, code(&body)), (404, "RUSTLESS_NOT_FOUND"));
 

@@ -69,6 +69,21 @@ t.test('[workspace] goes, and what the package inherited from it is copied in', 
   });
 });
 
+t.test('Cargo.toml is read as data: inherited object properties are never workspace entries', async (t) => {
+  const refused = (text: string, message: RegExp) => t.throws(() => rewriteUserCargoToml(parse(text), RUNNER), { code: 'RUSTLESS_INVALID_UPLOAD', message }, text);
+  refused('[package]\nname = "x"\ntoString.workspace = true\n', /`package.toString` is inherited from a workspace/);
+  refused('[package]\nname = "x"\nconstructor.workspace = true\n[workspace]\n', /`package.constructor` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\nconstructor = { workspace = true }\n', /`dependencies.constructor` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\n__proto__ = { workspace = true }\n', /`dependencies.__proto__` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\nhasOwnProperty = { workspace = true }\n[workspace.dependencies]\n', /`dependencies.hasOwnProperty`/);
+  const ok = parse(
+    rewriteUserCargoToml(parse('[package]\nname = "x"\n[dependencies]\n__proto__ = { workspace = true }\n[workspace.dependencies]\n__proto__ = "1"\n'), RUNNER),
+  ) as Record<string, any>;
+  t.same(Object.keys(ok.dependencies), ['__proto__'], 'a dependency really named __proto__ stays a key');
+  t.same(Object.getOwnPropertyDescriptor(ok.dependencies, '__proto__')?.value, { version: '1' });
+  await t.rejects(inspectUserCrate(await crate(`${PACKAGE}toString.workspace = true\n`)), { code: 'RUSTLESS_INVALID_UPLOAD', message: /`package.toString`/ }, 'inspect refuses it too');
+});
+
 t.test('the crate must be a library with a usable name', async (t) => {
   t.equal((await inspectUserCrate(await crate(PACKAGE))).name, 'hello');
   t.equal((await inspectUserCrate(await crate(PACKAGE.replace('hello', 'my-app')))).name, 'my-app', 'dashes are fine');
@@ -92,7 +107,8 @@ const MANIFEST = parseManifest(
   'name = "greeter"\n' +
     '[[routes]]\npath = "/hello"\nfunction = "Hello"\n' +
     '[[routes]]\npath = "/echo"\nmethod = "POST"\nfunction = "handlers::Echo"\n' +
-    '[[routes]]\npath = "/hello/:name"\nfunction = "Hello"\n',
+    '[[routes]]\npath = "/hello/:name"\nfunction = "Hello"\n' +
+    '[[routes]]\npath = "/*rest"\nmethod = "*"\nfunction = "Hello"\nfallback = true\n',
 );
 
 t.test('main.rs registers each distinct function once, then every route and the body limit', async (t) => {
@@ -108,6 +124,7 @@ t.test('main.rs registers each distinct function once, then every route and the 
       '        .route(&["GET"], "/hello", "Hello", 30000)\n' +
       '        .route(&["POST"], "/echo", "handlers::Echo", 30000)\n' +
       '        .route(&["GET"], "/hello/:name", "Hello", 30000)\n' +
+      '        .fallback_route(&["*"], "/*rest", "Hello", 30000)\n' +
       '        .max_body_bytes(1048576)\n' +
       '        .run();\n' +
       '}\n',
