@@ -21,10 +21,12 @@ export interface AppSpec {
   containerConcurrency: number;
   network: boolean;
   routes: RouteSpec[];
-  /** Plain settings for the container's environment. */
+  /** rustless.toml's `[env]`: plain settings for the container's environment. */
   env: Record<string, string>;
-  /** Names of secrets the app reads; their values live in a Secret `<app>-secrets` the operator creates. */
+  /** rustless.toml's `secrets`: names only; the values go in a Secret `<app>-secrets` the operator creates. */
   secrets: string[];
+  /** `[storage] data = true`: a volume that outlives the pod, at RUSTLESS_DATA_DIR. */
+  data: boolean;
 }
 
 export const DEFAULT_CONTAINER_PORT = 8080;
@@ -34,11 +36,9 @@ export const RUNNER_UID = 65534;
 export interface AppSpecOptions {
   image: string;
   port?: number;
-  env?: Record<string, string>;
-  secrets?: string[];
 }
 
-export function appSpec(manifest: AppManifest, { image, port = DEFAULT_CONTAINER_PORT, env = {}, secrets = [] }: AppSpecOptions): AppSpec {
+export function appSpec(manifest: AppManifest, { image, port = DEFAULT_CONTAINER_PORT }: AppSpecOptions): AppSpec {
   const longestMs = Math.max(...manifest.routes.map((route) => route.timeoutMs));
   return {
     name: manifest.name,
@@ -50,8 +50,9 @@ export function appSpec(manifest: AppManifest, { image, port = DEFAULT_CONTAINER
     containerConcurrency: concurrencyFor(manifest.container.pids),
     network: manifest.container.network,
     routes: manifest.routes,
-    env,
-    secrets,
+    env: { ...manifest.env },
+    secrets: [...manifest.secrets],
+    data: manifest.storage.data,
   };
 }
 

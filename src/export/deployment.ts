@@ -1,6 +1,6 @@
 /** A plain Kubernetes Deployment + Service for one app, for clusters without Knative. */
 import type { AppSpec } from './app-spec.js';
-import { labels, NAME_LABEL, PIDS_ANNOTATION, runnerContainer } from './container.js';
+import { labels, NAME_LABEL, PIDS_ANNOTATION, podSecurityContext, runnerContainer, runnerVolumes } from './container.js';
 import type { YamlValue } from './yaml.js';
 
 /** The port the Service answers on; it forwards to the runner's container port. */
@@ -14,6 +14,8 @@ export function deployment(spec: AppSpec, namespace: string): YamlValue {
     metadata: { name: spec.name, namespace, labels: labels(spec) },
     spec: {
       replicas: 1,
+      // The data directory's claim is ReadWriteOnce: the old pod goes before the new one comes.
+      ...(spec.data ? { strategy: { type: 'Recreate' } } : {}),
       selector: { matchLabels: { [NAME_LABEL]: spec.name } },
       template: {
         metadata: { labels: labels(spec), annotations: { [PIDS_ANNOTATION]: String(spec.pids) } },
@@ -22,7 +24,9 @@ export function deployment(spec: AppSpec, namespace: string): YamlValue {
           automountServiceAccountToken: false,
           // The runner drains requests in flight for at most 10 s after SIGTERM.
           terminationGracePeriodSeconds: 15,
+          securityContext: podSecurityContext(spec),
           containers: [{ ...container, readinessProbe: { tcpSocket: { port: spec.port }, periodSeconds: 5 } }],
+          ...(spec.secrets.length > 0 || spec.data ? { volumes: runnerVolumes(spec) } : {}),
         },
       },
     },

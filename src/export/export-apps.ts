@@ -13,6 +13,7 @@ import type { BuildArtifact } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
 import { Registry } from '../registry/registry.js';
 import { appSpec, type AppSpec } from './app-spec.js';
+import { dataClaim } from './container.js';
 import { deployment, service } from './deployment.js';
 import { httpRoutes } from './http-route.js';
 import { imageArchitecture, localImage, pushImage, saveImage } from './images.js';
@@ -93,6 +94,9 @@ export async function exportApps(options: ExportOptions): Promise<ExportResult> 
       }
 
       const spec = appSpec(build.manifest, { image, ...(options.port === undefined ? {} : { port: options.port }) });
+      if (options.kind === 'knative' && spec.data) {
+        warnings.push(`${name}: its data directory is a PersistentVolumeClaim; Knative mounts one only with the features kubernetes.podspec-persistent-volume-claim, kubernetes.podspec-persistent-volume-write and kubernetes.podspec-securitycontext enabled (config-features)`);
+      }
       if (options.kind === 'knative' && spec.timeoutSeconds > KNATIVE_MAX_TIMEOUT_S) {
         warnings.push(`${name}: its longest route timeout is ${spec.timeoutSeconds} s, above Knative's default max-revision-timeout-seconds (${KNATIVE_MAX_TIMEOUT_S}); raise it in config-defaults`);
       }
@@ -122,5 +126,7 @@ async function writeAppManifests(spec: AppSpec, appDir: string, options: ExportO
   else await write('deployment.yaml', [deployment(spec, options.namespace), service(spec, options.namespace)]);
   // Apart from the workload: `podman kube play` and other engines that take Deployments know no NetworkPolicy.
   if (!spec.network) await write('network-policy.yaml', [noEgressPolicy(spec, options.namespace)]);
+  // Apart too: deleting the workload must not delete the data.
+  if (spec.data) await write('data-claim.yaml', [dataClaim(spec, options.namespace)]);
   return files;
 }

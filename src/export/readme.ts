@@ -1,6 +1,6 @@
 /** The README written beside exported manifests: what is there and the commands that use it. */
 import type { AppSpec } from './app-spec.js';
-import { secretName } from './container.js';
+import { DATA_CLAIM_SIZE, dataClaimName, secretName } from './container.js';
 import type { ExportedApp, ExportKind } from './export-apps.js';
 
 export function exportReadme({ kind, namespace, apps, specs, pushed }: { kind: ExportKind; namespace: string; apps: ExportedApp[]; specs: AppSpec[]; pushed: boolean }): string {
@@ -42,6 +42,15 @@ export function exportReadme({ kind, namespace, apps, specs, pushed }: { kind: E
       lines.push(`kubectl -n ${namespace} create secret generic ${secretName(spec)} ${spec.secrets.map((name) => `--from-literal=${name}=...`).join(' ')}`);
     }
     lines.push('```', '');
+  }
+
+  const withData = specs.filter((spec) => spec.data);
+  if (withData.length > 0) {
+    lines.push(
+      `Apps with a data directory (${withData.map((spec) => spec.name).join(', ')}) get a PersistentVolumeClaim \`<app>-data\` of ${DATA_CLAIM_SIZE} (\`<app>/data-claim.yaml\`, e.g. \`${dataClaimName(withData[0]!)}\`),`,
+      'ReadWriteOnce, so one pod at a time. The data on the Pi stays there: copy it into the volume if the app needs it.',
+      '',
+    );
   }
 
   lines.push(`## ${withSecrets.length > 0 ? 3 : 2}. Apply`, '', '```sh');

@@ -3,7 +3,9 @@
 // contract as the gateway, so the cases are the gateway's own (test/helpers/http-contract.ts).
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '../../src/registry/registry.js';
 import type { BuildArtifact } from '../../src/backends/backend.js';
@@ -15,7 +17,7 @@ const APPS = ['hello', 'echo', 'todo', 'testbed'];
 const FIRST_SEGMENT: Record<string, string> = { hello: 'hello', echo: 'echo', todos: 'todo' };
 
 let gw: TestGateway;
-const runners = new Map<string, { child: ChildProcess; base: string; port: number; log: string[] }>();
+const runners = new Map<string, { child: ChildProcess; base: string; port: number; log: string[]; dataDir: string }>();
 
 t.before(async () => {
   gw = await startGateway();
@@ -31,9 +33,12 @@ t.before(async () => {
       const { binaryPath } = build.artifact as BuildArtifact;
       const port = await freePort();
       const log: string[] = [];
-      const child = spawn(binaryPath, [], { env: { PATH: process.env.PATH, PORT: String(port), RUSTLESS_APP: app }, stdio: ['ignore', 'ignore', 'pipe'] });
+      // As a Deployment gives it: PORT, the app's name, and a writable data directory (its claim).
+      const dataDir = await mkdtemp(join(tmpdir(), `rustless-standalone-${app}-`));
+      const env = { PATH: process.env.PATH, PORT: String(port), RUSTLESS_APP: app, RUSTLESS_DATA_DIR: dataDir };
+      const child = spawn(binaryPath, [], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-      runners.set(app, { child, base: `http://127.0.0.1:${port}`, port, log });
+      runners.set(app, { child, base: `http://127.0.0.1:${port}`, port, log, dataDir });
     }
   } finally {
     registry.close();
@@ -44,7 +49,10 @@ t.before(async () => {
 });
 
 t.teardown(async () => {
-  for (const { child } of runners.values()) if (child.exitCode === null) child.kill('SIGTERM');
+  for (const { child, dataDir } of runners.values()) {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
   await gw.stop();
 });
 

@@ -63,8 +63,9 @@ for (const app of ['hello', 'echo', 'todo', 'testbed']) {
 
 t.test('each example app as a Knative Service validates against Knative Serving', async (t) => {
   for (const spec of specs) check(t, knative, knativeService(spec, 'default'), `Knative Service ${spec.name}`);
-  const withConfig = { ...specs[0]!, env: { GREETING: 'hi' }, secrets: ['API_KEY'] };
-  check(t, knative, knativeService(withConfig, 'apps'), 'a Knative Service with env and a secret reference');
+  t.ok(specs.some((spec) => spec.data), 'the todo example has a data directory');
+  const withConfig = { ...specs[0]!, env: { GREETING: 'hi' }, secrets: ['API_KEY', 'DB_PASSWORD'], data: true };
+  check(t, knative, knativeService(withConfig, 'apps'), 'a Knative Service with env, a Secret volume and a data claim');
 });
 
 t.test('the HTTPRoutes across the apps validate against the Gateway API', async (t) => {

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseManifest } from '../../../src/manifest/manifest.js';
 import { appSpec, concurrencyFor, kubeMemory } from '../../../src/export/app-spec.js';
+import { dataClaim } from '../../../src/export/container.js';
+import { deployment } from '../../../src/export/deployment.js';
 import { httpRoutes, prefixes } from '../../../src/export/http-route.js';
+import { knativeService } from '../../../src/export/knative.js';
 import { isStaticElf } from '../../../src/export/images.js';
 import { toYaml } from '../../../src/export/yaml.js';
 
@@ -79,4 +82,34 @@ t.test('a static runner is told from a dynamically linked one', async (t) => {
   dynamic.writeUInt32LE(3, 64);
   await writeFile(join(dir, 'dynamic'), dynamic);
   t.equal(await isStaticElf(join(dir, 'dynamic')), false, 'PT_INTERP means a dynamic loader');
+});
+
+t.test('secrets are a mounted Secret and the data directory a claim, as rustless::secret and data_dir read them', async (t) => {
+  const app = spec('name = "vault"\nsecrets = ["API_KEY"]\n[env]\nMODE = "prod"\n[storage]\ndata = true\n[[routes]]\npath = "/v"\nfunction = "V"\n');
+  const workload = deployment(app, 'ns') as any;
+  const pod = workload.spec.template.spec;
+  const container = pod.containers[0];
+  t.same(container.env, [
+    { name: 'RUSTLESS_APP', value: 'vault' },
+    { name: 'PORT', value: '8080' },
+    { name: 'MODE', value: 'prod' },
+    { name: 'RUSTLESS_SECRETS_DIR', value: '/run/rustless/secrets' },
+    { name: 'RUSTLESS_DATA_DIR', value: '/var/lib/rustless/data' },
+  ]);
+  t.same(container.volumeMounts, [
+    { name: 'secrets', mountPath: '/run/rustless/secrets', readOnly: true },
+    { name: 'data', mountPath: '/var/lib/rustless/data' },
+  ]);
+  t.same(pod.volumes, [
+    { name: 'secrets', secret: { secretName: 'vault-secrets', items: [{ key: 'API_KEY', path: 'API_KEY' }] } },
+    { name: 'data', persistentVolumeClaim: { claimName: 'vault-data' } },
+  ]);
+  t.same(pod.securityContext, { fsGroup: 65534 }, 'the runner can write its volume');
+  t.same(workload.spec.strategy, { type: 'Recreate' }, 'one pod at a time on a ReadWriteOnce claim');
+  const knative = knativeService(app, 'ns') as any;
+  t.equal(knative.spec.template.metadata.annotations['autoscaling.knative.dev/max-scale'], '1');
+  t.same((dataClaim(app, 'ns') as any).spec.accessModes, ['ReadWriteOnce']);
+  const plain = deployment(shop, 'ns') as any;
+  t.notOk(plain.spec.template.spec.volumes, 'an app without secrets or data gets no volumes');
+  t.notOk(plain.spec.template.spec.securityContext);
 });
