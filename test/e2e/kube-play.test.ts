@@ -25,7 +25,7 @@ interface Guest {
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-kube';
 const SRC = '/src/rustless';
-const APPS = ['hello', 'echo', 'testbed'];
+const APPS = ['hello', 'echo', 'testbed', 'todo'];
 
 if (process.getuid?.() !== 0) {
   t.fail('the test host needs root: run the tests as root');
@@ -104,6 +104,8 @@ t.test('export each app as a Deployment + Service, and the image as an OCI archi
 });
 
 t.test('podman kube play runs them; each answers its routes over TCP', async (t) => {
+  // The data directory's claim first: podman makes it a named volume the pod then mounts.
+  await ok(t, 'podman kube play /root/export-todo/todo/data-claim.yaml', 'podman kube play the claim of todo');
   for (const app of APPS) {
     // Host networking: the test host shares this machine's network namespace, and netavark's
     // bridge would write nftables rules into it. cgroupfs: the test host's nested systemd
@@ -132,6 +134,17 @@ t.test('podman kube play runs them; each answers its routes over TCP', async (t)
   const slow = await call('testbed', 'GET', '/slow?ms=5000');
   t.equal(slow.status, 504, 'the route timeout from rustless.toml holds in the pod');
   t.equal((await call('testbed', 'GET', '/version')).status, 200);
+
+  const created = await call('todo', 'POST', '/todos', '{"title":"move to k3s"}');
+  t.equal(created.status, 201, 'todo writes its list in the data volume');
+  const id = created.body.id;
+  await ok(t, 'podman --cgroup-manager=cgroupfs kube down /root/export-todo/todo/deployment.yaml', 'the todo pod goes');
+  await ok(t, 'podman --cgroup-manager=cgroupfs kube play --network host /root/export-todo/todo/deployment.yaml', 'and comes back');
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && !(await call('todo', 'GET', '/').then(() => true, () => false))) await sleep(200);
+  const kept = await call('todo', 'GET', `/todos/${id}`);
+  t.equal(kept.status, 200, 'the todo outlived its pod');
+  t.equal(kept.body.title, 'move to k3s');
 
   for (const app of APPS) await ok(t, `podman --cgroup-manager=cgroupfs kube down /root/export-${app}/${app}/deployment.yaml`, `podman kube down ${app}`);
 });
