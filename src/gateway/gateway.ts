@@ -18,7 +18,7 @@ import { AppLifecycle } from './app-lifecycle.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { createPublicHandler } from './public-handler.js';
-import { RunnerPools } from './runner-pools.js';
+import { RunnerClients } from './upstream/runner-clients.js';
 
 export interface GatewayOptions {
   backend: Backend;
@@ -34,7 +34,7 @@ export class Gateway {
   readonly builder: Builder;
   readonly lifecycle: AppLifecycle;
   readonly #options: GatewayOptions;
-  readonly #pools = new RunnerPools();
+  readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
   readonly #started = Date.now();
   readonly #servers: Server[] = [];
@@ -51,7 +51,7 @@ export class Gateway {
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
-      onStopped: (app) => this.#pools.drop(app),
+      onStopped: (app) => this.#clients.drop(app),
     });
     this.builder = new Builder({
       registry,
@@ -89,8 +89,8 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, pools: this.#pools, onRequest: () => this.#requests++ });
-    const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => void handler(req, res));
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++ });
+    const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
@@ -168,7 +168,7 @@ export class Gateway {
     await this.lifecycle.exclusive(app, async () => {
       this.registry.deleteApp(app);
       this.#reloadRoutes();
-      this.#pools.drop(app);
+      this.#clients.drop(app);
       await this.backend.remove(app);
       await this.builder.removeApp(app);
     });
@@ -197,7 +197,7 @@ export class Gateway {
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
       await this.builder.close({ abort: true });
-      await this.#pools.close();
+      await this.#clients.close();
       await this.backend.close();
       this.registry.close();
     })();
@@ -217,7 +217,7 @@ export class Gateway {
     this.#checkRoutes(build.manifest);
     await this.lifecycle.exclusive(build.app, async () => {
       await this.backend.install(build.app, build.manifest, artifact);
-      this.#pools.drop(build.app);
+      this.#clients.drop(build.app);
       this.lifecycle.markInactive(build.app);
       this.registry.activateBuild(build);
       this.lifecycle.setIdleTimeout(build.app, secondsToMs(build.manifest.idleTimeoutS));

@@ -102,7 +102,7 @@ t.test('a request past its route timeout answers 504', async (t) => {
 t.test('a runner that aborts mid-request gives one 502, then service resumes', async (t) => {
   const aborted = await gw.get('/abort');
   t.equal(aborted.status, 502);
-  t.equal(aborted.body.error.code, 'RUSTLESS_RUNNER_FAILED');
+  t.equal(aborted.body.error.code, 'RUSTLESS_RUNNER_DIED');
   t.equal((await gw.get('/version')).status, 200);
 });
 

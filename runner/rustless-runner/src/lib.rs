@@ -30,10 +30,12 @@
 #![warn(missing_docs)]
 
 mod dispatch;
+mod frames;
 mod http;
 mod listen;
 mod log;
 mod notify;
+mod pool;
 mod query;
 mod server;
 mod signals;

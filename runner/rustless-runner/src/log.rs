@@ -21,6 +21,11 @@ pub fn init() {
 /// Writes one line. The whole line goes out in one `write` so that lines from
 /// concurrent requests do not interleave.
 pub fn line(message: &str) {
+    let _ = std::io::stderr().write_all(text(message).as_bytes());
+}
+
+/// One log line with its prefix and newline, for writing later (several in one go).
+pub fn text(message: &str) -> String {
     let mut text = PREFIX.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if text.is_empty() {
         text.push_str("rustless-runner: ");
@@ -30,5 +35,5 @@ pub fn line(message: &str) {
         text.push(if c == '\n' || c == '\r' { ' ' } else { c });
     }
     text.push('\n');
-    let _ = std::io::stderr().write_all(text.as_bytes());
+    text
 }
