@@ -7,10 +7,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { RustlessError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
 import { readBody } from '../http/read-body.js';
 import { sendError, sendJson, sendThrown } from '../http/json-response.js';
 
-export const MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
+/** The unpacker's own limit, so an upload the API takes is never refused for its size later. */
+export const MAX_UPLOAD_BYTES = DEFAULT_UPLOAD_LIMITS.maxCompressedBytes;
 
 type Params = Record<string, string>;
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params, query: URLSearchParams) => Promise<void>;
@@ -58,7 +60,7 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
     route('POST', '/v1/builds', async (req, res) => {
       const archive = await readBody(req, MAX_UPLOAD_BYTES).catch((error: unknown) => {
         throw error instanceof RustlessError && error.code === 'RUSTLESS_PAYLOAD_TOO_LARGE'
-          ? new RustlessError('RUSTLESS_UPLOAD_TOO_LARGE', `upload is larger than ${MAX_UPLOAD_BYTES} bytes`)
+          ? new RustlessError('RUSTLESS_UPLOAD_TOO_LARGE', `the upload is larger than the limit of ${MAX_UPLOAD_BYTES} bytes (${MAX_UPLOAD_BYTES / 1024 / 1024} MiB)`)
           : error;
       });
       sendJson(res, 202, { build: await gateway.submitBuild(archive) });
@@ -99,9 +101,12 @@ function route(method: string, path: string, handler: Handler): AdminRoute {
   return { method, pattern: new RegExp(`^${source}$`), handler };
 }
 
+/** `authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1), the token is not. */
 function authorized(req: IncomingMessage, token: string): boolean {
-  const given = Buffer.from(req.headers.authorization ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
+  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+) *$/.exec(req.headers.authorization ?? '');
+  if (!match || match[1]!.toLowerCase() !== 'bearer') return false;
+  const given = Buffer.from(match[2]!);
+  const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 

@@ -23,6 +23,8 @@ export interface RouteInfo {
   path: string;
   function: string;
   timeoutMs: number;
+  /** Present (true) on a catch-all that answers only what no other app's route matches. */
+  fallback?: true;
 }
 
 export interface BuildInfo {

@@ -42,6 +42,16 @@ export interface RuntimeStatus {
   pid?: number;
 }
 
+/** How an app's runner ended, as far as the backend can tell. */
+export interface RunnerExit {
+  /** Says why, for errors and logs: `it was killed by SIGABRT`, `it exited with code 1`. */
+  reason: string;
+  /** True when the kernel's out-of-memory killer ended it. */
+  oomKilled?: boolean;
+  /** The memory limit that was in force, when the backend knows it (`128M`). */
+  memoryLimit?: string;
+}
+
 export interface LogOptions {
   /** How many past lines to return first. */
   lines?: number;
@@ -64,6 +74,15 @@ export interface Backend {
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
   status(app: string): Promise<RuntimeStatus>;
+  /**
+   * Asked after a connection to the app's runner broke mid-request: has a runner of `app`
+   * ended since `since` (a `Date.now()` value)? Waits briefly for an exit still in progress
+   * to be seen. Resolves with how it ended, or undefined when it is still running (so the
+   * failure was that one connection's). Optional: without it the gateway assumes the runner
+   * died and cannot say why. The systemd backend is to implement it with the unit's result
+   * (an out-of-memory kill and the limit it hit).
+   */
+  runnerExit?(app: string, since: number): Promise<RunnerExit | undefined>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;
   /** Removes everything the backend holds for the app: process, units, images, sockets. */
   remove(app: string): Promise<void>;

@@ -100,7 +100,9 @@ export class Builder {
 
   /**
    * Checks an uploaded `.tar.gz` and queues its build. Resolves with the queued record at once;
-   * rejects (recording nothing) on an unsafe upload, an invalid manifest or a route conflict.
+   * rejects (recording nothing, writing nothing under builds/) on an unsafe upload, a Cargo.toml
+   * the runner cannot build, an invalid manifest or a route conflict: every check runs before
+   * the build is recorded.
    */
   async submit(archive: Buffer): Promise<BuildRecord> {
     this.#assertOpen();
@@ -130,7 +132,11 @@ export class Builder {
       return queued;
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
-      if (build) this.#registry.markFailed(build.id, (error as Error).message);
+      if (build) {
+        // Only a failure to write the runner crate (a full disk, say) gets here: no half-written build stays.
+        await rm(this.buildDir(build.id), { recursive: true, force: true });
+        this.#registry.markFailed(build.id, (error as Error).message);
+      }
       throw error;
     }
   }

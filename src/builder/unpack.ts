@@ -24,8 +24,9 @@ export interface UploadLimits {
   maxPathLength: number;
 }
 
+/** The admin API takes uploads up to `maxCompressedBytes` too (docs/admin-api.md): one number. */
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
-  maxCompressedBytes: 16 * 1024 * 1024,
+  maxCompressedBytes: 32 * 1024 * 1024,
   maxTotalBytes: 64 * 1024 * 1024,
   maxFiles: 5000,
   maxFileBytes: 16 * 1024 * 1024,

@@ -5,7 +5,7 @@
  * `exclusive()`, which holds new requests back, waits for the ones in flight to finish, does
  * the work, then lets the held requests through (they cold-start the app again if needed).
  */
-import type { Backend } from '../backends/backend.js';
+import type { Backend, RunnerExit } from '../backends/backend.js';
 import { AppStats } from './app-stats.js';
 
 export interface LifecycleOptions {
@@ -61,22 +61,33 @@ export class AppLifecycle {
   }
 
   /**
-   * The warm path: a slot for one request when the app is known to be up and no stop or swap
-   * is under way, without asking the backend; undefined otherwise (then use `acquire`).
-   * A runner that died meanwhile shows as a failed connection, and the caller marks the app
-   * inactive and retries through `acquire`.
+   * The warm path: a slot for one request when the app is known to be up and no stop, swap
+   * or lone retry is under way, without asking the backend; undefined otherwise (then use
+   * `acquire`). A runner that died meanwhile shows as a failed connection, and the caller
+   * retries through `acquire`.
    */
   tryAcquire(app: string): Lease | undefined {
     const state = this.#apps.get(app);
     if (state === undefined || !state.active || state.gate !== undefined || state.socketPath === undefined) return undefined;
     this.#enter(state);
-    return new AppLease(this, app, state, state.socketPath, false);
+    return new AppLease(this, app, state, state.socketPath, false, undefined);
   }
 
-  /** Takes a slot for one request: waits out any stop or swap, then makes sure the app runs. */
-  async acquire(app: string): Promise<Lease> {
+  /**
+   * Takes a slot for one request: waits out any stop or swap, then makes sure the app runs.
+   * With `alone`, the request also waits for every request in flight to finish and holds new
+   * ones back until it is released: a request retried after its runner died runs by itself, so
+   * that if it is the one that kills the runner, it takes no other request with it.
+   */
+  async acquire(app: string, { alone = false }: { alone?: boolean } = {}): Promise<Lease> {
     const state = this.#state(app);
     while (state.gate) await state.gate;
+    let open: (() => void) | undefined;
+    if (alone) {
+      state.gate = new Promise<void>((resolve) => (open = resolve));
+      if (state.inflight > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+      state.drained = undefined;
+    }
     this.#enter(state);
     try {
       const coldStart = !state.active;
@@ -84,21 +95,25 @@ export class AppLifecycle {
       if (coldStart) state.stats.coldStarts++;
       state.active = true;
       state.socketPath = socketPath;
-      return new AppLease(this, app, state, socketPath, coldStart);
+      return new AppLease(this, app, state, socketPath, coldStart, open);
     } catch (error) {
-      this.leave(app, state, 503, 0);
+      this.leave(app, state, 503, 0, open);
       throw error;
     }
   }
 
-  /** Ends a slot taken by `#enter` (through its lease). */
-  leave(app: string, state: AppState, status: number, durationMs: number): void {
+  /** Ends a slot taken by `#enter` (through its lease); `open` lets held requests in after a lone one. */
+  leave(app: string, state: AppState, status: number, durationMs: number, open?: () => void): void {
     state.inflight--;
     state.stats.record(status, durationMs);
     if (state.inflight === 0) {
       state.idleSince = performance.now();
       state.drained?.();
       this.#armIdleTimer(app, state);
+    }
+    if (open) {
+      state.gate = undefined;
+      open();
     }
   }
 
@@ -136,6 +151,21 @@ export class AppLifecycle {
       state.active = false;
       this.#options.onStopped?.(app);
     });
+  }
+
+  /**
+   * After a connection to the app's runner broke mid-request (sent at `since`, a `Date.now()`
+   * value): how the runner ended, or undefined when it still runs. A runner that ended is
+   * marked inactive, so the next request starts it again. A backend that cannot tell is taken
+   * to mean the runner died.
+   */
+  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+    const backend = this.#options.backend;
+    const exit = backend.runnerExit
+      ? await backend.runnerExit(app, since)
+      : { reason: `the connection to it broke mid-request (the ${backend.kind} backend cannot tell why)` };
+    if (exit) this.markInactive(app);
+    return exit;
   }
 
   /** Forgets that the runner is up (it crashed or was replaced), so the next request counts as a cold start. */
@@ -192,12 +222,15 @@ class AppLease implements Lease {
   readonly #lifecycle: AppLifecycle;
   readonly #app: string;
   readonly #state: AppState;
+  /** Set for a lone request: lets the requests it held back in. */
+  readonly #open: (() => void) | undefined;
   #released = false;
 
-  constructor(lifecycle: AppLifecycle, app: string, state: AppState, socketPath: string, coldStart: boolean) {
+  constructor(lifecycle: AppLifecycle, app: string, state: AppState, socketPath: string, coldStart: boolean, open: (() => void) | undefined) {
     this.#lifecycle = lifecycle;
     this.#app = app;
     this.#state = state;
+    this.#open = open;
     this.socketPath = socketPath;
     this.coldStart = coldStart;
   }
@@ -205,6 +238,6 @@ class AppLease implements Lease {
   release(outcome: { status: number; durationMs: number }): void {
     if (this.#released) return;
     this.#released = true;
-    this.#lifecycle.leave(this.#app, this.#state, outcome.status, outcome.durationMs);
+    this.#lifecycle.leave(this.#app, this.#state, outcome.status, outcome.durationMs, this.#open);
   }
 }

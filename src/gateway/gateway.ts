@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, BuildArtifact } from '../backends/backend.js';
 import { Builder } from '../builder/builder.js';
+import type { RustlessError } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppManifest } from '../manifest/manifest.js';
 import { Registry, type BuildRecord } from '../registry/registry.js';
@@ -77,7 +78,7 @@ export class Gateway {
       await gateway.backend.install(app.name, build.manifest, build.artifact as BuildArtifact);
       gateway.lifecycle.setIdleTimeout(app.name, secondsToMs(build.manifest.idleTimeoutS));
     }
-    gateway.#reloadRoutes();
+    gateway.#reloadRoutes((error) => console.error(`rustless: ${error.message} (both were deployed before this was refused; they keep serving, redeploy one to settle it)`));
     return gateway;
   }
 
@@ -206,9 +207,18 @@ export class Gateway {
 
   #checkRoutes(manifest: AppManifest): void {
     const others = this.registry.liveRoutes().filter((route) => route.app !== manifest.name);
-    const table = RouteTable.from(others);
+    // Only this app's routes are judged: overlaps among others, from older rules, are not its fault.
+    const table = RouteTable.from(others, { onConflict: () => {} });
     for (const route of manifest.routes) {
-      table.add({ app: manifest.name, function: route.function, path: route.path, methods: route.methods, timeoutMs: route.timeoutMs, maxBodyBytes: manifest.maxBodyBytes });
+      table.add({
+        app: manifest.name,
+        function: route.function,
+        path: route.path,
+        methods: route.methods,
+        timeoutMs: route.timeoutMs,
+        maxBodyBytes: manifest.maxBodyBytes,
+        fallback: route.fallback === true,
+      });
     }
   }
 
@@ -225,8 +235,9 @@ export class Gateway {
     });
   }
 
-  #reloadRoutes(): void {
-    this.#routes = RouteTable.from(this.registry.liveRoutes());
+  /** Serving routes are never refused here: `#checkRoutes` judged them when they were deployed. */
+  #reloadRoutes(onConflict: (error: RustlessError) => void = () => {}): void {
+    this.#routes = RouteTable.from(this.registry.liveRoutes(), { onConflict });
   }
 
   async #summary(name: string): Promise<AppSummary> {
@@ -263,7 +274,7 @@ function appStatus(latest: string | undefined, deployed: boolean, runtime: strin
 }
 
 function routeInfo(build: BuildRecord): RouteInfo[] {
-  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs }));
+  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs, ...(r.fallback ? { fallback: true } : {}) }));
 }
 
 function buildInfo(build: BuildRecord): BuildInfo {

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { RunnerExit } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
 import { isJsonContentType, readBodyThen } from '../http/read-body.js';
 import { sendError, sendThrown } from '../http/json-response.js';
@@ -17,12 +18,16 @@ import type { AppLifecycle, Lease } from './app-lifecycle.js';
 import type { RunnerClients } from './upstream/runner-clients.js';
 import type { UpstreamExchange, UpstreamFailure } from './upstream/runner-connection.js';
 
-/** Client headers never forwarded: hop-by-hop ones, and those the gateway sets itself. */
+/**
+ * Client headers never forwarded: hop-by-hop ones, those the gateway sets itself, and
+ * `expect` (node's server has already answered `100 Continue`, or the client sent the body
+ * anyway, and the runner gets the whole body at once).
+ */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect', 'x-forwarded-for']);
-/** Methods a runner that died mid-request may see again: running them twice changes nothing more. */
+/** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2), minus TRACE. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-/** Attempts for a request the runner never saw (it was starting, restarting or just gone). */
-const MAX_UNSENT_ATTEMPTS = 4;
+/** Sends of one request at most, whatever happens: a runner that cannot start must not loop. */
+const MAX_ATTEMPTS = 4;
 const EMPTY = Buffer.alloc(0);
 const remoteAddress = Symbol('rustless.remoteAddress');
 
@@ -56,7 +61,22 @@ export function createPublicHandler(context: PublicHandlerContext) {
   };
 }
 
-/** One client request on its way to the runner and back. */
+/**
+ * One client request on its way to the runner and back. How it goes, and what a failure costs
+ * (test/local/http-contract.test.ts and test/unit/gateway/public-handler.test.ts hold these):
+ *
+ * 1. A request that never reached the runner (no connection, or still queued when the
+ *    connection closed) is sent again on the (re)started runner: nothing ran. At most
+ *    MAX_ATTEMPTS sends in all.
+ * 2. A connection that closes with the request sent and unanswered: the backend says whether
+ *    the runner died. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) is sent once more;
+ *    when the runner died, that retry runs alone on the restarted runner, so that if it is the
+ *    request that kills the runner it takes no other request down with it. Any other method
+ *    fails with 502 RUSTLESS_RUNNER_DIED naming the cause (its function may have run).
+ * 3. Every other failure (a timeout, an answer node refuses to send) fails this request alone:
+ *    504 or 502 RUSTLESS_RUNNER_FAILED. The connection and the other requests on it go on; a
+ *    connection is only closed when its app stops or is replaced.
+ */
 class Exchange implements UpstreamExchange {
   readonly bodiless: boolean;
   readonly contentType: string | undefined;
@@ -72,7 +92,9 @@ class Exchange implements UpstreamExchange {
   #body: Buffer = EMPTY;
   #lease: Lease | undefined;
   #attempts = 0;
-  #retriedDeath = false;
+  #retriedBroken = false;
+  /** `Date.now()` of the last send, for asking the backend whether the runner died since. */
+  #sentAt = 0;
 
   constructor(context: PublicHandlerContext, req: IncomingMessage, res: ServerResponse, target: RouteTarget, params: string) {
     this.#context = context;
@@ -160,46 +182,46 @@ class Exchange implements UpstreamExchange {
   }
 
   onFailure(failure: UpstreamFailure, cause: Error | undefined): void {
-    const { app } = this.#target;
-    if (failure === 'timeout') {
-      this.#finish(504);
-      sendThrown(this.#res, new RustlessError('RUSTLESS_TIMEOUT', `${this.#target.function} in app ${app} did not answer within ${this.#target.timeoutMs} ms`));
-      return;
-    }
-    // The connection is gone, so the runner probably is: the next attempt goes through the backend.
-    this.#context.lifecycle.markInactive(app);
-    let retry = false;
-    if (failure === 'unsent') retry = this.#attempts < MAX_UNSENT_ATTEMPTS;
-    else if (!this.#retriedDeath && IDEMPOTENT.has(this.#req.method ?? 'GET')) retry = this.#retriedDeath = true;
-    this.#lease?.release({ status: 502, durationMs: performance.now() - this.#started });
+    const status = failure === 'timeout' ? 504 : 502;
+    this.#lease?.release({ status, durationMs: performance.now() - this.#started });
     this.#lease = undefined;
-    if (retry) {
-      // Give the backend a moment to see the exit before it is asked for the runner again.
-      setTimeout(() => this.#acquire(), failure === 'unsent' ? 10 * (this.#attempts - 1) : 0);
+    if (failure === 'timeout') {
+      sendThrown(this.#res, new RustlessError('RUSTLESS_TIMEOUT', `${this.#target.function} in app ${this.#target.app} did not answer within ${this.#target.timeoutMs} ms`));
       return;
     }
-    const why = cause === undefined ? '' : ` (${cause.message})`;
-    sendThrown(
-      this.#res,
-      failure === 'unsent'
-        ? new RustlessError('RUSTLESS_RUNNER_FAILED', `the runner of app ${app} did not accept the request${why}`, { cause })
-        : new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${app} exited before answering ${this.#req.method} ${this.#req.url}${why}; it was not retried since it may have run`, { cause }),
+    // Off the hot path: asking the backend may wait a moment for an exit to be seen.
+    this.#context.lifecycle.runnerExit(this.#target.app, this.#sentAt).then(
+      (exit) => this.#afterBrokenConnection(failure, exit, cause),
+      (error: unknown) => sendThrown(this.#res, error),
     );
   }
 
-  #acquire(): void {
-    this.#context.lifecycle.acquire(this.#target.app).then(
+  #afterBrokenConnection(failure: 'unsent' | 'died', exit: RunnerExit | undefined, cause: Error | undefined): void {
+    const method = this.#req.method ?? 'GET';
+    if (failure === 'unsent') {
+      if (this.#attempts < MAX_ATTEMPTS) return this.#acquire(false);
+    } else if (IDEMPOTENT.has(method) && !this.#retriedBroken && this.#attempts < MAX_ATTEMPTS) {
+      this.#retriedBroken = true;
+      return this.#acquire(exit !== undefined);
+    } else if (exit !== undefined) {
+      return sendThrown(this.#res, runnerDied(this.#target, `${method} ${(this.#req.url ?? '/').split('?')[0]}`, exit, this.#retriedBroken, cause));
+    }
+    const why = cause === undefined ? 'the connection closed' : cause.message;
+    sendThrown(this.#res, new RustlessError('RUSTLESS_RUNNER_FAILED', `the runner of app ${this.#target.app} failed while answering (${why})`, { cause }));
+  }
+
+  #acquire(alone = false): void {
+    this.#context.lifecycle.acquire(this.#target.app, { alone }).then(
       (lease) => this.#send(lease),
-      (error: unknown) => {
-        // acquire released its own slot.
-        sendThrown(this.#res, error);
-      },
+      // acquire released its own slot.
+      (error: unknown) => sendThrown(this.#res, error),
     );
   }
 
   #send(lease: Lease): void {
     this.#lease = lease;
     this.#attempts++;
+    this.#sentAt = Date.now();
     if (this.#attempts === 1) this.deadline = this.#started + this.#target.timeoutMs;
     const target = this.#target;
     const body = this.#body.length > 0 ? this.#body : undefined;
@@ -210,4 +232,17 @@ class Exchange implements UpstreamExchange {
     this.#lease?.release({ status, durationMs: performance.now() - this.#started });
     this.#lease = undefined;
   }
+}
+
+/** `request` is the method and path, as in `POST /todos`. */
+function runnerDied(target: RouteTarget, request: string, exit: RunnerExit, retried: boolean, cause: unknown): RustlessError {
+  const limit = exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : '';
+  const method = request.split(' ')[0];
+  const why = retried
+    ? 'it died again when the request was retried alone, so this request is the likely cause'
+    : `${method} is not idempotent, so it was not retried (its function may have run)`;
+  return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${request}: ${exit.reason}${limit}; ${why}`, {
+    cause,
+    details: { app: target.app, reason: exit.reason, ...(exit.oomKilled === undefined ? {} : { oomKilled: exit.oomKilled }), ...(exit.memoryLimit ? { memoryLimit: exit.memoryLimit } : {}) },
+  });
 }

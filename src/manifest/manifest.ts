@@ -19,6 +19,11 @@ export interface RouteSpec {
   /** The struct that answers, as a Rust path inside the app's crate (`Hello`, `handlers::Echo`). */
   function: string;
   timeoutMs: number;
+  /**
+   * A catch-all: answers only paths that no other app's route matches (and never their 405).
+   * Builds recorded before this key existed have none.
+   */
+  fallback?: boolean;
 }
 
 export interface ContainerSpec {
@@ -46,6 +51,11 @@ const MEMORY = /^[0-9]+[KMG]?$/;
 
 type Table = Record<string, unknown>;
 
+/** `table[key]` if the TOML set it: never something inherited, such as `toString` or `constructor`. */
+function own(table: Table, key: string): unknown {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 /** Reads and validates `<dir>/rustless.toml`; `crateName` is the default app name. */
 export async function loadManifest(dir: string, crateName?: string): Promise<AppManifest> {
   const file = `${dir}/${MANIFEST_FILE}`;
@@ -72,31 +82,32 @@ export function parseManifest(text: string, { file = MANIFEST_FILE, crateName }:
   const known = new Set(['name', 'routes', 'idle_timeout_s', 'max_body_bytes', 'container']);
   for (const key of Object.keys(doc)) if (!known.has(key)) fail(`unknown key \`${key}\` (expected one of ${[...known].join(', ')})`, key);
 
-  const name = doc.name ?? crateName?.replaceAll('_', '-');
+  const name = own(doc, 'name') ?? crateName?.replaceAll('_', '-');
   if (typeof name !== 'string' || !APP_NAME.test(name)) {
     fail(`\`name\` must be lowercase letters, digits and dashes (at most 40, starting with a letter), got ${show(name)}`, 'name');
   }
 
-  if (!Array.isArray(doc.routes) || doc.routes.length === 0) {
-    fail(`\`routes\` must be a non-empty array of [[routes]] tables, got ${show(doc.routes)}`, 'routes');
+  const rawRoutes = own(doc, 'routes');
+  if (!Array.isArray(rawRoutes) || rawRoutes.length === 0) {
+    fail(`\`routes\` must be a non-empty array of [[routes]] tables, got ${show(rawRoutes)}`, 'routes');
   }
-  const routes = (doc.routes as unknown[]).map((route, index) => parseRoute(route, `routes[${index}]`, fail));
+  const routes = (rawRoutes as unknown[]).map((route, index) => parseRoute(route, `routes[${index}]`, fail));
 
   return {
     name: name as string,
     routes,
     idleTimeoutS: optionalInteger(doc, 'idle_timeout_s', 1, 86_400, fail),
     maxBodyBytes: optionalInteger(doc, 'max_body_bytes', 1, 64 * 1024 * 1024, fail) ?? DEFAULT_MAX_BODY_BYTES,
-    container: parseContainer(doc.container, fail),
+    container: parseContainer(own(doc, 'container'), fail),
   };
 }
 
 function parseRoute(value: unknown, where: string, fail: (message: string, key?: string) => never): RouteSpec {
   if (!isTable(value)) return fail(`\`${where}\` must be a table, got ${show(value)}`, where);
-  const known = new Set(['method', 'path', 'function', 'timeout_ms']);
-  for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`${where}.${key}\``, `${where}.${key}`);
+  const known = new Set(['method', 'path', 'function', 'timeout_ms', 'fallback']);
+  for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`${where}.${key}\` (expected one of ${[...known].join(', ')})`, `${where}.${key}`);
 
-  const rawMethods = value.method ?? 'GET';
+  const rawMethods = own(value, 'method') ?? 'GET';
   const list = Array.isArray(rawMethods) ? rawMethods : [rawMethods];
   if (list.length === 0) fail(`\`${where}.method\` must not be empty`, `${where}.method`);
   const methods = list.map((method) => {
@@ -108,18 +119,22 @@ function parseRoute(value: unknown, where: string, fail: (message: string, key?:
   });
   if (methods.includes('*') && methods.length > 1) fail(`\`${where}.method\` "*" cannot be combined with other methods, got ${show(rawMethods)}`, `${where}.method`);
 
-  if (typeof value.path !== 'string') return fail(`\`${where}.path\` must be a string, got ${show(value.path)}`, `${where}.path`);
+  const path = own(value, 'path');
+  if (typeof path !== 'string') return fail(`\`${where}.path\` must be a string, got ${show(path)}`, `${where}.path`);
   try {
-    parsePattern(value.path);
+    parsePattern(path);
   } catch (error) {
     fail(`\`${where}.path\` ${(error as Error).message}`, `${where}.path`);
   }
 
-  if (typeof value.function !== 'string' || !RUST_PATH.test(value.function)) {
-    fail(`\`${where}.function\` must name a Rust struct such as "Hello" or "handlers::Echo", got ${show(value.function)}`, `${where}.function`);
+  const fn = own(value, 'function');
+  if (typeof fn !== 'string' || !RUST_PATH.test(fn)) {
+    fail(`\`${where}.function\` must name a Rust struct such as "Hello" or "handlers::Echo", got ${show(fn)}`, `${where}.function`);
   }
   const timeoutMs = optionalInteger(value, 'timeout_ms', 1, 15 * 60_000, fail, where) ?? DEFAULT_ROUTE_TIMEOUT_MS;
-  return { methods, path: value.path, function: value.function as string, timeoutMs };
+  const fallback = own(value, 'fallback') ?? false;
+  if (typeof fallback !== 'boolean') fail(`\`${where}.fallback\` must be true or false, got ${show(fallback)}`, `${where}.fallback`);
+  return { methods, path, function: fn as string, timeoutMs, fallback: fallback as boolean };
 }
 
 function parseContainer(value: unknown, fail: (message: string, key?: string) => never): ContainerSpec {
@@ -127,9 +142,9 @@ function parseContainer(value: unknown, fail: (message: string, key?: string) =>
   if (!isTable(value)) return fail(`\`container\` must be a table, got ${show(value)}`, 'container');
   const known = new Set(['network', 'memory', 'pids']);
   for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`container.${key}\``, `container.${key}`);
-  const network = value.network ?? DEFAULT_CONTAINER.network;
+  const network = own(value, 'network') ?? DEFAULT_CONTAINER.network;
   if (typeof network !== 'boolean') fail(`\`container.network\` must be true or false, got ${show(network)}`, 'container.network');
-  const memory = value.memory ?? DEFAULT_CONTAINER.memory;
+  const memory = own(value, 'memory') ?? DEFAULT_CONTAINER.memory;
   if (typeof memory !== 'string' || !MEMORY.test(memory)) fail(`\`container.memory\` must be a size such as "64M", got ${show(memory)}`, 'container.memory');
   const pids = optionalInteger(value, 'pids', 4, 4096, fail, 'container') ?? DEFAULT_CONTAINER.pids;
   return { network: network as boolean, memory: memory as string, pids };
@@ -143,7 +158,7 @@ function optionalInteger(
   fail: (message: string, key?: string) => never,
   where?: string,
 ): number | undefined {
-  const value = table[key];
+  const value = own(table, key);
   if (value === undefined) return undefined;
   const full = where ? `${where}.${key}` : key;
   // smol-toml returns integers as numbers (or bigint past 2^53, which is out of range anyway).

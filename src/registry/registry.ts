@@ -132,10 +132,10 @@ export class Registry {
       this.#db.prepare('UPDATE apps SET current_build = ? WHERE name = ?').run(build.id, build.app);
       this.#db.prepare('DELETE FROM routes WHERE app = ?').run(build.app);
       const insert = this.#db.prepare(
-        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
       for (const route of build.manifest.routes) {
-        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes);
+        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes, route.fallback ? 1 : 0);
       }
     })();
   }
@@ -149,6 +149,7 @@ export class Registry {
       function: string;
       timeout_ms: number;
       max_body_bytes: number;
+      fallback: number;
     }>;
     return rows.map((row) => ({
       app: row.app,
@@ -157,6 +158,7 @@ export class Registry {
       methods: row.methods.split(','),
       timeoutMs: row.timeout_ms,
       maxBodyBytes: row.max_body_bytes,
+      fallback: row.fallback === 1,
     }));
   }
 

@@ -2,6 +2,11 @@
  * The routing table: every deployed app's routes in one trie, matched per request.
  * Literal segments beat `:param` segments beat a trailing `*rest`, segment by segment; a path
  * that matches with the wrong method answers 405 with the methods that would have matched.
+ * A route for GET answers HEAD too, unless a route on the path answers HEAD itself.
+ *
+ * One app never captures another's requests: two apps' routes may not match a common path,
+ * whatever their methods (`add` refuses it). A `fallback` route is the one exception: it
+ * answers only paths that no ordinary route matches, and so never takes another app's 405.
  */
 import { RustlessError } from '../errors.js';
 import { parsePattern, patternShape, type Segment } from './pattern.js';
@@ -14,6 +19,8 @@ export interface RouteTarget {
   methods: string[];
   timeoutMs: number;
   maxBodyBytes: number;
+  /** Answers only paths no ordinary route matches (`fallback = true` in rustless.toml). */
+  fallback?: boolean;
 }
 
 export type MatchResult =
@@ -39,10 +46,22 @@ export class RouteTable {
   readonly #root = new Node();
   readonly #targets: RouteTarget[] = [];
 
-  /** Builds a table, refusing conflicting routes. */
-  static from(targets: Iterable<RouteTarget>): RouteTable {
+  /**
+   * Builds a table, refusing conflicting routes; with `onConflict`, a conflict is reported there
+   * and the route is added anyway (routes already serving, deployed under older rules, keep serving).
+   */
+  static from(targets: Iterable<RouteTarget>, { onConflict }: { onConflict?: (error: RustlessError) => void } = {}): RouteTable {
     const table = new RouteTable();
-    for (const target of targets) table.add(target);
+    for (const target of targets) {
+      try {
+        table.add(target);
+      } catch (error) {
+        if (!onConflict || !(error instanceof RustlessError) || error.code !== 'RUSTLESS_ROUTE_CONFLICT') throw error;
+        onConflict(error);
+        table.#insert(parsePattern(target.path), { target, names: paramNames(parsePattern(target.path)) });
+        table.#targets.push(target);
+      }
+    }
     return table;
   }
 
@@ -54,16 +73,26 @@ export class RouteTable {
     return this.#targets;
   }
 
-  /** Adds a route; throws RUSTLESS_ROUTE_CONFLICT naming both routes when one already answers the same requests. */
+  /**
+   * Adds a route; throws RUSTLESS_ROUTE_CONFLICT naming both routes when it overlaps one
+   * already here: within one app, the same pattern shape with a method in common; across
+   * apps, any path both match (whatever the methods), unless exactly one of the two is a fallback.
+   */
   add(target: RouteTarget): void {
     const segments = parsePattern(target.path);
-    const conflict = this.#targets.find(
-      (other) => patternShape(parsePattern(other.path)) === patternShape(segments) && methodsOverlap(other.methods, target.methods),
-    );
-    if (conflict) {
-      throw new RustlessError('RUSTLESS_ROUTE_CONFLICT', `route ${describe(target)} conflicts with ${describe(conflict)}`, {
-        details: { route: describe(target), conflictsWith: describe(conflict) },
-      });
+    for (const other of this.#targets) {
+      const otherSegments = parsePattern(other.path);
+      if (other.app === target.app) {
+        if (patternShape(otherSegments) === patternShape(segments) && methodsOverlap(other.methods, target.methods)) {
+          throw conflict(target, other, `both answer ${patternShape(segments)} for the same method`);
+        }
+        continue;
+      }
+      if (Boolean(other.fallback) !== Boolean(target.fallback)) continue;
+      const common = commonPath(segments, otherSegments);
+      if (common !== undefined) {
+        throw conflict(target, other, `both match ${common}, and one app may not take another app's requests (a catch-all route says \`fallback = true\`)`);
+      }
     }
     this.#insert(segments, { target, names: paramNames(segments) });
     this.#targets.push(target);
@@ -72,17 +101,11 @@ export class RouteTable {
   match(method: string, rawPath: string): MatchResult {
     const segments = splitPath(rawPath);
     if (!segments) return { kind: 'not-found' };
-    const allowed = new Set<string>();
-    for (const { entry, values } of this.#candidates(segments)) {
-      if (entry.target.methods.includes('*') || entry.target.methods.includes(method)) {
-        const params: Record<string, string> = {};
-        entry.names.forEach((name, index) => (params[name] = values[index] ?? ''));
-        return { kind: 'found', target: entry.target, params };
-      }
-      for (const m of entry.target.methods) allowed.add(m);
-    }
-    if (allowed.size > 0) return { kind: 'method-not-allowed', allowed: [...allowed].sort() };
-    return { kind: 'not-found' };
+    const ordinary: Array<{ entry: Entry; values: string[] }> = [];
+    const fallbacks: Array<{ entry: Entry; values: string[] }> = [];
+    for (const candidate of this.#candidates(segments)) (candidate.entry.target.fallback ? fallbacks : ordinary).push(candidate);
+    // Fallbacks only get a path no ordinary route matches, whatever the method.
+    return pick(ordinary.length > 0 ? ordinary : fallbacks, method);
   }
 
   #insert(segments: Segment[], entry: Entry): void {
@@ -123,6 +146,52 @@ export class RouteTable {
   }
 }
 
+/** The most specific route answering `method`; for HEAD, one answering GET when none routes HEAD. */
+function pick(candidates: Array<{ entry: Entry; values: string[] }>, method: string): MatchResult {
+  const answers = (m: string) => candidates.find(({ entry }) => entry.target.methods.includes('*') || entry.target.methods.includes(m));
+  const hit = answers(method) ?? (method === 'HEAD' ? answers('GET') : undefined);
+  if (hit) {
+    const params: Record<string, string> = {};
+    hit.entry.names.forEach((name, index) => (params[name] = hit.values[index] ?? ''));
+    return { kind: 'found', target: hit.entry.target, params };
+  }
+  const allowed = new Set(candidates.flatMap(({ entry }) => entry.target.methods));
+  if (allowed.has('GET')) allowed.add('HEAD');
+  if (allowed.size > 0) return { kind: 'method-not-allowed', allowed: [...allowed].sort() };
+  return { kind: 'not-found' };
+}
+
+/**
+ * A path both patterns match, for the error message, or undefined when they match none in
+ * common. A `*rest` matches one or more segments; a `:param` any one segment.
+ */
+export function commonPath(a: Segment[], b: Segment[]): string | undefined {
+  const walk = (i: number, j: number): string[] | undefined => {
+    const x = a[i];
+    const y = b[j];
+    if (!x && !y) return [];
+    if (x?.kind === 'wildcard' || y?.kind === 'wildcard') {
+      // The wildcard takes the rest of the other pattern, which must match at least one segment.
+      const rest = x?.kind === 'wildcard' ? b.slice(j) : a.slice(i);
+      if (rest.length === 0) return undefined;
+      return rest.map((s) => (s.kind === 'literal' ? s.value : 'x'));
+    }
+    if (!x || !y) return undefined;
+    if (x.kind === 'literal' && y.kind === 'literal' && x.value !== y.value) return undefined;
+    const tail = walk(i + 1, j + 1);
+    if (!tail) return undefined;
+    return [x.kind === 'literal' ? x.value : y.kind === 'literal' ? y.value : 'x', ...tail];
+  };
+  const path = walk(0, 0);
+  return path && `/${path.join('/')}`;
+}
+
+function conflict(target: RouteTarget, other: RouteTarget, why: string): RustlessError {
+  return new RustlessError('RUSTLESS_ROUTE_CONFLICT', `route ${describe(target)} conflicts with ${describe(other)}: ${why}`, {
+    details: { route: describe(target), conflictsWith: describe(other), app: target.app, otherApp: other.app },
+  });
+}
+
 /** Splits and percent-decodes a request path; undefined when it cannot be decoded. */
 function splitPath(rawPath: string): string[] | undefined {
   const path = rawPath.split('?')[0] ?? '';
@@ -146,5 +215,5 @@ function methodsOverlap(a: string[], b: string[]): boolean {
 }
 
 function describe(target: RouteTarget): string {
-  return `${target.methods.join(',')} ${target.path} (app ${target.app}, function ${target.function})`;
+  return `${target.methods.join(',')} ${target.path}${target.fallback ? ' (fallback)' : ''} (app ${target.app}, function ${target.function})`;
 }

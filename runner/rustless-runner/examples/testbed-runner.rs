@@ -17,5 +17,7 @@ fn main() {
         .function("Abort", testbed::Abort::default())
         .function("Headers", testbed::Headers::default())
         .function("Inspect", testbed::Inspect::default())
+        .function("Status", testbed::Status::default())
+        .function("SetHeader", testbed::SetHeader::default())
         .run();
 }

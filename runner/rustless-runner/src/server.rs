@@ -263,7 +263,7 @@ fn serve_request(
         }
         Err(ReadError::Bad(status, code, message)) => {
             let res = rustless::Response::error(status, code, message);
-            let _ = write(writer, &res, false, true);
+            let _ = write(writer, &res, "-", false, true);
             log::line(&format!("bad request: {} {}", status, code));
             return true;
         }
@@ -271,13 +271,14 @@ fn serve_request(
     let response = shared.dispatcher.handle(&req);
     // Re-read: a stop may have begun while the function ran.
     let close = stopping || req.wants_close() || shared.lock().stopping;
-    let written = write(writer, &response, req.method == "HEAD", close);
+    let function = req.header(FUNCTION_HEADER).unwrap_or("-");
+    let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
         log::line(&format!(
             "{} {} -> {} {} {:.1}ms{}",
             req.method,
             req.target,
-            req.header(FUNCTION_HEADER).unwrap_or("-"),
+            function,
             response.status_code(),
             started.elapsed().as_secs_f64() * 1000.0,
             if written.is_err() { " (client gone)" } else { "" }
@@ -367,14 +368,15 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     let started = Instant::now();
     let req = &frame.request;
     let response = shared.dispatcher.handle(req);
-    let (headers, body) = response_parts(&response);
+    let function = req.header(FUNCTION_HEADER).unwrap_or("-");
+    let (headers, body) = response_parts(&response, function);
     let status = response.status_code();
     let access = if shared.options.access_log {
         log::text(&format!(
             "{} {} -> {} {} {:.1}ms",
             req.method,
             req.target,
-            req.header(FUNCTION_HEADER).unwrap_or("-"),
+            function,
             status,
             started.elapsed().as_secs_f64() * 1000.0
         ))
@@ -395,14 +397,23 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     );
 }
 
-fn write(writer: &mut Stream, res: &rustless::Response, head_only: bool, close: bool) -> io::Result<()> {
-    let (headers, body) = response_parts(res);
+/// Writes a function's response on an HTTP connection.
+fn write(writer: &mut Stream, res: &rustless::Response, function: &str, head_only: bool, close: bool) -> io::Result<()> {
+    let (headers, body) = response_parts(res, function);
     http::write_response(writer, res.status_code(), &headers, &body, head_only, close)
 }
 
-/// The headers and serialized body of a function's response.
-fn response_parts(res: &rustless::Response) -> (Vec<(String, String)>, Vec<u8>) {
-    let mut headers = res.headers().to_vec();
+/// The headers and serialized body of a function's response. A header that is not valid
+/// HTTP is dropped with a log line naming it and the function: sent, it would break the
+/// response for the gateway.
+fn response_parts(res: &rustless::Response, function: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    let mut headers = Vec::with_capacity(res.headers().len() + 1);
+    for (name, value) in res.headers() {
+        match http::invalid_header(name, value) {
+            None => headers.push((name.clone(), value.clone())),
+            Some(why) => log::line(&format!("dropped the header {:?} set by {}: {}", name, function, why)),
+        }
+    }
     let body = match res.body() {
         Some(value) => {
             if res.header("content-type").is_none() {

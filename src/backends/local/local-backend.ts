@@ -8,9 +8,15 @@ import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { configFlags, runCargo } from '../../builder/cargo.js';
-import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
+import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
-import { RunnerProcess } from './runner-process.js';
+import { RunnerProcess, type ProcessEnd } from './runner-process.js';
+
+/**
+ * How long `runnerExit` waits for a runner's exit to be seen: the gateway may see the runner's
+ * connections close a moment before node reaps the process.
+ */
+const EXIT_WAIT_MS = 500;
 
 export interface LocalBackendOptions {
   stateDir: string;
@@ -22,6 +28,8 @@ interface LocalApp {
   binaryPath: string | undefined;
   runner: RunnerProcess | undefined;
   starting: Promise<RunnerProcess> | undefined;
+  /** How the last runner that ended did; kept after a new one starts. */
+  lastEnd: ProcessEnd | undefined;
   log: LogRing;
 }
 
@@ -81,6 +89,19 @@ export class LocalBackend implements Backend {
     return { state: 'stopped' };
   }
 
+  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+    const state = this.#apps.get(app);
+    if (!state) return undefined;
+    const endedSince = (): RunnerExit | undefined => (state.lastEnd && state.lastEnd.at >= since ? { reason: state.lastEnd.reason } : undefined);
+    const runner = state.runner;
+    if (endedSince() === undefined && runner?.alive) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([runner.exited, new Promise((resolve) => (timer = setTimeout(resolve, EXIT_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    return endedSince();
+  }
+
   logs(app: string, options: LogOptions = {}): AsyncIterable<string> {
     return this.#app(app).log.read(options);
   }
@@ -98,6 +119,7 @@ export class LocalBackend implements Backend {
   async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
     await mkdir(join(this.#stateDir, 'run'), { recursive: true });
     const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log);
+    void runner.exited.then(() => (state.lastEnd = runner.ended));
     state.runner = runner;
     return runner;
   }
@@ -109,7 +131,7 @@ export class LocalBackend implements Backend {
   #app(app: string): LocalApp {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { binaryPath: undefined, runner: undefined, starting: undefined, log: new LogRing() };
+      state = { binaryPath: undefined, runner: undefined, starting: undefined, lastEnd: undefined, log: new LogRing() };
       this.#apps.set(app, state);
     }
     return state;

@@ -15,15 +15,26 @@ function runnerEnv(app: string): NodeJS.ProcessEnv {
   return { ...env, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app };
 }
 
+/** When and how a runner process ended. */
+export interface ProcessEnd {
+  /** `Date.now()` when the exit was seen. */
+  at: number;
+  reason: string;
+}
+
 export class RunnerProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
   #alive = true;
+  #ended: ProcessEnd | undefined;
 
   private constructor(child: ChildProcess) {
     this.#child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => (this.#alive = false));
+    child.once('exit', (code, signal) => {
+      this.#alive = false;
+      this.#ended = { at: Date.now(), reason: signal ? `it was killed by ${signal}` : `it exited with code ${code}` };
+    });
   }
 
   static async start(app: string, binaryPath: string, socketPath: string, log: LogRing): Promise<RunnerProcess> {
@@ -54,6 +65,11 @@ export class RunnerProcess {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /** Undefined while the process runs. */
+  get ended(): ProcessEnd | undefined {
+    return this.#ended;
   }
 
   async stop(): Promise<void> {

@@ -69,6 +69,21 @@ t.test('[workspace] goes, and what the package inherited from it is copied in', 
   });
 });
 
+t.test('Cargo.toml is read as data: inherited object properties are never workspace entries', async (t) => {
+  const refused = (text: string, message: RegExp) => t.throws(() => rewriteUserCargoToml(parse(text), RUNNER), { code: 'RUSTLESS_INVALID_UPLOAD', message }, text);
+  refused('[package]\nname = "x"\ntoString.workspace = true\n', /`package.toString` is inherited from a workspace/);
+  refused('[package]\nname = "x"\nconstructor.workspace = true\n[workspace]\n', /`package.constructor` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\nconstructor = { workspace = true }\n', /`dependencies.constructor` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\n__proto__ = { workspace = true }\n', /`dependencies.__proto__` is inherited/);
+  refused('[package]\nname = "x"\n[dependencies]\nhasOwnProperty = { workspace = true }\n[workspace.dependencies]\n', /`dependencies.hasOwnProperty`/);
+  const ok = parse(
+    rewriteUserCargoToml(parse('[package]\nname = "x"\n[dependencies]\n__proto__ = { workspace = true }\n[workspace.dependencies]\n__proto__ = "1"\n'), RUNNER),
+  ) as Record<string, any>;
+  t.same(Object.keys(ok.dependencies), ['__proto__'], 'a dependency really named __proto__ stays a key');
+  t.same(Object.getOwnPropertyDescriptor(ok.dependencies, '__proto__')?.value, { version: '1' });
+  await t.rejects(inspectUserCrate(await crate(`${PACKAGE}toString.workspace = true\n`)), { code: 'RUSTLESS_INVALID_UPLOAD', message: /`package.toString`/ }, 'inspect refuses it too');
+});
+
 t.test('the crate must be a library with a usable name', async (t) => {
   t.equal((await inspectUserCrate(await crate(PACKAGE))).name, 'hello');
   t.equal((await inspectUserCrate(await crate(PACKAGE.replace('hello', 'my-app')))).name, 'my-app', 'dashes are fine');

@@ -29,7 +29,7 @@ impl Function for Panic {
     }
 }
 
-/// `GET /slow?ms=N` sleeps N ms (default 1000, at most 60 s) then answers 200, to test
+/// `GET|POST /slow?ms=N` sleeps N ms (default 1000, at most 60 s) then answers 200, to test
 /// timeouts and draining on stop.
 #[derive(Default)]
 pub struct Slow;
@@ -64,6 +64,32 @@ pub struct Headers;
 impl Function for Headers {
     fn call(&self, req: &Request) -> Response {
         Response::ok(json!({ "headers": req.headers() })).with_header("x-testbed", "headers")
+    }
+}
+
+/// `GET /status/:code` answers that status with no body, to test bodiless statuses.
+#[derive(Default)]
+pub struct Status;
+
+impl Function for Status {
+    fn call(&self, req: &Request) -> Response {
+        match req.param("code").map(str::parse::<u16>) {
+            Some(Ok(code)) if (200..600).contains(&code) => Response::status(code),
+            _ => Response::error(400, "BAD_CODE", "code must be a status from 200 to 599"),
+        }
+    }
+}
+
+/// `GET /set-header?name=N&value=V` answers 200 with the header `N: V` exactly as given,
+/// to test what the runner does with a header that is not valid HTTP.
+#[derive(Default)]
+pub struct SetHeader;
+
+impl Function for SetHeader {
+    fn call(&self, req: &Request) -> Response {
+        let name = req.query("name").unwrap_or("x-testbed");
+        let value = req.query("value").unwrap_or("");
+        Response::ok(json!({ "set": name })).with_header(name, value)
     }
 }
 
@@ -109,6 +135,19 @@ mod tests {
         assert_eq!(res.body(), Some(&json!({ "slept_ms": 20 })));
         let req = Request::builder().query("ms", "x").build();
         assert_eq!(Slow.call(&req).status_code(), 400);
+    }
+
+    #[test]
+    fn status_and_set_header_answer_what_was_asked() {
+        let req = Request::builder().param("code", "304").build();
+        assert_eq!(Status.call(&req).status_code(), 304);
+        let req = Request::builder().param("code", "99").build();
+        assert_eq!(Status.call(&req).status_code(), 400);
+        let req = Request::builder()
+            .query("name", "X-A")
+            .query("value", "b")
+            .build();
+        assert_eq!(SetHeader.call(&req).header("x-a"), Some("b"));
     }
 
     #[test]
