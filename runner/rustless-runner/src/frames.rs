@@ -141,8 +141,6 @@ struct OutboxState {
     frames: Vec<u8>,
     /// Answers in `frames`.
     count: usize,
-    /// Access log lines for the answers in `frames`, written with them in one go.
-    log: String,
     writing: bool,
     /// A write failed: the gateway is gone, later answers are dropped.
     broken: bool,
@@ -164,14 +162,11 @@ impl Outbox {
     pub fn send<W: Write>(
         &self,
         writer: &Mutex<W>,
-        encode: impl FnOnce(&mut Vec<u8>, &mut String),
+        encode: impl FnOnce(&mut Vec<u8>),
         done: impl Fn(usize),
     ) {
         let mut state = self.lock();
-        {
-            let OutboxState { frames, log, .. } = &mut *state;
-            encode(frames, log);
-        }
+        encode(&mut state.frames);
         state.count += 1;
         if state.writing {
             return;
@@ -179,7 +174,6 @@ impl Outbox {
         state.writing = true;
         loop {
             let frames = std::mem::take(&mut state.frames);
-            let log_lines = std::mem::take(&mut state.log);
             let count = std::mem::replace(&mut state.count, 0);
             let broken = state.broken;
             drop(state);
@@ -187,9 +181,6 @@ impl Outbox {
                 let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
                 w.write_all(&frames).and_then(|_| w.flush()).is_ok()
             };
-            if !log_lines.is_empty() {
-                let _ = io::stderr().write_all(log_lines.as_bytes());
-            }
             done(count);
             state = self.lock();
             state.broken |= !ok;

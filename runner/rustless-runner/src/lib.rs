@@ -87,6 +87,7 @@ impl Runner {
                 1
             }
         };
+        log::flush();
         std::process::exit(code)
     }
 

@@ -274,7 +274,7 @@ fn serve_request(
     let function = req.header(FUNCTION_HEADER).unwrap_or("-");
     let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
-        log::line(&format!(
+        log::access(&format!(
             "{} {} -> {} {} {:.1}ms{}",
             req.method,
             req.target,
@@ -371,24 +371,19 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     let function = req.header(FUNCTION_HEADER).unwrap_or("-");
     let (headers, body) = response_parts(&response, function);
     let status = response.status_code();
-    let access = if shared.options.access_log {
-        log::text(&format!(
+    if shared.options.access_log {
+        log::access(&format!(
             "{} {} -> {} {} {:.1}ms",
             req.method,
             req.target,
             function,
             status,
             started.elapsed().as_secs_f64() * 1000.0
-        ))
-    } else {
-        String::new()
-    };
+        ));
+    }
     connection.outbox.send(
         &connection.writer,
-        |out, log_lines| {
-            frames::encode_response(out, frame.id, status, &headers, &body, req.method == "HEAD");
-            log_lines.push_str(&access);
-        },
+        |out| frames::encode_response(out, frame.id, status, &headers, &body, req.method == "HEAD"),
         |count| {
             let mut state = shared.lock();
             state.busy -= count;
