@@ -22,6 +22,7 @@ const rollback = (c: CommandContext) => import('./commands/app-actions.js').then
 const rm = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rm(c));
 const newApp = (c: CommandContext) => import('./commands/new.js').then((m) => m.newApp(c));
 const doctor = (c: CommandContext) => import('./commands/doctor.js').then((m) => m.doctor(c));
+const secret = (c: CommandContext) => import('./commands/secret.js').then((m) => m.secret(c));
 const connect = (...args: Parameters<typeof import('./connect.js').connect>) => import('./connect.js').then((m) => m.connect(...args));
 
 const GLOBAL_OPTIONS = {
@@ -50,7 +51,14 @@ const COMMANDS: Record<string, Command> = {
   logs: { usage: 'rustless logs APP [--follow] [--lines N]', summary: "show an app's runner log", needsHost: true, options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } }, run: logs },
   stop: { usage: 'rustless stop APP', summary: "stop an app's runner (it restarts on the next request)", needsHost: true, options: {}, run: stop },
   rollback: { usage: 'rustless rollback APP [--build ID]', summary: 'serve the previous (or the given) build again', needsHost: true, options: { build: { type: 'string' } }, run: rollback },
-  rm: { usage: 'rustless rm APP', summary: 'delete an app, its routes and builds', needsHost: true, options: {}, run: rm },
+  rm: {
+    usage: 'rustless rm APP [--keep-data | --delete-data]',
+    summary: 'delete an app, its routes, builds and secrets (an app with a data directory needs one of the two flags)',
+    needsHost: true,
+    options: { 'keep-data': { type: 'boolean' }, 'delete-data': { type: 'boolean' } },
+    run: rm,
+  },
+  secret: { usage: 'rustless secret set APP NAME < value | secret ls APP | secret rm APP NAME', summary: "manage an app's secrets (values from stdin, never shown)", needsHost: true, options: {}, run: secret },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
 };

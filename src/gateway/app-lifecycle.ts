@@ -20,7 +20,8 @@ export interface Lease {
   socketPath: string;
   /** True when this request started the app. */
   coldStart: boolean;
-  release(outcome: { status: number; durationMs: number }): void;
+  /** Ends the request's slot; `undefined` when it is sent again (the retry's lease records the outcome). */
+  release(outcome: { status: number; durationMs: number } | undefined): void;
 }
 
 interface AppState {
@@ -97,15 +98,18 @@ export class AppLifecycle {
       state.socketPath = socketPath;
       return new AppLease(this, app, state, socketPath, coldStart, open);
     } catch (error) {
-      this.leave(app, state, 503, 0, open);
+      this.leave(app, state, { status: 503, durationMs: 0 }, open);
       throw error;
     }
   }
 
-  /** Ends a slot taken by `#enter` (through its lease); `open` lets held requests in after a lone one. */
-  leave(app: string, state: AppState, status: number, durationMs: number, open?: () => void): void {
+  /**
+   * Ends a slot taken by `#enter` (through its lease); `open` lets held requests in after a lone
+   * one. Without an outcome (a request sent again) nothing is counted.
+   */
+  leave(app: string, state: AppState, outcome: { status: number; durationMs: number } | undefined, open?: () => void): void {
     state.inflight--;
-    state.stats.record(status, durationMs);
+    if (outcome) state.stats.record(outcome.status, outcome.durationMs);
     if (state.inflight === 0) {
       state.idleSince = performance.now();
       state.drained?.();
@@ -235,9 +239,9 @@ class AppLease implements Lease {
     this.coldStart = coldStart;
   }
 
-  release(outcome: { status: number; durationMs: number }): void {
+  release(outcome: { status: number; durationMs: number } | undefined): void {
     if (this.#released) return;
     this.#released = true;
-    this.#lifecycle.leave(this.#app, this.#state, outcome.status, outcome.durationMs, this.#open);
+    this.#lifecycle.leave(this.#app, this.#state, outcome, this.#open);
   }
 }

@@ -27,7 +27,7 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-authenticate',
 /** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2), minus TRACE. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 /** Sends of one request at most, whatever happens: a runner that cannot start must not loop. */
-const MAX_ATTEMPTS = 4;
+const MAX_ATTEMPTS = 3;
 const EMPTY = Buffer.alloc(0);
 const remoteAddress = Symbol('rustless.remoteAddress');
 
@@ -67,7 +67,7 @@ export function createPublicHandler(context: PublicHandlerContext) {
  *
  * 1. A request that never reached the runner (no connection, or still queued when the
  *    connection closed) is sent again on the (re)started runner: nothing ran. At most
- *    MAX_ATTEMPTS sends in all.
+ *    MAX_ATTEMPTS sends in all, and only the last one counts in the app's request statistics.
  * 2. A connection that closes with the request sent and unanswered: the backend says whether
  *    the runner died. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) is sent once more;
  *    when the runner died, that retry runs alone on the restarted runner, so that if it is the
@@ -76,6 +76,8 @@ export function createPublicHandler(context: PublicHandlerContext) {
  * 3. Every other failure (a timeout, an answer node refuses to send) fails this request alone:
  *    504 or 502 RUSTLESS_RUNNER_FAILED. The connection and the other requests on it go on; a
  *    connection is only closed when its app stops or is replaced.
+ * 4. The runner never sees `expect` (see NOT_FORWARDED), and the client gets headers per RFC
+ *    9110 (see onResponse): no content-length on 1xx/204/304, a HEAD keeps the GET's length.
  */
 class Exchange implements UpstreamExchange {
   readonly bodiless: boolean;
@@ -182,32 +184,45 @@ class Exchange implements UpstreamExchange {
   }
 
   onFailure(failure: UpstreamFailure, cause: Error | undefined): void {
-    const status = failure === 'timeout' ? 504 : 502;
-    this.#lease?.release({ status, durationMs: performance.now() - this.#started });
-    this.#lease = undefined;
     if (failure === 'timeout') {
+      this.#finish(504);
       sendThrown(this.#res, new RustlessError('RUSTLESS_TIMEOUT', `${this.#target.function} in app ${this.#target.app} did not answer within ${this.#target.timeoutMs} ms`));
       return;
     }
-    // Off the hot path: asking the backend may wait a moment for an exit to be seen.
+    // Off the hot path: asking the backend may wait a moment for an exit to be seen. The lease
+    // is held meanwhile, as the request is still this app's.
     this.#context.lifecycle.runnerExit(this.#target.app, this.#sentAt).then(
       (exit) => this.#afterBrokenConnection(failure, exit, cause),
-      (error: unknown) => sendThrown(this.#res, error),
+      (error: unknown) => {
+        this.#finish(502);
+        sendThrown(this.#res, error);
+      },
     );
   }
 
   #afterBrokenConnection(failure: 'unsent' | 'died', exit: RunnerExit | undefined, cause: Error | undefined): void {
     const method = this.#req.method ?? 'GET';
-    if (failure === 'unsent') {
-      if (this.#attempts < MAX_ATTEMPTS) return this.#acquire(false);
-    } else if (IDEMPOTENT.has(method) && !this.#retriedBroken && this.#attempts < MAX_ATTEMPTS) {
+    let error: RustlessError;
+    if (failure === 'unsent' && this.#attempts < MAX_ATTEMPTS) return this.#sendAgain(false);
+    if (failure === 'died' && IDEMPOTENT.has(method) && !this.#retriedBroken && this.#attempts < MAX_ATTEMPTS) {
       this.#retriedBroken = true;
-      return this.#acquire(exit !== undefined);
-    } else if (exit !== undefined) {
-      return sendThrown(this.#res, runnerDied(this.#target, `${method} ${(this.#req.url ?? '/').split('?')[0]}`, exit, this.#retriedBroken, cause));
+      return this.#sendAgain(exit !== undefined);
     }
-    const why = cause === undefined ? 'the connection closed' : cause.message;
-    sendThrown(this.#res, new RustlessError('RUSTLESS_RUNNER_FAILED', `the runner of app ${this.#target.app} failed while answering (${why})`, { cause }));
+    if (failure === 'died' && exit !== undefined) {
+      error = runnerDied(this.#target, `${method} ${(this.#req.url ?? '/').split('?')[0]}`, exit, this.#retriedBroken, cause);
+    } else {
+      const why = cause === undefined ? 'the connection closed' : cause.message;
+      error = new RustlessError('RUSTLESS_RUNNER_FAILED', `the runner of app ${this.#target.app} failed while answering (${why})`, { cause });
+    }
+    this.#finish(502);
+    sendThrown(this.#res, error);
+  }
+
+  /** A send that is followed by another does not count in the app's statistics. */
+  #sendAgain(alone: boolean): void {
+    this.#lease?.release(undefined);
+    this.#lease = undefined;
+    this.#acquire(alone);
   }
 
   #acquire(alone = false): void {
