@@ -7,17 +7,24 @@ import { parseArgs } from 'node:util';
 import type { AdminClient } from '../admin/admin-client.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { rm, stop, rollback, logs } from './commands/app-actions.js';
-import { deploy } from './commands/deploy.js';
-import { doctor } from './commands/doctor.js';
-import { exportCommand } from './commands/export.js';
-import { gateway } from './commands/gateway.js';
-import { invoke } from './commands/invoke.js';
-import { ls } from './commands/ls.js';
-import { newApp } from './commands/new.js';
-import { secret } from './commands/secret.js';
-import { connect } from './connect.js';
+import type { CommandContext } from './command.js';
 import { reportError, UsageError } from './output.js';
+
+// Commands load on use: the long-running gateway then holds none of the client commands'
+// modules (nor they the gateway's), which keeps its resident memory down.
+const gateway = (c: CommandContext) => import('./commands/gateway.js').then((m) => m.gateway(c));
+const deploy = (c: CommandContext) => import('./commands/deploy.js').then((m) => m.deploy(c));
+const ls = (c: CommandContext) => import('./commands/ls.js').then((m) => m.ls(c));
+const invoke = (c: CommandContext) => import('./commands/invoke.js').then((m) => m.invoke(c));
+const logs = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.logs(c));
+const stop = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.stop(c));
+const rollback = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rollback(c));
+const rm = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rm(c));
+const newApp = (c: CommandContext) => import('./commands/new.js').then((m) => m.newApp(c));
+const doctor = (c: CommandContext) => import('./commands/doctor.js').then((m) => m.doctor(c));
+const secret = (c: CommandContext) => import('./commands/secret.js').then((m) => m.secret(c));
+const exportCommand = (c: CommandContext) => import('./commands/export.js').then((m) => m.exportCommand(c));
+const connect = (...args: Parameters<typeof import('./connect.js').connect>) => import('./connect.js').then((m) => m.connect(...args));
 
 const GLOBAL_OPTIONS = {
   host: { type: 'string' },

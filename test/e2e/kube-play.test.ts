@@ -104,8 +104,11 @@ t.test('export each app as a Deployment + Service, and the image as an OCI archi
 });
 
 t.test('podman kube play runs them; each answers its routes over TCP', async (t) => {
-  // The data directory's claim first: podman makes it a named volume the pod then mounts.
-  await ok(t, 'podman kube play /root/export-todo/todo/data-claim.yaml', 'podman kube play the claim of todo');
+  // First what the README asks of an operator: the data directories' claims (podman makes each a
+  // named volume the pod mounts) and testbed's Secret, its value given here, never exported.
+  for (const app of ['todo', 'testbed']) await ok(t, `podman kube play /root/export-${app}/${app}/data-claim.yaml`, `podman kube play the claim of ${app}`);
+  const secret = ['apiVersion: v1', 'kind: Secret', 'metadata:', '  name: testbed-secrets', 'data:', `  TESTBED_TOKEN: ${Buffer.from('e2e-token').toString('base64')}`, ''].join('\n');
+  await ok(t, `printf '%s' '${secret}' > /root/testbed-secret.yaml && podman kube play /root/testbed-secret.yaml`, 'the operator creates testbed-secrets');
   for (const app of APPS) {
     // Host networking: the test host shares this machine's network namespace, and netavark's
     // bridge would write nftables rules into it. cgroupfs: the test host's nested systemd
@@ -123,7 +126,7 @@ t.test('podman kube play runs them; each answers its routes over TCP', async (t)
   t.same((await call('hello', 'GET', '/hello/pi')).body, { message: 'hello pi' });
   const wrong = await call('hello', 'DELETE', '/hello/pi');
   t.equal(wrong.status, 405);
-  t.equal(wrong.headers.allow, 'GET');
+  t.equal(wrong.headers.allow, 'GET, HEAD');
   t.equal((await call('hello', 'GET', '/nothing')).body.error.code, 'RUSTLESS_NOT_FOUND');
   const echoed = await call('echo', 'POST', '/echo', '{"a":[1,2]}');
   t.equal(echoed.status, 201);
@@ -134,6 +137,9 @@ t.test('podman kube play runs them; each answers its routes over TCP', async (t)
   const slow = await call('testbed', 'GET', '/slow?ms=5000');
   t.equal(slow.status, 504, 'the route timeout from rustless.toml holds in the pod');
   t.equal((await call('testbed', 'GET', '/version')).status, 200);
+  t.same((await call('testbed', 'GET', '/config/env/GREETING')).body, { name: 'GREETING', value: 'hej' }, '[env] reaches the function');
+  t.same((await call('testbed', 'GET', '/config/secret/TESTBED_TOKEN')).body, { name: 'TESTBED_TOKEN', value: 'e2e-token' }, 'rustless::secret reads the mounted Secret');
+  t.match((await call('testbed', 'GET', '/config/data/dir')).body, { exists: true }, 'rustless::data_dir is the mounted claim');
 
   const created = await call('todo', 'POST', '/todos', '{"title":"move to k3s"}');
   t.equal(created.status, 201, 'todo writes its list in the data volume');

@@ -38,11 +38,13 @@
 #![warn(missing_docs)]
 
 mod dispatch;
+mod frames;
 mod front;
 mod http;
 mod listen;
 mod log;
 mod notify;
+mod pool;
 mod query;
 mod routes;
 mod server;
@@ -138,6 +140,7 @@ impl Runner {
                 1
             }
         };
+        log::flush();
         std::process::exit(code)
     }
 

@@ -8,7 +8,6 @@ import { createAdminHandler } from '../../admin/admin-server.js';
 import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
 import { defaultStateDir } from '../../discovery/find-host.js';
-import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { PACKAGE_ROOT } from '../../version.js';
@@ -49,6 +48,8 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     const address = adminServers[1]?.address();
     const port = address && typeof address === 'object' ? address.port : Number(adminPort);
     process.stdout.write(`rustless gateway: TCP admin API on port ${port}, advertised as _rustless._tcp\n`);
+    // Loaded only here: mDNS is for the TCP admin listener, and its module costs memory.
+    const { advertise } = await import('../../discovery/dns-sd.js');
     advertisement = advertise({ port, name: `rustless on ${(await import('node:os')).hostname()}` });
   }
 
