@@ -65,7 +65,7 @@ export async function exportApps(options: ExportOptions): Promise<ExportResult> 
   if (!existsSync(dbFile)) {
     throw new RustlessError('RUSTLESS_BACKEND_FAILED', `no registry at ${dbFile}: run export on the gateway's host, as a user who can read its state directory (or name it with --state-dir)`);
   }
-  const registry = new Registry(dbFile);
+  const registry = new Registry(dbFile, { readonly: true });
   const workDir = await mkdtemp(join(tmpdir(), 'rustless-export-'));
   const warnings: string[] = [];
   const exported: ExportedApp[] = [];

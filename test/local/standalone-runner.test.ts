@@ -26,7 +26,7 @@ t.before(async () => {
     if (result.exitCode !== 0) throw new Error(`deploying ${app} failed:\n${result.stderr}`);
   }
   // The binaries the gateway serves, from its registry: the same ones, not a rebuild.
-  const registry = new Registry(join(gw.stateDir, 'rustless.db'));
+  const registry = new Registry(join(gw.stateDir, 'rustless.db'), { readonly: true });
   try {
     for (const app of APPS) {
       const build = registry.requireBuild(registry.requireApp(app).currentBuild!);
