@@ -71,6 +71,7 @@ export class Gateway {
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
       onStopped: (app) => this.#clients.drop(app),
+      onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
     });
     this.builder = new Builder({
       registry,
@@ -109,7 +110,7 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++ });
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++, metrics: this.metrics });
     const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();
