@@ -2,6 +2,7 @@
 // of the example apps, real runner processes on real unix sockets.
 import t from 'tap';
 import { connect } from 'node:net';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { EXAMPLES, startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -176,6 +177,15 @@ t.test('Expect: 100-continue works, is not forwarded, and fails no request in fl
     [200, 200, 201],
     'the other requests in flight are untouched',
   );
+});
+
+t.test('curl posting 2 KiB (it sends Expect: 100-continue) gets the answer', async (t) => {
+  const body = JSON.stringify({ blob: 'y'.repeat(2048) });
+  const { stdout, stderr } = await execa('curl', ['-sS', '-v', '-X', 'PUT', '-H', 'content-type: application/json', '--data-binary', body, `${gw.url}/inspect/curl`]);
+  t.match(stderr, /> Expect: 100-continue/, 'curl asked for 100-continue');
+  t.match(stderr, /< HTTP\/1\.1 100 Continue/);
+  t.match(stderr, /< HTTP\/1\.1 200 OK/);
+  t.equal(JSON.parse(stdout).body.blob.length, 2048);
 });
 
 t.test('HEAD: a GET route answers it, with the content-length GET would have and no body', async (t) => {
