@@ -9,6 +9,7 @@ import { RustlessError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
 import { readBody } from '../http/read-body.js';
+import { MAX_SECRET_BYTES } from '../secrets/secret-store.js';
 import { sendError, sendJson, sendThrown } from '../http/json-response.js';
 
 /** The unpacker's own limit, so an upload the API takes is never refused for its size later. */
@@ -33,9 +34,22 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
     route('GET', '/v1/info', async (_req, res) => sendJson(res, 200, gateway.info())),
     route('GET', '/v1/apps', async (_req, res) => sendJson(res, 200, { apps: await gateway.listApps() })),
     route('GET', '/v1/apps/:app', async (_req, res, p) => sendJson(res, 200, { app: await gateway.describeApp(p.app!) })),
-    route('DELETE', '/v1/apps/:app', async (_req, res, p) => {
-      await gateway.deleteApp(p.app!);
-      sendJson(res, 200, { deleted: p.app });
+    route('DELETE', '/v1/apps/:app', async (_req, res, p, q) => {
+      const data = q.get('data') ?? undefined;
+      if (data !== undefined && data !== 'keep' && data !== 'delete') throw new RustlessError('RUSTLESS_BAD_REQUEST', `\`data\` must be keep or delete, got ${JSON.stringify(data)}`);
+      await gateway.deleteApp(p.app!, data);
+      sendJson(res, 200, { deleted: p.app, ...(data ? { data } : {}) });
+    }),
+    route('GET', '/v1/apps/:app/secrets', async (_req, res, p) => sendJson(res, 200, { secrets: await gateway.listSecrets(p.app!) })),
+    route('PUT', '/v1/apps/:app/secrets/:name', async (req, res, p) => {
+      // The value is the raw body: any bytes, and never echoed back, logged or put in an error.
+      const value = await readBody(req, MAX_SECRET_BYTES + 1);
+      await gateway.setSecret(p.app!, p.name!, value);
+      sendJson(res, 200, { app: p.app, secret: p.name, set: true });
+    }),
+    route('DELETE', '/v1/apps/:app/secrets/:name', async (_req, res, p) => {
+      await gateway.removeSecret(p.app!, p.name!);
+      sendJson(res, 200, { app: p.app, secret: p.name, set: false });
     }),
     route('POST', '/v1/apps/:app/stop', async (_req, res, p) => {
       await gateway.stopApp(p.app!);
@@ -89,7 +103,7 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
         }
         return sendError(res, 'RUSTLESS_NOT_FOUND', 404, `no admin endpoint ${method} ${url.pathname}`);
       }
-      await hit.r.handler(req, res, { ...hit.m!.groups }, url.searchParams);
+      await hit.r.handler(req, res, decodeParams(hit.m!.groups), url.searchParams);
     } catch (error) {
       sendThrown(res, error);
     }
@@ -99,6 +113,19 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
 function route(method: string, path: string, handler: Handler): AdminRoute {
   const source = path.replace(/:([a-z]+)/g, '(?<$1>[^/]+)');
   return { method, pattern: new RegExp(`^${source}$`), handler };
+}
+
+/** Route params as the client meant them (`%2F` is a slash inside a name, refused later by name checks). */
+function decodeParams(groups: Record<string, string> | undefined): Params {
+  const params: Params = {};
+  for (const [name, value] of Object.entries(groups ?? {})) {
+    try {
+      params[name] = decodeURIComponent(value);
+    } catch {
+      throw new RustlessError('RUSTLESS_BAD_REQUEST', `\`${name}\` is not valid percent-encoding: ${JSON.stringify(value)}`);
+    }
+  }
+  return params;
 }
 
 /** `authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1), the token is not. */

@@ -49,10 +49,25 @@ export interface AppSummary {
   stats: AppStatsSnapshot;
 }
 
+/** A secret an app's manifest declares, or one that is set, or both; never its value. */
+export interface SecretInfo {
+  name: string;
+  set: boolean;
+  declared: boolean;
+}
+
 export interface AppDetail extends AppSummary {
   builds: BuildInfo[];
   idleTimeoutS: number;
+  secrets: SecretInfo[];
+  /** The names of the serving build's `[env]` settings. */
+  env: string[];
+  /** The app's data directory on the host, when its manifest asks for one or one is left over. */
+  dataDir: string | null;
 }
+
+/** What `DELETE /v1/apps/:app` does with an app's data directory. */
+export type DataChoice = 'keep' | 'delete';
 
 export interface GatewayInfo {
   version: string;

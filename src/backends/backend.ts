@@ -73,6 +73,11 @@ export interface Backend {
   activate(app: string): Promise<string>;
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
+  /**
+   * The app's secrets changed (src/secrets): called with nothing in flight, after which the
+   * next start of the runner sees the new set.
+   */
+  secretsChanged(app: string): Promise<void>;
   status(app: string): Promise<RuntimeStatus>;
   /**
    * Asked after a connection to the app's runner broke mid-request: has a runner of `app`

@@ -14,6 +14,7 @@ import { gateway } from './commands/gateway.js';
 import { invoke } from './commands/invoke.js';
 import { ls } from './commands/ls.js';
 import { newApp } from './commands/new.js';
+import { secret } from './commands/secret.js';
 import { connect } from './connect.js';
 import { reportError, UsageError } from './output.js';
 
@@ -43,7 +44,14 @@ const COMMANDS: Record<string, Command> = {
   logs: { usage: 'rustless logs APP [--follow] [--lines N]', summary: "show an app's runner log", needsHost: true, options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } }, run: logs },
   stop: { usage: 'rustless stop APP', summary: "stop an app's runner (it restarts on the next request)", needsHost: true, options: {}, run: stop },
   rollback: { usage: 'rustless rollback APP [--build ID]', summary: 'serve the previous (or the given) build again', needsHost: true, options: { build: { type: 'string' } }, run: rollback },
-  rm: { usage: 'rustless rm APP', summary: 'delete an app, its routes and builds', needsHost: true, options: {}, run: rm },
+  rm: {
+    usage: 'rustless rm APP [--keep-data | --delete-data]',
+    summary: 'delete an app, its routes, builds and secrets (an app with a data directory needs one of the two flags)',
+    needsHost: true,
+    options: { 'keep-data': { type: 'boolean' }, 'delete-data': { type: 'boolean' } },
+    run: rm,
+  },
+  secret: { usage: 'rustless secret set APP NAME < value | secret ls APP | secret rm APP NAME', summary: "manage an app's secrets (values from stdin, never shown)", needsHost: true, options: {}, run: secret },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
 };

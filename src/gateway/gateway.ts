@@ -4,17 +4,20 @@
  * can do is a method here; src/admin maps them to HTTP.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dataDir, secretsDir } from '../backends/app-dirs.js';
 import type { Backend, BuildArtifact } from '../backends/backend.js';
+import { RustlessError } from '../errors.js';
+import { SecretStore } from '../secrets/secret-store.js';
 import { Builder } from '../builder/builder.js';
-import type { RustlessError } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppManifest } from '../manifest/manifest.js';
 import { Registry, type BuildRecord } from '../registry/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
-import type { AppDetail, AppStatus, AppSummary, BuildInfo, GatewayInfo, RouteInfo } from '../api/types.js';
+import type { AppDetail, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
 import { AppLifecycle } from './app-lifecycle.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
@@ -34,6 +37,7 @@ export class Gateway {
   readonly backend: Backend;
   readonly builder: Builder;
   readonly lifecycle: AppLifecycle;
+  readonly secrets: SecretStore;
   readonly #options: GatewayOptions;
   readonly #pools = new RunnerPools();
   readonly #notifier = new Notifier();
@@ -49,6 +53,7 @@ export class Gateway {
     this.#options = options;
     this.registry = registry;
     this.backend = options.backend;
+    this.secrets = new SecretStore(secretsDir(options.stateDir));
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
@@ -137,7 +142,45 @@ export class Gateway {
     const builds = this.registry.listBuilds(name).map(buildInfo);
     const current = builds.find((b) => b.id === summary.currentBuild);
     const manifest = current ? this.registry.requireBuild(current.id).manifest : undefined;
-    return { ...summary, builds, idleTimeoutS: manifest?.idleTimeoutS ?? this.#options.defaultIdleTimeoutS };
+    const data = dataDir(this.#options.stateDir, name);
+    return {
+      ...summary,
+      builds,
+      idleTimeoutS: manifest?.idleTimeoutS ?? this.#options.defaultIdleTimeoutS,
+      secrets: await this.listSecrets(name),
+      env: Object.keys(manifest?.env ?? {}),
+      dataDir: manifest?.storage.data || existsSync(data) ? data : null,
+    };
+  }
+
+  /** The secrets the serving build declares and those that are set, by name only. */
+  async listSecrets(app: string): Promise<SecretInfo[]> {
+    this.registry.requireApp(app);
+    const current = this.registry.requireApp(app).currentBuild;
+    const declared = current === null ? [] : this.registry.requireBuild(current).manifest.secrets;
+    const set = await this.secrets.names(app);
+    return [...new Set([...declared, ...set])].sort().map((name) => ({ name, set: set.includes(name), declared: declared.includes(name) }));
+  }
+
+  /** Sets a secret; the app's runner restarts (requests in flight finish, new ones wait) to see it. */
+  async setSecret(app: string, name: string, value: Buffer): Promise<void> {
+    this.registry.requireApp(app);
+    await this.secrets.set(app, name, value);
+    await this.lifecycle.exclusive(app, async () => {
+      await this.backend.secretsChanged(app);
+      this.#pools.drop(app);
+      this.lifecycle.markInactive(app);
+    });
+  }
+
+  async removeSecret(app: string, name: string): Promise<void> {
+    this.registry.requireApp(app);
+    if (!(await this.secrets.remove(app, name))) throw new RustlessError('RUSTLESS_SECRET_NOT_FOUND', `app ${app} has no secret ${name}`);
+    await this.lifecycle.exclusive(app, async () => {
+      await this.backend.secretsChanged(app);
+      this.#pools.drop(app);
+      this.lifecycle.markInactive(app);
+    });
   }
 
   async submitBuild(archive: Buffer): Promise<BuildInfo> {
@@ -164,14 +207,24 @@ export class Gateway {
     await this.lifecycle.stop(app);
   }
 
-  async deleteApp(app: string): Promise<void> {
+  /**
+   * Deletes an app: its routes, builds, units, secrets; its data directory only when `data` says
+   * so. An app with a data directory is not deleted until the caller says which.
+   */
+  async deleteApp(app: string, data?: DataChoice): Promise<void> {
     this.registry.requireApp(app);
+    const dir = dataDir(this.#options.stateDir, app);
+    if (data === undefined && existsSync(dir)) {
+      throw new RustlessError('RUSTLESS_DATA_CHOICE_NEEDED', `app ${app} has a data directory (${dir}): say whether to keep it or delete it (rustless rm ${app} --keep-data or --delete-data)`, { details: { dataDir: dir } });
+    }
     await this.lifecycle.exclusive(app, async () => {
       this.registry.deleteApp(app);
       this.#reloadRoutes();
       this.#pools.drop(app);
       await this.backend.remove(app);
       await this.builder.removeApp(app);
+      await this.secrets.removeApp(app);
+      if (data === 'delete') await rm(dir, { recursive: true, force: true });
     });
     this.lifecycle.forget(app);
   }

@@ -33,12 +33,22 @@ export interface ContainerSpec {
   pids: number;
 }
 
+export interface StorageSpec {
+  /** The app gets a data directory that outlives its runner (`rustless::data_dir()`). */
+  data: boolean;
+}
+
 export interface AppManifest {
   name: string;
   routes: RouteSpec[];
   idleTimeoutS: number | undefined;
   maxBodyBytes: number;
   container: ContainerSpec;
+  /** `[env]`: plain settings, passed to the runner as environment variables. */
+  env: Record<string, string>;
+  /** `secrets = [...]`: the secrets the app's code reads; their values never come from here. */
+  secrets: string[];
+  storage: StorageSpec;
 }
 
 export const DEFAULT_ROUTE_TIMEOUT_MS = 30_000;
@@ -48,6 +58,11 @@ export const DEFAULT_CONTAINER: ContainerSpec = { network: false, memory: '128M'
 const APP_NAME = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/;
 const RUST_PATH = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
 const MEMORY = /^[0-9]+[KMG]?$/;
+/** `[env]` and secret names: what a shell accepts as a variable name, upper case. */
+export const VARIABLE_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/;
+/** Variables the host sets itself: an app cannot override them. */
+const RESERVED_VARIABLE = /^(RUSTLESS_|LISTEN_|NOTIFY_SOCKET$|WATCHDOG_|PATH$|HOME$|CREDENTIALS_DIRECTORY$)/;
+const MAX_ENV_VALUE = 4096;
 
 type Table = Record<string, unknown>;
 
@@ -79,7 +94,7 @@ export function parseManifest(text: string, { file = MANIFEST_FILE, crateName }:
     return fail(`not valid TOML: ${(error as Error).message.split('\n')[0]}`);
   }
 
-  const known = new Set(['name', 'routes', 'idle_timeout_s', 'max_body_bytes', 'container']);
+  const known = new Set(['name', 'routes', 'idle_timeout_s', 'max_body_bytes', 'container', 'env', 'secrets', 'storage']);
   for (const key of Object.keys(doc)) if (!known.has(key)) fail(`unknown key \`${key}\` (expected one of ${[...known].join(', ')})`, key);
 
   const name = own(doc, 'name') ?? crateName?.replaceAll('_', '-');
@@ -99,7 +114,45 @@ export function parseManifest(text: string, { file = MANIFEST_FILE, crateName }:
     idleTimeoutS: optionalInteger(doc, 'idle_timeout_s', 1, 86_400, fail),
     maxBodyBytes: optionalInteger(doc, 'max_body_bytes', 1, 64 * 1024 * 1024, fail) ?? DEFAULT_MAX_BODY_BYTES,
     container: parseContainer(own(doc, 'container'), fail),
+    env: parseEnv(own(doc, 'env'), fail),
+    secrets: parseSecrets(own(doc, 'secrets'), fail),
+    storage: parseStorage(own(doc, 'storage'), fail),
   };
+}
+
+function parseEnv(value: unknown, fail: (message: string, key?: string) => never): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isTable(value)) return fail(`\`env\` must be a table of NAME = "value", got ${show(value)}`, 'env');
+  const env: Record<string, string> = {};
+  for (const [name, setting] of Object.entries(value)) {
+    if (!VARIABLE_NAME.test(name)) fail(`\`env.${name}\`: a setting's name is upper-case letters, digits and _, not starting with a digit`, `env.${name}`);
+    if (RESERVED_VARIABLE.test(name)) fail(`\`env.${name}\`: the host sets ${name} itself; choose another name`, `env.${name}`);
+    if (typeof setting !== 'string') fail(`\`env.${name}\` must be a string (quote numbers and booleans), got ${show(setting)}`, `env.${name}`);
+    const text = setting as string;
+    // A NUL cannot travel in an environment variable; newlines would break unit files.
+    if (/[\0\r\n]/.test(text)) fail(`\`env.${name}\` must be one line without NUL characters`, `env.${name}`);
+    if (text.length > MAX_ENV_VALUE) fail(`\`env.${name}\` is longer than ${MAX_ENV_VALUE} characters`, `env.${name}`);
+    env[name] = text;
+  }
+  return env;
+}
+
+function parseSecrets(value: unknown, fail: (message: string, key?: string) => never): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) return fail(`\`secrets\` must be a list of secret names such as ["DB_PASSWORD"], got ${show(value)}`, 'secrets');
+  for (const name of value) {
+    if (typeof name !== 'string' || !VARIABLE_NAME.test(name)) fail(`\`secrets\`: a secret's name is upper-case letters, digits and _, not starting with a digit, got ${show(name)}`, 'secrets');
+  }
+  return [...new Set(value as string[])];
+}
+
+function parseStorage(value: unknown, fail: (message: string, key?: string) => never): StorageSpec {
+  if (value === undefined) return { data: false };
+  if (!isTable(value)) return fail(`\`storage\` must be a table, got ${show(value)}`, 'storage');
+  for (const key of Object.keys(value)) if (key !== 'data') fail(`unknown key \`storage.${key}\` (expected data)`, `storage.${key}`);
+  const data = Object.hasOwn(value, 'data') ? value.data : false;
+  if (typeof data !== 'boolean') fail(`\`storage.data\` must be true or false, got ${show(data)}`, 'storage.data');
+  return { data: data as boolean };
 }
 
 function parseRoute(value: unknown, where: string, fail: (message: string, key?: string) => never): RouteSpec {

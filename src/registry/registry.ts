@@ -196,7 +196,8 @@ function toBuild(row: BuildRow): BuildRecord {
     status: row.status,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
-    manifest: JSON.parse(row.manifest) as AppManifest,
+    // Builds recorded before [env], secrets and [storage] existed lack them.
+    manifest: { env: {}, secrets: [], storage: { data: false }, ...(JSON.parse(row.manifest) as Partial<AppManifest>) } as AppManifest,
     artifact: row.artifact === null ? null : (JSON.parse(row.artifact) as unknown),
     error: row.error,
   };

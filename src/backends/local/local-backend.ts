@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { configFlags, runCargo } from '../../builder/cargo.js';
+import { SecretStore } from '../../secrets/secret-store.js';
+import { dataDir, secretsDir } from '../app-dirs.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess, type ProcessEnd } from './runner-process.js';
@@ -26,6 +28,7 @@ export interface LocalBackendOptions {
 
 interface LocalApp {
   binaryPath: string | undefined;
+  manifest: AppManifest | undefined;
   runner: RunnerProcess | undefined;
   starting: Promise<RunnerProcess> | undefined;
   /** How the last runner that ended did; kept after a new one starts. */
@@ -37,11 +40,13 @@ export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly #stateDir: string;
   readonly #cacheDir: string;
+  readonly #secrets: SecretStore;
   readonly #apps = new Map<string, LocalApp>();
 
   constructor({ stateDir, cacheDir }: LocalBackendOptions) {
     this.#stateDir = stateDir;
     this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
+    this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
@@ -57,11 +62,14 @@ export class LocalBackend implements Backend {
     return { binaryPath };
   }
 
-  async install(app: string, _manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
+  async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     const state = this.#app(app);
     // The gateway calls install with nothing in flight: the old runner can go at once.
     await this.stop(app);
     state.binaryPath = artifact.binaryPath;
+    state.manifest = manifest;
+    // Made at deploy, not at first start: from now on `rm` asks what to do with it.
+    if (manifest.storage.data) await mkdir(dataDir(this.#stateDir, app), { recursive: true, mode: 0o700 });
   }
 
   async activate(app: string): Promise<string> {
@@ -80,6 +88,11 @@ export class LocalBackend implements Backend {
     const runner = state.runner;
     state.runner = undefined;
     await runner?.stop();
+  }
+
+  async secretsChanged(app: string): Promise<void> {
+    // Secrets are delivered at start: the next request starts a runner that sees the new set.
+    await this.stop(app);
   }
 
   async status(app: string): Promise<RuntimeStatus> {
@@ -110,6 +123,7 @@ export class LocalBackend implements Backend {
     await this.stop(app);
     this.#apps.delete(app);
     await rm(this.#socketPath(app), { force: true });
+    await rm(join(this.#stateDir, 'run', 'secrets', app), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
@@ -118,7 +132,15 @@ export class LocalBackend implements Backend {
 
   async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
     await mkdir(join(this.#stateDir, 'run'), { recursive: true });
-    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log);
+    const secrets = join(this.#stateDir, 'run', 'secrets', app);
+    await this.#secrets.deliver(app, secrets);
+    let data: string | undefined;
+    if (state.manifest?.storage.data) {
+      data = dataDir(this.#stateDir, app);
+      await mkdir(data, { recursive: true, mode: 0o700 });
+    }
+    const config = { env: state.manifest?.env ?? {}, secretsDir: secrets, dataDir: data };
+    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log, config);
     void runner.exited.then(() => (state.lastEnd = runner.ended));
     state.runner = runner;
     return runner;
@@ -131,7 +153,7 @@ export class LocalBackend implements Backend {
   #app(app: string): LocalApp {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { binaryPath: undefined, runner: undefined, starting: undefined, lastEnd: undefined, log: new LogRing() };
+      state = { binaryPath: undefined, manifest: undefined, runner: undefined, starting: undefined, lastEnd: undefined, log: new LogRing() };
       this.#apps.set(app, state);
     }
     return state;

@@ -89,6 +89,10 @@ export class SystemdBackend implements Backend {
     await systemctl('stop', names.service);
   }
 
+  async secretsChanged(app: string): Promise<void> {
+    await this.stop(app);
+  }
+
   async status(app: string): Promise<RuntimeStatus> {
     const names = this.#names(app);
     const [service, socket] = await Promise.all([unitState(names.service), unitState(names.socket)]);

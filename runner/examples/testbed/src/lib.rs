@@ -110,6 +110,30 @@ impl Function for Inspect {
     }
 }
 
+/// `GET /config/:kind/:name` answers what the host handed the runner: an `[env]` setting
+/// (`env`), a secret's value (`secret`; a testbed only: a real app never echoes one), or
+/// whether the data directory is there (`data`).
+#[derive(Default)]
+pub struct Config;
+
+impl Function for Config {
+    fn call(&self, req: &Request) -> Response {
+        let name = req.param("name").unwrap_or_default();
+        match req.param("kind") {
+            Some("env") => Response::ok(json!({ "name": name, "value": rustless::env(name) })),
+            Some("secret") => match rustless::secret(name) {
+                Ok(value) => Response::ok(json!({ "name": name, "value": value })),
+                Err(e) => e.into(),
+            },
+            Some("data") => match rustless::data_dir() {
+                Ok(dir) => Response::ok(json!({ "dir": dir, "exists": dir.is_dir() })),
+                Err(e) => e.into(),
+            },
+            _ => Response::not_found("kind is env, secret or data"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +189,15 @@ mod tests {
         let body = Inspect.call(&req).body().unwrap().clone();
         assert_eq!(body["params"], json!({ "rest": "a" }));
         assert_eq!(body["body"], json!([1]));
+    }
+
+    #[test]
+    fn config_says_what_is_missing() {
+        let req = Request::builder().param("kind", "secret").param("name", "NOT_SET_ANYWHERE").build();
+        let res = Config.call(&req);
+        assert_eq!(res.status_code(), 500);
+        assert_eq!(res.body().unwrap()["error"]["code"], json!("SECRET_NOT_SET"));
+        let req = Request::builder().param("kind", "nope").build();
+        assert_eq!(Config.call(&req).status_code(), 404);
     }
 }
