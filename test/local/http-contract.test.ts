@@ -179,13 +179,16 @@ t.test('Expect: 100-continue works, is not forwarded, and fails no request in fl
   );
 });
 
-t.test('curl posting 2 KiB (it sends Expect: 100-continue) gets the answer', async (t) => {
+t.test('curl sending a body with Expect: 100-continue gets the answer', async (t) => {
   const body = JSON.stringify({ blob: 'y'.repeat(2048) });
-  const { stdout, stderr } = await execa('curl', ['-sS', '-v', '-X', 'PUT', '-H', 'content-type: application/json', '--data-binary', body, `${gw.url}/inspect/curl`]);
-  t.match(stderr, /> Expect: 100-continue/, 'curl asked for 100-continue');
+  // Older curl sends the header itself past 1 KiB, newer only past 1 MiB: ask for it.
+  const args = ['-sS', '-v', '-X', 'PUT', '-H', 'content-type: application/json', '-H', 'expect: 100-continue', '--data-binary', body, `${gw.url}/inspect/curl`];
+  const { stdout, stderr } = await execa('curl', args);
+  t.match(stderr, /> expect: 100-continue/i, 'curl asked for 100-continue');
   t.match(stderr, /< HTTP\/1\.1 100 Continue/);
   t.match(stderr, /< HTTP\/1\.1 200 OK/);
   t.equal(JSON.parse(stdout).body.blob.length, 2048);
+  t.notOk('expect' in JSON.parse(stdout).headers, 'the function never sees it');
 });
 
 t.test('HEAD: a GET route answers it, with the content-length GET would have and no body', async (t) => {
