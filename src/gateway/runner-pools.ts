@@ -1,6 +1,8 @@
 /**
  * One undici connection pool per app, over the app's unix socket. A pool is dropped when its
- * app stops, so no request goes out on a keep-alive connection to a runner that is gone.
+ * app stops, is replaced or deleted (with nothing in flight), so no request goes out on a
+ * keep-alive connection to a runner that is gone; never because one request failed, which
+ * would fail the others in flight on it.
  */
 import { Pool } from 'undici';
 
