@@ -7,7 +7,8 @@ export class AppStats {
   requests = 0;
   errors = 0;
   coldStarts = 0;
-  lastUsedAt: Date | null = null;
+  /** Epoch ms of the last request; a number, since a `Date` per request costs on the hot path. */
+  lastUsedAtMs: number | null = null;
   /** A ring of the latest durations, enough for stable percentiles without unbounded memory. */
   readonly #durations: number[] = [];
   #next = 0;
@@ -15,7 +16,7 @@ export class AppStats {
   record(status: number, durationMs: number): void {
     this.requests++;
     if (status >= 500) this.errors++;
-    this.lastUsedAt = new Date();
+    this.lastUsedAtMs = Date.now();
     if (this.#durations.length < WINDOW) this.#durations.push(durationMs);
     else this.#durations[this.#next] = durationMs;
     this.#next = (this.#next + 1) % WINDOW;
@@ -28,7 +29,7 @@ export class AppStats {
       requests: this.requests,
       errors: this.errors,
       coldStarts: this.coldStarts,
-      lastUsedAt: this.lastUsedAt?.toISOString() ?? null,
+      lastUsedAt: this.lastUsedAtMs === null ? null : new Date(this.lastUsedAtMs).toISOString(),
       latencyMsP50: pick(0.5),
       latencyMsP95: pick(0.95),
     };
