@@ -7,7 +7,6 @@
 import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE } from '../manifest/manifest.js';
 
@@ -65,6 +64,8 @@ export async function unpackUpload(archive: Buffer, destDir: string, limits: Par
 }
 
 async function extractInto(archive: Buffer, root: string, max: UploadLimits): Promise<void> {
+  // Loaded on the first upload, not at gateway start: the idle gateway stays smaller.
+  const { default: tar } = await import('tar-stream');
   const extract = tar.extract();
   const gunzip = createGunzip();
   // Headers, padding and end blocks come on top of file contents; anything past this is a bomb.

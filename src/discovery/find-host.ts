@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostSpec } from '../admin/admin-client.js';
 import { RustlessError } from '../errors.js';
-import { browse as browseDnsSd, type DiscoveredHost } from './dns-sd.js';
+import type { DiscoveredHost } from './dns-sd.js';
 
 export const SYSTEM_ADMIN_SOCKET = '/run/rustless/admin.sock';
 export const DEFAULT_BROWSE_TIMEOUT_MS = 1500;
@@ -83,7 +83,9 @@ export async function findHost(options: FindHostOptions = {}): Promise<FoundHost
 
   const timeoutMs = options.browseTimeoutMs ?? DEFAULT_BROWSE_TIMEOUT_MS;
   try {
-    const found = await (options.browse ?? browseDnsSd)({ timeoutMs });
+    // mDNS loads only when it is needed: the gateway imports this module for its state dir.
+    const browse = options.browse ?? (await import('./dns-sd.js')).browse;
+    const found = await browse({ timeoutMs });
     const first = found[0];
     // With a token the TCP listener serves; otherwise ssh:// to the same machine, as the user.
     if (first?.url && token) return { host: { kind: 'url', url: first.url, token }, via: `DNS-SD _rustless._tcp (${first.name})` };

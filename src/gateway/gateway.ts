@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { dataDir, secretsDir } from '../backends/app-dirs.js';
 import type { Backend, BuildArtifact } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { SecretStore } from '../secrets/secret-store.js';
 import { Builder } from '../builder/builder.js';
 import type { BuildEvent } from '../builder/events.js';
@@ -22,7 +23,7 @@ import { AppLifecycle } from './app-lifecycle.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { createPublicHandler } from './public-handler.js';
-import { RunnerPools } from './runner-pools.js';
+import { RunnerClients } from './upstream/runner-clients.js';
 
 export interface GatewayOptions {
   backend: Backend;
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   /** The runner/ workspace whose crates builds link against. */
   runnerDir: string;
   defaultIdleTimeoutS: number;
+  /** Record Prometheus metrics (default true); off only to measure what recording costs. */
+  metrics?: boolean;
 }
 
 export class Gateway {
@@ -38,8 +41,10 @@ export class Gateway {
   readonly builder: Builder;
   readonly lifecycle: AppLifecycle;
   readonly secrets: SecretStore;
+  /** Undefined when the gateway runs with `--no-metrics`. */
+  readonly metrics: GatewayMetrics | undefined;
   readonly #options: GatewayOptions;
-  readonly #pools = new RunnerPools();
+  readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
   readonly #started = Date.now();
   readonly #servers: Server[] = [];
@@ -54,10 +59,19 @@ export class Gateway {
     this.registry = registry;
     this.backend = options.backend;
     this.secrets = new SecretStore(secretsDir(options.stateDir));
+    this.metrics =
+      options.metrics === false
+        ? undefined
+        : new GatewayMetrics({
+            apps: () => this.registry.listApps().map((app) => app.name),
+            inflight: (app) => this.lifecycle.inflight(app),
+            runnerUp: (app) => this.lifecycle.isActive(app),
+          });
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
-      onStopped: (app) => this.#pools.drop(app),
+      onStopped: (app) => this.#clients.drop(app),
+      onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
     });
     this.builder = new Builder({
       registry,
@@ -67,6 +81,7 @@ export class Gateway {
       hooks: {
         checkRoutes: (manifest) => this.#checkRoutes(manifest),
         activate: (build, artifact) => this.#activate(build, artifact),
+        finished: (app, outcome, seconds) => this.metrics?.build(app, outcome, seconds),
       },
     });
   }
@@ -95,8 +110,8 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, pools: this.#pools, onRequest: () => this.#requests++ });
-    const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => void handler(req, res));
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++, metrics: this.metrics });
+    const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
@@ -168,7 +183,7 @@ export class Gateway {
     await this.secrets.set(app, name, value);
     await this.lifecycle.exclusive(app, async () => {
       await this.backend.secretsChanged(app);
-      this.#pools.drop(app);
+      this.#clients.drop(app);
       this.lifecycle.markInactive(app);
     });
   }
@@ -178,7 +193,7 @@ export class Gateway {
     if (!(await this.secrets.remove(app, name))) throw new RustlessError('RUSTLESS_SECRET_NOT_FOUND', `app ${app} has no secret ${name}`);
     await this.lifecycle.exclusive(app, async () => {
       await this.backend.secretsChanged(app);
-      this.#pools.drop(app);
+      this.#clients.drop(app);
       this.lifecycle.markInactive(app);
     });
   }
@@ -220,7 +235,7 @@ export class Gateway {
     await this.lifecycle.exclusive(app, async () => {
       this.registry.deleteApp(app);
       this.#reloadRoutes();
-      this.#pools.drop(app);
+      this.#clients.drop(app);
       await this.backend.remove(app);
       await this.builder.removeApp(app);
       await this.secrets.removeApp(app);
@@ -251,7 +266,7 @@ export class Gateway {
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
       await this.builder.close({ abort: true });
-      await this.#pools.close();
+      await this.#clients.close();
       await this.backend.close();
       this.registry.close();
     })();
@@ -280,7 +295,7 @@ export class Gateway {
     this.#checkRoutes(build.manifest);
     await this.lifecycle.exclusive(build.app, async () => {
       await this.backend.install(build.app, build.manifest, artifact);
-      this.#pools.drop(build.app);
+      this.#clients.drop(build.app);
       this.lifecycle.markInactive(build.app);
       this.registry.activateBuild(build);
       this.lifecycle.setIdleTimeout(build.app, secondsToMs(build.manifest.idleTimeoutS));

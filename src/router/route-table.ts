@@ -98,14 +98,28 @@ export class RouteTable {
     this.#targets.push(target);
   }
 
+  /**
+   * The route for a request. One walk of the trie in specificity order, stopping at the first
+   * ordinary route that answers the method (the common case: nothing is allocated but the
+   * params); the rest of the rules only when that walk finds no such route.
+   */
   match(method: string, rawPath: string): MatchResult {
     const segments = splitPath(rawPath);
-    if (!segments) return { kind: 'not-found' };
-    const ordinary: Array<{ entry: Entry; values: string[] }> = [];
-    const fallbacks: Array<{ entry: Entry; values: string[] }> = [];
-    for (const candidate of this.#candidates(segments)) (candidate.entry.target.fallback ? fallbacks : ordinary).push(candidate);
+    if (!segments) return NOT_FOUND;
+    const search = new Search(method);
+    walk(this.#root, segments, 0, [], search);
     // Fallbacks only get a path no ordinary route matches, whatever the method.
-    return pick(ordinary.length > 0 ? ordinary : fallbacks, method);
+    const hit = search.found ?? (search.sawOrdinary ? search.ordinaryGet : (search.fallbackMethod ?? search.fallbackGet));
+    if (hit) {
+      const params: Record<string, string> = {};
+      const { names } = hit.entry;
+      for (let i = 0; i < names.length; i++) params[names[i]!] = hit.values[i] ?? '';
+      return { kind: 'found', target: hit.entry.target, params };
+    }
+    const allowed = search.sawOrdinary ? search.ordinaryAllowed : search.fallbackAllowed;
+    if (allowed === undefined) return NOT_FOUND;
+    if (allowed.has('GET')) allowed.add('HEAD');
+    return { kind: 'method-not-allowed', allowed: [...allowed].sort() };
   }
 
   #insert(segments: Segment[], entry: Entry): void {
@@ -125,40 +139,80 @@ export class RouteTable {
     }
     node.entries.push(entry);
   }
+}
 
-  /** Every route whose pattern matches the path, most specific first, with its captured values. */
-  *#candidates(segments: string[]): Generator<{ entry: Entry; values: string[] }> {
-    function* walk(node: Node, index: number, values: string[]): Generator<{ entry: Entry; values: string[] }> {
-      if (index === segments.length) {
-        for (const entry of node.entries) yield { entry, values };
-      } else {
-        const segment = segments[index]!;
-        const literal = node.literals.get(segment);
-        if (literal) yield* walk(literal, index + 1, values);
-        if (node.param) yield* walk(node.param, index + 1, [...values, segment]);
+const NOT_FOUND: MatchResult = { kind: 'not-found' };
+
+interface Candidate {
+  entry: Entry;
+  values: string[];
+}
+
+/** What one `match` has seen so far: the winner, or what the other rules need. */
+class Search {
+  readonly method: string;
+  found: Candidate | undefined;
+  sawOrdinary = false;
+  /** For HEAD: the first ordinary route answering GET. */
+  ordinaryGet: Candidate | undefined;
+  ordinaryAllowed: Set<string> | undefined;
+  fallbackMethod: Candidate | undefined;
+  fallbackGet: Candidate | undefined;
+  fallbackAllowed: Set<string> | undefined;
+
+  constructor(method: string) {
+    this.method = method;
+  }
+
+  /** Looks at one matching route; true when it is the answer and the walk can stop. */
+  visit(entry: Entry, values: string[]): boolean {
+    const { methods, fallback } = entry.target;
+    const answers = methods.includes('*') || methods.includes(this.method);
+    const answersGet = this.method === 'HEAD' && (methods.includes('*') || methods.includes('GET'));
+    if (!fallback) {
+      this.sawOrdinary = true;
+      if (answers) {
+        // The walk stops here, so `values` is not changed after this.
+        this.found = { entry, values };
+        return true;
       }
-      if (index < segments.length) {
-        const rest = segments.slice(index).join('/');
-        for (const entry of node.wildcards) yield { entry, values: [...values, rest] };
-      }
+      if (answersGet && !this.ordinaryGet) this.ordinaryGet = { entry, values: [...values] };
+      this.ordinaryAllowed ??= new Set();
+      for (const m of methods) this.ordinaryAllowed.add(m);
+    } else {
+      if (answers && !this.fallbackMethod) this.fallbackMethod = { entry, values: [...values] };
+      else if (answersGet && !this.fallbackGet) this.fallbackGet = { entry, values: [...values] };
+      this.fallbackAllowed ??= new Set();
+      for (const m of methods) this.fallbackAllowed.add(m);
     }
-    yield* walk(this.#root, 0, []);
+    return false;
   }
 }
 
-/** The most specific route answering `method`; for HEAD, one answering GET when none routes HEAD. */
-function pick(candidates: Array<{ entry: Entry; values: string[] }>, method: string): MatchResult {
-  const answers = (m: string) => candidates.find(({ entry }) => entry.target.methods.includes('*') || entry.target.methods.includes(m));
-  const hit = answers(method) ?? (method === 'HEAD' ? answers('GET') : undefined);
-  if (hit) {
-    const params: Record<string, string> = {};
-    hit.entry.names.forEach((name, index) => (params[name] = hit.values[index] ?? ''));
-    return { kind: 'found', target: hit.entry.target, params };
+/**
+ * Visits every route whose pattern matches the path, most specific first (literal, then
+ * `:param`, then `*rest`, segment by segment), with the captured values in `values` (one stack,
+ * pushed and popped); true when `search` stopped the walk.
+ */
+function walk(node: Node, segments: string[], index: number, values: string[], search: Search): boolean {
+  if (index === segments.length) {
+    for (const entry of node.entries) if (search.visit(entry, values)) return true;
+    return false;
   }
-  const allowed = new Set(candidates.flatMap(({ entry }) => entry.target.methods));
-  if (allowed.has('GET')) allowed.add('HEAD');
-  if (allowed.size > 0) return { kind: 'method-not-allowed', allowed: [...allowed].sort() };
-  return { kind: 'not-found' };
+  const segment = segments[index]!;
+  const literal = node.literals.get(segment);
+  if (literal && walk(literal, segments, index + 1, values, search)) return true;
+  if (node.param) {
+    values.push(segment);
+    if (walk(node.param, segments, index + 1, values, search)) return true;
+    values.pop();
+  }
+  if (node.wildcards.length > 0) {
+    values.push(segments.slice(index).join('/'));
+    for (const entry of node.wildcards) if (search.visit(entry, values)) return true;
+    values.pop();
+  }
+  return false;
 }
 
 /**
@@ -194,16 +248,27 @@ function conflict(target: RouteTarget, other: RouteTarget, why: string): Rustles
 
 /** Splits and percent-decodes a request path; undefined when it cannot be decoded. */
 function splitPath(rawPath: string): string[] | undefined {
-  const path = rawPath.split('?')[0] ?? '';
-  if (!path.startsWith('/')) return undefined;
-  const parts = path.slice(1).split('/');
+  if (rawPath.charCodeAt(0) !== 0x2f) return undefined;
+  let end = rawPath.indexOf('?');
+  if (end < 0) end = rawPath.length;
+  const parts: string[] = [];
+  for (let start = 1; start <= end; ) {
+    let slash = rawPath.indexOf('/', start);
+    if (slash < 0 || slash > end) slash = end;
+    let part = rawPath.slice(start, slash);
+    if (part.includes('%')) {
+      try {
+        part = decodeURIComponent(part);
+      } catch {
+        return undefined;
+      }
+    }
+    parts.push(part);
+    start = slash + 1;
+  }
   // "/todos/" matches "/todos": a trailing slash is forgiven.
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-  try {
-    return parts.map((part) => decodeURIComponent(part));
-  } catch {
-    return undefined;
-  }
+  return parts;
 }
 
 function paramNames(segments: Segment[]): string[] {

@@ -68,6 +68,22 @@ t.test('without the sd-notify binding: ready and watched through systemd-notify'
   await guest('systemctl stop rl-notify-fallback');
 });
 
+t.test('installed with scripts/install.mjs, the service starts without the binding too', async (t) => {
+  const port = 18000 + (process.pid % 1000);
+  const install = await guest(`cd ${SRC} && node ${MODULES}/zx/build/cli.js scripts/install.mjs --port ${port}`);
+  t.equal(install.exitCode, 0, `install.mjs: ${install.stdout}\n${install.stderr}`);
+  t.match(install.stdout, /the gateway notifies systemd with /, 'install.mjs says how the gateway will notify');
+  t.match(install.stdout, /ok\s+notify\s+READY=1 through/, 'rustless doctor --backend systemd checks it');
+  t.match((await guest('systemctl cat rustless.service')).stdout, /NotifyAccess=all/);
+  // What issue 9 saw: an install whose node_modules lacks the binding. Hide it from the service.
+  await guest(`mkdir -p /etc/systemd/system/rustless.service.d && printf '[Service]\\nTemporaryFileSystem=${BINDING}\\n' > /etc/systemd/system/rustless.service.d/no-binding.conf && systemctl daemon-reload`);
+  const start = await guest('timeout 60 systemctl start rustless.service');
+  t.equal(start.exitCode, 0, `systemctl start returned: READY=1 arrived (${start.stderr})`);
+  t.equal((await guest('systemctl is-active rustless.service')).stdout.trim(), 'active');
+  t.match((await guest('journalctl -u rustless.service --no-pager -o cat')).stdout, /notifying systemd through \/usr\/bin\/systemd-notify/);
+  await guest(`node ${MODULES}/zx/build/cli.js ${SRC}/scripts/install.mjs --uninstall`);
+});
+
 t.test('with no way to notify: one line at start', async (t) => {
   const start = await guest(gatewayUnit('rl-notify-none', ['InaccessiblePaths=/usr/bin/systemd-notify', 'TimeoutStartSec=60'], '--no-block'));
   t.equal(start.exitCode, 0, start.stderr);

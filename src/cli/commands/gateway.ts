@@ -10,8 +10,8 @@ import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
 import { unprivilegedUser } from '../../backends/local/run-as.js';
 import { defaultStateDir, SYSTEM_ADMIN_SOCKET } from '../../discovery/find-host.js';
-import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
+import { createMetricsHandler } from '../../metrics/metrics-handler.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext, Flags } from '../command.js';
@@ -29,9 +29,12 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   if (adminPort !== undefined && !tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
   const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'));
+  const metricsListen = stringFlag(flags, 'metrics-listen');
+  const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
+  if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
-  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle });
+  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, metrics: !flags['no-metrics'] });
 
   const inherited = inheritedSockets();
   const publicTarget: ListenTarget = inherited.has('http')
@@ -46,7 +49,9 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'admin-listen') ?? '127.0.0.1' }, handler: createAdminHandler(gw, { token: token! }), mode: 0o660 });
   }
 
+  if (metricsTarget) admin.push({ target: metricsTarget, handler: createMetricsHandler(gw), mode: 0o660 });
   const adminServers = await gw.serve(publicTarget, admin);
+  if (metricsTarget) process.stdout.write(`rustless gateway: Prometheus metrics on http://${metricsListen}/metrics\n`);
   const info = gw.info();
   process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}${backend instanceof LocalBackend ? `, builds and functions run as ${backend.runsAs}` : ''}, state ${stateDir})\n`);
   let tcpAdminPort: number | undefined;
@@ -61,6 +66,8 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     // TCP listener when there is one. The SRV port is that listener's, else the public HTTP port.
     const publicPort = Number(/:(\d+)$/.exec(info.publicUrl ?? '')?.[1] ?? 0);
     const adminSocket = 'path' in adminTarget ? adminTarget.path : SYSTEM_ADMIN_SOCKET;
+    // Loaded only here: mDNS costs memory, and only an advertising gateway needs it.
+    const { advertise } = await import('../../discovery/dns-sd.js');
     advertisement = advertise({ port: tcpAdminPort ?? publicPort, name: `rustless on ${hostname()}`, adminSocket, tcpAdmin: tcpAdminPort !== undefined });
     process.stdout.write(`rustless gateway: advertised as _rustless._tcp (ssh://${hostname()}${adminSocket})\n`);
   }
@@ -103,6 +110,14 @@ async function readTokenFile(file: string): Promise<string> {
   }
   if (token.length < 16) throw new UsageError(`the token in ${file} is too short (${token.length} characters; use at least 16)`);
   return token;
+}
+
+/** `127.0.0.1:9464` or `[::1]:9464`. */
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new UsageError(`${flag} must be HOST:PORT (such as 127.0.0.1:9464), got ${JSON.stringify(text)}`);
+  return { host: (match[1] ?? match[2])!, port };
 }
 
 function stringFlag(flags: Flags, name: string): string | undefined {
