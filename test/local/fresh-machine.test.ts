@@ -4,7 +4,7 @@
  * loopback). The doctor must say so and print the fix; `npm start` must stop at once with the
  * command to run, and stop any gateway it started when a later step fails.
  */
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -71,4 +71,29 @@ t.test('when a deploy fails, npm start stops the gateway it started', async (t) 
   t.match(result.all, 'npm start: deploying hello failed (above); the gateway is stopped');
   const left = await execa('pgrep', ['-f', stateDir], { reject: false });
   t.equal(left.exitCode, 1, `no process of that gateway is left: ${left.stdout}`);
+});
+
+t.test('npm test without root and with a test package missing stops at once with the one command', async (t) => {
+  // dpkg's own database, minus openssh-server: as on a machine where .ci/run never ran.
+  const dir = await mkdtemp(join(tmpdir(), 'rustless-fresh-dpkg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const status = await readFile('/var/lib/dpkg/status', 'utf8');
+  const stanzas = status.split('\n\n').filter((stanza) => !/^Package: openssh-server$/m.test(stanza));
+  t.ok(stanzas.length < status.split('\n\n').length, 'openssh-server was installed here');
+  const file = join(dir, 'status');
+  await writeFile(file, stanzas.join('\n\n'));
+  await chmod(dir, 0o755);
+  const started = Date.now();
+  const result = await onFreshMachine(['node', ZX, join(ROOT, 'scripts', 'test.mjs'), '--only', 'unit'], {
+    hide: [],
+    replace: [{ from: file, to: '/var/lib/dpkg/status' }],
+    user: 'nobody',
+    env: { ...baseEnv, HOME: '/nonexistent' },
+    cwd: ROOT,
+  });
+  t.equal(result.exitCode, 1, result.all);
+  t.ok(Date.now() - started < 60_000, 'at once, before any suite');
+  t.match(result.all, 'npm test: missing Debian packages: openssh-server');
+  t.match(result.all, 'run this once, then npm test again:\n  sudo npx zx scripts/setup-system.mjs --for test');
+  t.notMatch(result.all, '== unit', 'no suite ran');
 });
