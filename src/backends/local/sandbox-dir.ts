@@ -72,11 +72,11 @@ export class SandboxDir {
   }
 }
 
-async function chownTree(path: string, { uid, gid }: RunAs): Promise<void> {
-  await chown(path, uid, gid);
+async function chownTree(path: string, owner: Pick<RunAs, 'uid' | 'gid'>): Promise<void> {
+  await chown(path, owner.uid, owner.gid);
   for (const entry of await readdir(path, { withFileTypes: true })) {
     const child = join(path, entry.name);
-    if (entry.isDirectory()) await chownTree(child, { user: '', uid, gid });
-    else await chown(child, uid, gid);
+    if (entry.isDirectory()) await chownTree(child, owner);
+    else await chown(child, owner.uid, owner.gid);
   }
 }
