@@ -37,6 +37,7 @@ const runner = createNetServer((socket: Socket) => {
       if (pending.subarray(0, PREFACE.length).toString('latin1') !== PREFACE) return void socket.destroy();
       prefaced = true;
       pending = pending.subarray(PREFACE.length);
+      socket.write(PREFACE, 'latin1');
     }
     while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
       const length = pending.readUInt32LE(0);
@@ -181,4 +182,29 @@ t.test('a connection that breaks because the runner died names the cause and its
     oomKilled: true,
     memoryLimit: '64M',
   });
+});
+
+t.test('a runner from before frames (it answers the preface with HTTP) fails with a message that says what to do', async (t) => {
+  const oldPath = join(dir, 'old.sock');
+  const old = createNetServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}'));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => old.listen(oldPath, resolve));
+  const oldBackend = { kind: 'local', activate: async () => oldPath, stop: async () => {}, runnerExit: async () => undefined } as Partial<Backend> as Backend;
+  const oldLifecycle = new AppLifecycle({ backend: oldBackend, defaultIdleTimeoutMs: 60_000 });
+  const oldClients = new RunnerClients();
+  const server: Server = createHttpServer(createPublicHandler({ routes: () => routes, lifecycle: oldLifecycle, clients: oldClients }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    oldLifecycle.close();
+    await new Promise((resolve) => server.close(resolve));
+    await oldClients.close();
+    await new Promise((resolve) => old.close(resolve));
+  });
+  const response = await request(`http://127.0.0.1:${(server.address() as { port: number }).port}/any`);
+  t.equal(response.statusCode, 502);
+  const body = (await response.body.json()) as any;
+  t.equal(body.error.code, 'RUSTLESS_RUNNER_FAILED');
+  t.match(body.error.message, /built by an older rust-less, deploy the app again/);
 });
