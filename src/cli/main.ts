@@ -23,6 +23,7 @@ const rm = (c: CommandContext) => import('./commands/app-actions.js').then((m) =
 const newApp = (c: CommandContext) => import('./commands/new.js').then((m) => m.newApp(c));
 const doctor = (c: CommandContext) => import('./commands/doctor.js').then((m) => m.doctor(c));
 const secret = (c: CommandContext) => import('./commands/secret.js').then((m) => m.secret(c));
+const exportCommand = (c: CommandContext) => import('./commands/export.js').then((m) => m.exportCommand(c));
 const connect = (...args: Parameters<typeof import('./connect.js').connect>) => import('./connect.js').then((m) => m.connect(...args));
 
 const GLOBAL_OPTIONS = {
@@ -60,6 +61,16 @@ const COMMANDS: Record<string, Command> = {
   },
   secret: { usage: 'rustless secret set APP NAME < value | secret ls APP | secret rm APP NAME', summary: "manage an app's secrets (values from stdin, never shown)", needsHost: true, options: {}, run: secret },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
+  export: {
+    usage: 'rustless export APP... [--out DIR] [--registry REGISTRY/PREFIX] [--kind knative|deployment] [--namespace NS] [--gateway [NS/]NAME] [--hostname HOST] [--port 8080] [--state-dir DIR] [--json]',
+    summary: 'write Kubernetes manifests (Knative or Deployment), a Gateway API HTTPRoute and the images of deployed apps',
+    needsHost: true,
+    options: {
+      out: { type: 'string', short: 'o' }, registry: { type: 'string' }, kind: { type: 'string' }, namespace: { type: 'string' }, gateway: { type: 'string' },
+      hostname: { type: 'string' }, port: { type: 'string' }, 'state-dir': { type: 'string' },
+    },
+    run: exportCommand,
+  },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
 };
 

@@ -163,11 +163,11 @@ export class AppLifecycle {
    * marked inactive, so the next request starts it again. A backend that cannot tell is taken
    * to mean the runner died.
    */
-  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+  async runnerExit(app: string, since: number): Promise<(RunnerExit & { confirmed: boolean }) | undefined> {
     const backend = this.#options.backend;
     const exit = backend.runnerExit
-      ? await backend.runnerExit(app, since)
-      : { reason: `the connection to it broke mid-request (the ${backend.kind} backend cannot tell why)` };
+      ? await backend.runnerExit(app, since).then((seen) => seen && { ...seen, confirmed: true })
+      : { reason: `the connection to it broke mid-request (the ${backend.kind} backend cannot tell why)`, confirmed: false };
     if (exit) this.markInactive(app);
     return exit;
   }

@@ -200,7 +200,7 @@ class Exchange implements UpstreamExchange {
     );
   }
 
-  #afterBrokenConnection(failure: 'unsent' | 'died', exit: RunnerExit | undefined, cause: Error | undefined): void {
+  #afterBrokenConnection(failure: 'unsent' | 'died', exit: (RunnerExit & { confirmed: boolean }) | undefined, cause: Error | undefined): void {
     const method = this.#req.method ?? 'GET';
     let error: RustlessError;
     if (failure === 'unsent' && this.#attempts < MAX_ATTEMPTS) return this.#sendAgain(false);
@@ -250,12 +250,15 @@ class Exchange implements UpstreamExchange {
 }
 
 /** `request` is the method and path, as in `POST /todos`. */
-function runnerDied(target: RouteTarget, request: string, exit: RunnerExit, retried: boolean, cause: unknown): RustlessError {
+function runnerDied(target: RouteTarget, request: string, exit: RunnerExit & { confirmed: boolean }, retried: boolean, cause: unknown): RustlessError {
   const limit = exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : '';
   const method = request.split(' ')[0];
-  const why = retried
-    ? 'it died again when the request was retried alone, so this request is the likely cause'
-    : `${method} is not idempotent, so it was not retried (its function may have run)`;
+  // Only a backend that saw the runner end twice, the second time with this request alone on it, may blame the request.
+  const why = !retried
+    ? `${method} is not idempotent, so it was not retried (its function may have run)`
+    : exit.confirmed
+      ? 'it died again when the request was retried alone, so this request is the likely cause'
+      : 'it failed again when the request was retried alone';
   return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${request}: ${exit.reason}${limit}; ${why}`, {
     cause,
     details: { app: target.app, reason: exit.reason, ...(exit.oomKilled === undefined ? {} : { oomKilled: exit.oomKilled }), ...(exit.memoryLimit ? { memoryLimit: exit.memoryLimit } : {}) },

@@ -46,8 +46,20 @@ interface BuildRow {
 export class Registry {
   readonly #db: Database.Database;
 
-  constructor(file: string) {
-    this.#db = new Database(file);
+  /**
+   * `readonly`: for a process beside the gateway (`rustless export`), which must neither migrate
+   * nor write the gateway's live file; it refuses a file of another schema version instead.
+   */
+  constructor(file: string, { readonly = false }: { readonly?: boolean } = {}) {
+    this.#db = new Database(file, { readonly, fileMustExist: readonly });
+    if (readonly) {
+      const version = this.#db.pragma('user_version', { simple: true }) as number;
+      if (version !== MIGRATIONS.length) {
+        this.#db.close();
+        throw new RustlessError('RUSTLESS_BACKEND_FAILED', `${file} is at schema version ${version}, this rustless reads version ${MIGRATIONS.length}: run the rustless that the gateway runs`);
+      }
+      return;
+    }
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('foreign_keys = ON');
     this.#migrate();

@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::{Dispatcher, FUNCTION_HEADER};
 use crate::frames::{self, FrameRequest, Outbox};
+use crate::front::Front;
 use crate::http::{self, ReadError};
 use crate::listen::{Listener, Stream};
 use crate::log;
@@ -37,7 +37,7 @@ pub struct Options {
 }
 
 struct Shared {
-    dispatcher: Dispatcher,
+    front: Front,
     options: Options,
     /// Runs the requests of frame connections.
     pool: Arc<Pool>,
@@ -71,9 +71,9 @@ impl Shared {
 }
 
 /// Serves until a stop signal, then drains. Returns the process's exit code.
-pub fn serve(listener: Listener, signals: StopSignals, dispatcher: Dispatcher, options: Options) -> i32 {
+pub fn serve(listener: Listener, signals: StopSignals, front: Front, options: Options) -> i32 {
     let shared = Arc::new(Shared {
-        dispatcher,
+        front,
         options,
         pool: Arc::new(Pool::default()),
         state: Mutex::new(State::default()),
@@ -268,10 +268,10 @@ fn serve_request(
             return true;
         }
     };
-    let response = shared.dispatcher.handle(&req);
+    let (response, function) = shared.front.handle(&req);
     // Re-read: a stop may have begun while the function ran.
     let close = stopping || req.wants_close() || shared.lock().stopping;
-    let function = req.header(FUNCTION_HEADER).unwrap_or("-");
+    let function = function.as_deref().unwrap_or("-");
     let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
         log::access(&format!(
@@ -374,8 +374,8 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     let shared = &connection.shared;
     let started = Instant::now();
     let req = &frame.request;
-    let response = shared.dispatcher.handle(req);
-    let function = req.header(FUNCTION_HEADER).unwrap_or("-");
+    let (response, function) = shared.front.handle(req);
+    let function = function.as_deref().unwrap_or("-");
     let (headers, body) = response_parts(&response, function);
     let status = response.status_code();
     if shared.options.access_log {

@@ -23,8 +23,8 @@ const PREFACE = '\0rustless-frames/1\n';
 let connections = 0;
 
 /**
- * Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by
- * closing the connection (once per path for GET), anything else at once.
+ * Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by closing
+ * the connection (once per path for GET, every time for `/hangup-always*`), anything else at once.
  */
 const runner = createNetServer((socket: Socket) => {
   connections++;
@@ -66,7 +66,7 @@ function answer(socket: Socket, id: number, method: string, path: string): void 
   const ok = frame(id, 200, 'content-type: application/json\n', JSON.stringify({ path }));
   if (path.startsWith('/slow')) setTimeout(() => socket.write(ok), 300);
   else if (path === '/broken') socket.write(frame(id, 200, 'x-bad: a\u0001b\n', '{}'));
-  else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path))) {
+  else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path) || path.startsWith('/hangup-always'))) {
     hungUp.add(path);
     socket.destroy();
   } else socket.write(ok);
@@ -83,6 +83,8 @@ const backend = {
   runnerExit: async () => exits.shift(),
 } as Partial<Backend> as Backend;
 
+const silentBackend = { ...backend, runnerExit: undefined } as Backend;
+
 const routes = RouteTable.from([{ app: 'app', function: 'F', path: '/*rest', methods: ['*'], timeoutMs: 5_000, maxBodyBytes: 1024 }]);
 const lifecycle = new AppLifecycle({ backend, defaultIdleTimeoutMs: 60_000 });
 const clients = new RunnerClients();
@@ -90,17 +92,27 @@ const handler = createPublicHandler({ routes: () => routes, lifecycle, clients }
 const edge: Server = createHttpServer(handler);
 await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(edge.address() as { port: number }).port}`;
+// The same edge over a backend that cannot say whether its runner died.
+const silentLifecycle = new AppLifecycle({ backend: silentBackend, defaultIdleTimeoutMs: 60_000 });
+const silentClients = new RunnerClients();
+const silentHandler = createPublicHandler({ routes: () => routes, lifecycle: silentLifecycle, clients: silentClients });
+const silentEdge: Server = createHttpServer(silentHandler);
+await new Promise<void>((resolve) => silentEdge.listen(0, '127.0.0.1', resolve));
+const silentBase = `http://127.0.0.1:${(silentEdge.address() as { port: number }).port}`;
 
 t.teardown(async () => {
   lifecycle.close();
+  silentLifecycle.close();
   await new Promise((resolve) => edge.close(resolve));
+  await new Promise((resolve) => silentEdge.close(resolve));
   await clients.close();
+  await silentClients.close();
   await new Promise((resolve) => runner.close(resolve));
   await rm(dir, { recursive: true, force: true });
 });
 
-async function send(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await request(`${base}${path}`, {
+async function send(method: string, path: string, body?: unknown, via = base): Promise<{ status: number; body: any }> {
+  const response = await request(`${via}${path}`, {
     method: method as 'GET',
     ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
@@ -182,6 +194,23 @@ t.test('a connection that breaks because the runner died names the cause and its
     oomKilled: true,
     memoryLimit: '64M',
   });
+});
+
+t.test('a request that dies again when retried alone fails with RUSTLESS_RUNNER_DIED; blamed only when the backend saw the runner end', async (t) => {
+  exits.push({ reason: 'it was killed by SIGABRT' }, { reason: 'it was killed by SIGABRT' });
+  const blamed = await send('GET', '/hangup-always/1');
+  t.equal(blamed.status, 502);
+  t.match(blamed.body.error, {
+    code: 'RUSTLESS_RUNNER_DIED',
+    message: 'the runner of app app died while answering GET /hangup-always/1: it was killed by SIGABRT; it died again when the request was retried alone, so this request is the likely cause',
+  });
+  const unknown = await send('GET', '/hangup-always/2', undefined, silentBase);
+  t.equal(unknown.status, 502);
+  t.match(unknown.body.error, {
+    code: 'RUSTLESS_RUNNER_DIED',
+    message: 'the runner of app app died while answering GET /hangup-always/2: the connection to it broke mid-request (the local backend cannot tell why); it failed again when the request was retried alone',
+  });
+  t.equal((await send('GET', '/slow/after', undefined, silentBase)).status, 200, 'and the next request is served');
 });
 
 t.test('a runner from before frames (it answers the preface with HTTP) fails with a message that says what to do', async (t) => {
