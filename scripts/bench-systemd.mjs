@@ -34,7 +34,12 @@ await requireTools();
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
 const port = (await portFree(8080)) ? 8080 : await freePort();
-const host = await boot({ name: NAME, binds: [{ host: root, guest: SRC, readOnly: true }], log });
+// A checkout whose node_modules is a symlink (a git worktree sharing one) needs the link's
+// target inside the guest too, at the same path.
+const modules = path.join(root, 'node_modules');
+const binds = [{ host: root, guest: SRC, readOnly: true }];
+if (fs.lstatSync(modules).isSymbolicLink()) binds.push({ host: fs.realpathSync(modules), guest: fs.realpathSync(modules), readOnly: true });
+const host = await boot({ name: NAME, binds, log });
 const results = {};
 try {
   await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout 600"`);
