@@ -103,14 +103,14 @@ try {
   console.log(`  gateway / direct            ${(viaGateway.p50 / direct.p50).toFixed(2)}x      ${(viaGateway.p99 / direct.p99).toFixed(2)}x      ${(viaGateway.rps / direct.rps).toFixed(2)}x`);
   console.log('');
   console.log(`issue #8 yardstick: GET /hello/pi, wrk, ${rounds} interleaved rounds of ${seconds} s per cell`);
-  console.log('  conns  path       req/s   x nginx   p50 ms   proxy CPU/req');
+  console.log('  conns  path       req/s   x nginx   p50 ms   proxy CPU/req   errors');
   for (const c of [1, 16, 64]) {
     const nginx = results.yardstick[`nginx ${c}`];
     for (const name of ['nginx', 'gateway']) {
       const r = results.yardstick[`${name} ${c}`];
       const rps = r.requests / r.seconds;
       const cpu = `${((r.ticks / ticksPerS / r.requests) * 1e6).toFixed(0)} µs`;
-      console.log(`  ${String(c).padStart(5)}  ${name.padEnd(8)} ${rps.toFixed(0).padStart(7)}  ${(rps / (nginx.requests / nginx.seconds)).toFixed(2).padStart(6)}x  ${median(r.p50).toFixed(2).padStart(7)}  ${cpu.padStart(14)}`);
+      console.log(`  ${String(c).padStart(5)}  ${name.padEnd(8)} ${rps.toFixed(0).padStart(7)}  ${(rps / (nginx.requests / nginx.seconds)).toFixed(2).padStart(6)}x  ${median(r.p50).toFixed(2).padStart(7)}  ${cpu.padStart(14)}  ${String(r.errors).padStart(7)}`);
     }
   }
   console.log('');
@@ -141,8 +141,10 @@ async function yardstick(gatewayUrl, appSocket, gatewayPid) {
         for (const name of order) {
           const before = cpuTicks(targets[name].pids);
           const out = await wrk({ base: targets[name].base, connections: c, seconds, script });
-          if (out.errors > 0) throw new Error(`yardstick ${name} c=${c}: ${out.errors} errors`);
-          const r = (results[`${name} ${c}`] ??= { requests: 0, seconds: 0, p50: [], ticks: 0 });
+          // Counted, not fatal: the app's container has a pids limit, and nginx opens an upstream
+          // connection (a runner thread) per request in flight.
+          const r = (results[`${name} ${c}`] ??= { requests: 0, seconds: 0, p50: [], ticks: 0, errors: 0 });
+          r.errors += out.errors;
           r.requests += out.requests;
           r.seconds += out.seconds;
           r.p50.push(out.p50);

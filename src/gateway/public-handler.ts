@@ -57,7 +57,7 @@ export function createPublicHandler(context: PublicHandlerContext) {
     }
     const exchange = new Exchange(context, req, res, match.target, JSON.stringify(match.params));
     if (exchange.bodiless) exchange.start(EMPTY);
-    else readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)));
+    else readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)), exchange.contentLength);
   };
 }
 
@@ -82,6 +82,8 @@ export function createPublicHandler(context: PublicHandlerContext) {
 class Exchange implements UpstreamExchange {
   readonly bodiless: boolean;
   readonly contentType: string | undefined;
+  /** As the client sent it (read from `rawHeaders`, so node never builds `req.headers`). */
+  readonly contentLength: string | undefined;
   deadline = 0;
   readonly #context: PublicHandlerContext;
   readonly #req: IncomingMessage;
@@ -127,6 +129,7 @@ class Exchange implements UpstreamExchange {
     if (remote !== undefined) headers += `x-forwarded-for: ${remote}\n`;
     this.#headers = headers;
     this.contentType = contentType;
+    this.contentLength = length;
     this.bodiless = !chunked && (length === undefined || length === '0');
   }
 
