@@ -32,6 +32,7 @@ export interface AdminHandlerOptions {
 export function createAdminHandler(gateway: Gateway, options: AdminHandlerOptions = {}) {
   const routes: AdminRoute[] = [
     route('GET', '/v1/info', async (_req, res) => sendJson(res, 200, gateway.info())),
+    route('GET', '/metrics', async (_req, res) => sendMetrics(gateway, res)),
     route('GET', '/v1/apps', async (_req, res) => sendJson(res, 200, { apps: await gateway.listApps() })),
     route('GET', '/v1/apps/:app', async (_req, res, p) => sendJson(res, 200, { app: await gateway.describeApp(p.app!) })),
     route('DELETE', '/v1/apps/:app', async (_req, res, p, q) => {
@@ -113,6 +114,14 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
 function route(method: string, path: string, handler: Handler): AdminRoute {
   const source = path.replace(/:([a-z]+)/g, '(?<$1>[^/]+)');
   return { method, pattern: new RegExp(`^${source}$`), handler };
+}
+
+/** Prometheus's text exposition format; 404 when the gateway runs with `--no-metrics`. */
+export async function sendMetrics(gateway: Gateway, res: ServerResponse): Promise<void> {
+  if (!gateway.metrics) return sendError(res, 'RUSTLESS_NOT_FOUND', 404, 'metrics are off: the gateway runs with --no-metrics');
+  const text = await gateway.metrics.text();
+  res.writeHead(200, { 'content-type': gateway.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 /** Route params as the client meant them (`%2F` is a slash inside a name, refused later by name checks). */

@@ -14,6 +14,10 @@ export interface AppStatsSnapshot {
   lastUsedAt: string | null;
   latencyMsP50: number | null;
   latencyMsP95: number | null;
+  /** Requests a second over the last minute. */
+  requestsPerS: number;
+  /** The share of the last minute's requests answered with a 5xx; null without requests. */
+  errorRatio: number | null;
 }
 
 export type AppStatus = 'building' | 'ready' | 'running' | 'stopped' | 'failed';

@@ -25,6 +25,8 @@ export interface BuilderHooks {
   checkRoutes(manifest: AppManifest): void;
   /** Makes a succeeded build the app's serving version (backend install, routes swap). */
   activate(build: BuildRecord, artifact: BuildArtifact): Promise<void>;
+  /** A build that ran ended (for metrics); `seconds` from its start to serving or failure. */
+  finished?(app: string, outcome: 'succeeded' | 'failed', seconds: number): void;
 }
 
 export interface BuilderOptions {
@@ -243,6 +245,8 @@ export class Builder {
 
   async #run({ state, job }: QueuedBuild): Promise<void> {
     const { signal } = state.controller;
+    const started = performance.now();
+    const finished = (outcome: 'succeeded' | 'failed'): void => this.#hooks.finished?.(state.app, outcome, (performance.now() - started) / 1000);
     try {
       this.#registry.markBuilding(state.id);
       this.#emit(state, { type: 'status', status: 'building' });
@@ -267,10 +271,12 @@ export class Builder {
       }
       await this.#prune(state.app);
       this.#finish(state, 'succeeded');
+      finished('succeeded');
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#registry.markFailed(state.id, message);
       this.#finish(state, 'failed', message);
+      finished('failed');
     }
   }
 

@@ -14,6 +14,8 @@ export interface LifecycleOptions {
   defaultIdleTimeoutMs: number;
   /** Called after an app was stopped, so its connection pool can be dropped. */
   onStopped?: (app: string) => void;
+  /** A request started the app's runner; `seconds` the backend took to have it accept. */
+  onColdStart?: (app: string, seconds: number) => void;
 }
 
 export interface Lease {
@@ -92,8 +94,12 @@ export class AppLifecycle {
     this.#enter(state);
     try {
       const coldStart = !state.active;
+      const asked = performance.now();
       const socketPath = await this.#options.backend.activate(app);
-      if (coldStart) state.stats.coldStarts++;
+      if (coldStart) {
+        state.stats.coldStarts++;
+        this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);
+      }
       state.active = true;
       state.socketPath = socketPath;
       return new AppLease(this, app, state, socketPath, coldStart, open);

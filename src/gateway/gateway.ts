@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { dataDir, secretsDir } from '../backends/app-dirs.js';
 import type { Backend, BuildArtifact } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { SecretStore } from '../secrets/secret-store.js';
 import { Builder } from '../builder/builder.js';
 import type { BuildEvent } from '../builder/events.js';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   /** The runner/ workspace whose crates builds link against. */
   runnerDir: string;
   defaultIdleTimeoutS: number;
+  /** Record Prometheus metrics (default true); off only to measure what recording costs. */
+  metrics?: boolean;
 }
 
 export class Gateway {
@@ -38,6 +41,8 @@ export class Gateway {
   readonly builder: Builder;
   readonly lifecycle: AppLifecycle;
   readonly secrets: SecretStore;
+  /** Undefined when the gateway runs with `--no-metrics`. */
+  readonly metrics: GatewayMetrics | undefined;
   readonly #options: GatewayOptions;
   readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
@@ -54,10 +59,19 @@ export class Gateway {
     this.registry = registry;
     this.backend = options.backend;
     this.secrets = new SecretStore(secretsDir(options.stateDir));
+    this.metrics =
+      options.metrics === false
+        ? undefined
+        : new GatewayMetrics({
+            apps: () => this.registry.listApps().map((app) => app.name),
+            inflight: (app) => this.lifecycle.inflight(app),
+            runnerUp: (app) => this.lifecycle.isActive(app),
+          });
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
       onStopped: (app) => this.#clients.drop(app),
+      onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
     });
     this.builder = new Builder({
       registry,
@@ -67,6 +81,7 @@ export class Gateway {
       hooks: {
         checkRoutes: (manifest) => this.#checkRoutes(manifest),
         activate: (build, artifact) => this.#activate(build, artifact),
+        finished: (app, outcome, seconds) => this.metrics?.build(app, outcome, seconds),
       },
     });
   }
@@ -95,7 +110,7 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++ });
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++, metrics: this.metrics });
     const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();

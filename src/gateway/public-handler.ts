@@ -13,6 +13,7 @@ import type { RunnerExit } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
 import { isJsonContentType, readBodyThen } from '../http/read-body.js';
 import { sendError, sendThrown } from '../http/json-response.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RouteTable, RouteTarget } from '../router/route-table.js';
 import type { AppLifecycle, Lease } from './app-lifecycle.js';
 import type { RunnerClients } from './upstream/runner-clients.js';
@@ -37,6 +38,8 @@ export interface PublicHandlerContext {
   clients: RunnerClients;
   /** Counts every public request, for the STATUS line. */
   onRequest?: () => void;
+  /** Prometheus metrics; undefined with `--no-metrics`. */
+  metrics?: GatewayMetrics | undefined;
 }
 
 export function createPublicHandler(context: PublicHandlerContext) {
@@ -48,10 +51,12 @@ export function createPublicHandler(context: PublicHandlerContext) {
     const match = context.routes().match(method, url);
     if (match.kind === 'not-found') {
       req.resume();
+      context.metrics?.unrouted(404);
       return sendError(res, 'RUSTLESS_NOT_FOUND', 404, `no route for ${method} ${url.split('?')[0]}`);
     }
     if (match.kind === 'method-not-allowed') {
       req.resume();
+      context.metrics?.unrouted(405);
       const allow = match.allowed.join(', ');
       return sendError(res, 'RUSTLESS_METHOD_NOT_ALLOWED', 405, `${method} is not allowed on ${url.split('?')[0]} (allowed: ${allow})`, { allow });
     }
@@ -232,7 +237,10 @@ class Exchange implements UpstreamExchange {
     this.#context.lifecycle.acquire(this.#target.app, { alone }).then(
       (lease) => this.#send(lease),
       // acquire released its own slot.
-      (error: unknown) => sendThrown(this.#res, error),
+      (error: unknown) => {
+        this.#finish(error instanceof RustlessError ? error.status : 500);
+        sendThrown(this.#res, error);
+      },
     );
   }
 
@@ -247,8 +255,10 @@ class Exchange implements UpstreamExchange {
   }
 
   #finish(status: number): void {
-    this.#lease?.release({ status, durationMs: performance.now() - this.#started });
+    const durationMs = performance.now() - this.#started;
+    this.#lease?.release({ status, durationMs });
     this.#lease = undefined;
+    this.#context.metrics?.request(this.#target, this.#req.method ?? 'GET', status, durationMs / 1000);
   }
 }
 

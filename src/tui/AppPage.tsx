@@ -5,7 +5,7 @@ import { BuildList } from './BuildList.js';
 import type { DataChoice } from '../api/types.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
 import { DataPrompt } from './DataPrompt.js';
-import { ago, ms } from './format.js';
+import { ago, ms, percent, rate } from './format.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { LogTail } from './LogTail.js';
 import { RouteList } from './RouteList.js';
@@ -110,7 +110,7 @@ export function AppPage({ app }: AppPageProps) {
             {data.runtime.pid && !data.runtime.detail?.includes(String(data.runtime.pid)) ? <Text dimColor>{` pid ${data.runtime.pid}`}</Text> : null}
           </Text>
           <Text wrap="truncate-end" dimColor>
-            {`requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
+            {`rate ${rate(data.stats.requestsPerS)}  5xx ${percent(data.stats.errorRatio)}  requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
           </Text>
           {data.secrets.length > 0 || data.dataDir ? (
             <Text wrap="truncate-end">

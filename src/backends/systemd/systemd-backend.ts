@@ -10,6 +10,9 @@ import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeState, RuntimeStatus } from '../backend.js';
+import { SecretStore } from '../../secrets/secret-store.js';
+import { secretsDir } from '../app-dirs.js';
+import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
@@ -34,6 +37,9 @@ export class SystemdBackend implements Backend {
   readonly #cacheDir: string;
   readonly #dirs: { quadletDir: string; unitDir: string };
   readonly #limits: BuildLimits;
+  readonly #secrets: SecretStore;
+  /** What each app was last installed with, to render its unit again when its secrets change. */
+  readonly #installed = new Map<string, { manifest: AppManifest; artifact: BuildArtifact }>();
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
 
@@ -43,6 +49,7 @@ export class SystemdBackend implements Backend {
     this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
+    this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
@@ -57,7 +64,12 @@ export class SystemdBackend implements Backend {
     if (!artifact.image) throw new RustlessError('RUSTLESS_BACKEND_FAILED', `build of ${app} has no image (built by another backend?): deploy it again`);
     const names = this.#names(app);
     const buildId = /:([^:]+)$/.exec(artifact.image)?.[1] ?? '?';
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container });
+    this.#installed.set(app, { manifest, artifact });
+    // Podman keeps its secrets across restarts; they are synced here only for an app that has
+    // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
+    const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
+    const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -90,6 +102,12 @@ export class SystemdBackend implements Backend {
   }
 
   async secretsChanged(app: string): Promise<void> {
+    const installed = this.#installed.get(app);
+    // Not installed yet: the first install delivers them.
+    if (!installed) return;
+    await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir));
+    // Rewrites the unit's Secret= lines.
+    await this.install(app, installed.manifest, installed.artifact);
     await this.stop(app);
   }
 
@@ -116,6 +134,8 @@ export class SystemdBackend implements Backend {
     if (existed) await daemonReload();
     await systemctl('reset-failed', names.service, names.socket).catch(() => undefined);
     await removeImages(app);
+    await removeAppConfig(this.#stateDir, app);
+    this.#installed.delete(app);
     await rm(this.#socketPath(app), { force: true });
   }
 
