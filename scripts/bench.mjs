@@ -6,7 +6,10 @@
 //   - nginx (from Debian), one worker, started here on the same runner unix sockets with
 //     keep-alive upstream connections and the same x-rustless-* headers the gateway sends;
 //   - the rust-less gateway;
-//   - (reference) the same runner binaries started on TCP and called directly.
+//   - (reference) the same runner binaries started alone on TCP and called directly. On TCP a
+//     runner is its own HTTP edge (it routes, checks bodies and runs each request on a thread of
+//     its own for the route's timeout), so this row is the standalone runner, not the runner
+//     the gateway talks to.
 // It prints req/s, p50/p99, CPU per request of the proxy and of the runner (from
 // /proc/<pid>/stat deltas), the gateway's RSS, and the goals. Nothing is asserted.
 // Loopback only. Flags: --rounds 3 --seconds 3 --connections 1,16,64 --starts 20 --idle-seconds 15
