@@ -66,6 +66,7 @@ function answer(socket: Socket, id: number, method: string, path: string): void 
   const ok = frame(id, 200, 'content-type: application/json\n', JSON.stringify({ path }));
   if (path.startsWith('/slow')) setTimeout(() => socket.write(ok), 300);
   else if (path === '/broken') socket.write(frame(id, 200, 'x-bad: a\u0001b\n', '{}'));
+  else if (path === '/no-colon') socket.write(frame(id, 200, 'x-no-colon', '{}'));
   else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path) || path.startsWith('/hangup-always'))) {
     hungUp.add(path);
     socket.destroy();
@@ -143,6 +144,9 @@ t.test('a response the gateway cannot read fails that request alone', async (t) 
     'the requests in flight beside it are untouched',
   );
   t.equal((await send('GET', '/slow/after')).status, 200, 'and the next one is served');
+  const noColon = await send('GET', '/no-colon');
+  t.equal(noColon.status, 502, 'a head line without a colon (and no newline) fails that request, and hangs nothing');
+  t.equal(noColon.body.error.code, 'RUSTLESS_RUNNER_FAILED');
 });
 
 // One frame connection carries every request, so a runner that closes it (the real one never
