@@ -6,12 +6,17 @@
 //     beside a bare `podman run` of the same image with the same flags, as a ratio;
 //   - warm p50/p99 and req/s through the gateway and straight to the app's socket;
 //   - `systemd-analyze security` exposure of rustless.service and rustless-fn-hello.service.
-// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --keep (leave the host up).
-// Run `npm run build` first. Needs root.
+//   - the issue #8 yardstick: nginx (from Debian, on this host, one worker) proxying to the same
+//     app socket with keep-alive upstream and the gateway's x-rustless-* headers, beside the
+//     gateway, wrk GET /hello/pi at 1, 16 and 64 connections in --rounds interleaved rounds:
+//     req/s, p50, CPU per request of the proxy.
+// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --keep (leave the host up).
+// Run `npm run build` first. Needs root; wrap it in `flock /tmp/rustless-testhost.lock`.
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { boot, down } from './lib/testhost.mjs';
+import { cpuTicks, freePort as freeLocalPort, requireTools, startNginx, writeWrkScript, wrk } from './lib/yardstick.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
@@ -20,13 +25,21 @@ const SRC = '/src/rustless';
 const starts = Number(argv.starts ?? 20);
 const seconds = Number(argv.seconds ?? 5);
 const connections = Number(argv.connections ?? 8);
+const rounds = Number(argv.rounds ?? 3);
 const log = (text) => process.stderr.write(`[bench] ${text}\n`);
+const ticksPerS = Number((await $`getconf CLK_TCK`).stdout.trim());
 
 if (process.getuid() !== 0) throw new Error('bench-systemd needs root (it boots the test host)');
+await requireTools();
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
 const port = (await portFree(8080)) ? 8080 : await freePort();
-const host = await boot({ name: NAME, binds: [{ host: root, guest: SRC, readOnly: true }], log });
+// A checkout whose node_modules is a symlink (a git worktree sharing one) needs the link's
+// target inside the guest too, at the same path.
+const modules = path.join(root, 'node_modules');
+const binds = [{ host: root, guest: SRC, readOnly: true }];
+if (fs.lstatSync(modules).isSymbolicLink()) binds.push({ host: fs.realpathSync(modules), guest: fs.realpathSync(modules), readOnly: true });
+const host = await boot({ name: NAME, binds, log });
 const results = {};
 try {
   await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout 600"`);
@@ -65,6 +78,9 @@ try {
     headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"bench"}' },
   });
 
+  log(`yardstick: nginx on this host beside the gateway, wrk, ${rounds} interleaved rounds of ${seconds} s at 1, 16 and 64 connections`);
+  results.yardstick = await yardstick(url, socketPath, await gatewayHostPid());
+
   const exposure = async (unit) => (await guest(`systemd-analyze security --no-pager ${unit} | tail -1`)).stdout.replace(/^.*?Overall exposure level for /, '').trim();
   results.security = { gateway: await exposure('rustless.service'), app: await exposure('rustless-fn-hello.service') };
 
@@ -86,12 +102,82 @@ try {
   console.log(`  app socket directly         ${ms(direct.p50)}  ${ms(direct.p99)}  ${direct.rps.toFixed(0).padStart(8)}`);
   console.log(`  gateway / direct            ${(viaGateway.p50 / direct.p50).toFixed(2)}x      ${(viaGateway.p99 / direct.p99).toFixed(2)}x      ${(viaGateway.rps / direct.rps).toFixed(2)}x`);
   console.log('');
+  console.log(`issue #8 yardstick: GET /hello/pi, wrk, ${rounds} interleaved rounds of ${seconds} s per cell`);
+  console.log('  conns  path       req/s   x nginx   p50 ms   proxy CPU/req   errors');
+  for (const c of [1, 16, 64]) {
+    const nginx = results.yardstick[`nginx ${c}`];
+    for (const name of ['nginx', 'gateway']) {
+      const r = results.yardstick[`${name} ${c}`];
+      const rps = r.requests / r.seconds;
+      const cpu = `${((r.ticks / ticksPerS / r.requests) * 1e6).toFixed(0)} µs`;
+      console.log(`  ${String(c).padStart(5)}  ${name.padEnd(8)} ${rps.toFixed(0).padStart(7)}  ${(rps / (nginx.requests / nginx.seconds)).toFixed(2).padStart(6)}x  ${median(r.p50).toFixed(2).padStart(7)}  ${cpu.padStart(14)}  ${String(r.errors).padStart(7)}`);
+    }
+  }
+  console.log('');
   console.log('systemd-analyze security (0 = locked down, 10 = exposed):');
   console.log(`  rustless.service            ${results.security.gateway}`);
   console.log(`  rustless-fn-hello.service   ${results.security.app}`);
 } finally {
   if (!argv.keep) await down({ name: NAME, log });
   else log(`left running: node scripts/testhost.mjs shell --name ${NAME}`);
+}
+
+/**
+ * nginx on this host proxying to the app's socket (reached through the guest's root), and wrk
+ * against it and the gateway (the guest shares this host's network), interleaved.
+ */
+async function yardstick(gatewayUrl, appSocket, gatewayPid) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rustless-yardstick-'));
+  const nginx = await startNginx({ dir, port: await freeLocalPort(), probe: '/hello/pi', routes: [{ location: '/hello/', socket: appSocket, fn: 'Hello', params: '{"name":"pi"}' }] });
+  try {
+    const script = path.join(dir, 'get.lua');
+    await writeWrkScript(script, { path: '/hello/pi' });
+    const targets = { nginx: { base: nginx.base, pids: nginx.pids }, gateway: { base: gatewayUrl, pids: [gatewayPid] } };
+    await wrk({ base: gatewayUrl, connections: 4, seconds: 1, script });
+    const results = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const c of [1, 16, 64]) {
+        const order = round % 2 === 0 ? ['nginx', 'gateway'] : ['gateway', 'nginx'];
+        for (const name of order) {
+          const before = cpuTicks(targets[name].pids);
+          const out = await wrk({ base: targets[name].base, connections: c, seconds, script });
+          // Counted, not fatal: the app's container has a pids limit, and nginx opens an upstream
+          // connection (a runner thread) per request in flight.
+          const r = (results[`${name} ${c}`] ??= { requests: 0, seconds: 0, p50: [], ticks: 0, errors: 0 });
+          r.errors += out.errors;
+          r.requests += out.requests;
+          r.seconds += out.seconds;
+          r.p50.push(out.p50);
+          r.ticks += cpuTicks(targets[name].pids) - before;
+        }
+      }
+    }
+    return results;
+  } finally {
+    await nginx.stop();
+    await fs.remove(dir);
+  }
+}
+
+/** The gateway's pid as this host sees it: the guest's MainPID of rustless.service, mapped through NSpid. */
+async function gatewayHostPid() {
+  const guestPid = (await guest('systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  const guestNs = fs.readlinkSync(`/proc/${host.pid}/ns/pid`);
+  for (const entry of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/ns/pid`) !== guestNs) continue;
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+      if (nspid?.at(-1) === guestPid) return Number(entry);
+    } catch {
+      // A process that ended meanwhile.
+    }
+  }
+  throw new Error(`no process on this host is the guest's rustless.service (MainPID ${guestPid})`);
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** A guest command with a clean environment; rejects when it fails. */

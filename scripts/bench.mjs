@@ -6,15 +6,18 @@
 //   - nginx (from Debian), one worker, started here on the same runner unix sockets with
 //     keep-alive upstream connections and the same x-rustless-* headers the gateway sends;
 //   - the rust-less gateway;
-//   - (reference) the same runner binaries started on TCP and called directly.
+//   - (reference) the same runner binaries started alone on TCP and called directly. On TCP a
+//     runner is its own HTTP edge (it routes, checks bodies and runs each request on a thread of
+//     its own for the route's timeout), so this row is the standalone runner, not the runner
+//     the gateway talks to.
 // It prints req/s, p50/p99, CPU per request of the proxy and of the runner (from
 // /proc/<pid>/stat deltas), the gateway's RSS, and the issue's goals. Nothing is asserted.
 // Loopback only. Flags: --rounds 3 --seconds 3 --connections 1,16,64 --starts 20 --idle-seconds 15
 // --cache-dir DIR (reuse a cargo cache; the first build is then not a cold one) --no-builds
 // (skip the rebuild and cold starts).
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { NGINX, cpuTicks, freePort, requireTools, startNginx, waitFor, writeWrkScript, wrk as runWrk } from './lib/yardstick.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
@@ -31,10 +34,7 @@ const stateDir = path.join(work, 'state');
 const ticksPerS = Number((await $`getconf CLK_TCK`).stdout.trim());
 const log = (text) => process.stderr.write(`[bench] ${text}\n`);
 
-for (const tool of ['wrk', 'nginx']) {
-  if ((await $`command -v ${tool} || test -x /usr/sbin/${tool}`.nothrow()).exitCode !== 0) throw new Error(`${tool} is missing: apt-get install ${tool}`);
-}
-const nginxBin = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
+await requireTools();
 const loadBefore = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const gateway = spawn(process.execPath, [cli, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', stateDir, '--cache-dir', cacheDir, '--idle-timeout', '3600'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -46,6 +46,7 @@ const { url, admin } = await new Promise((resolve) => {
 });
 const rustless = (...args) => $`node ${cli} ${args} --host ${admin}`;
 const children = [];
+const stops = [];
 
 try {
   const figures = {};
@@ -83,8 +84,16 @@ try {
   const runner = (name) => apps.find((a) => a.name === name).runtime.pid;
   const socket = (name) => path.join(stateDir, 'run', `${name}.sock`);
 
-  const nginxPort = await freePort();
-  const nginx = await startNginx(nginxPort, socket('hello'), socket('echo'));
+  const nginx = await startNginx({
+    dir: path.join(work, 'nginx'),
+    port: await freePort(),
+    probe: '/hello/pi',
+    routes: [
+      { location: '/hello/', socket: socket('hello'), fn: 'Hello', params: '{"name":"pi"}' },
+      { location: '= /echo', socket: socket('echo'), fn: 'Echo', params: '{}' },
+    ],
+  });
+  stops.push(nginx.stop);
   const direct = {
     hello: await startDirect(fs.readlinkSync(`/proc/${runner('hello')}/exe`)),
     echo: await startDirect(fs.readlinkSync(`/proc/${runner('echo')}/exe`)),
@@ -93,7 +102,7 @@ try {
   const bodyFile = path.join(work, 'post.lua');
   const directHeaders = { GET: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"pi"}' }, POST: { 'x-rustless-function': 'Echo', 'x-rustless-params': '{}' } };
   const targets = {
-    nginx: { base: `http://127.0.0.1:${nginxPort}`, proxy: nginx.pids, runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
+    nginx: { base: nginx.base, proxy: nginx.pids, runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
     gateway: { base: url, proxy: [gateway.pid], runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
     direct: { base: null, proxy: [], runners: { GET: [direct.hello.pid], POST: [direct.echo.pid] }, headers: directHeaders, bases: { GET: direct.hello.base, POST: direct.echo.base } },
   };
@@ -146,7 +155,7 @@ try {
       runnerUs: (r.runnerTicks / ticksPerS / r.requests) * 1e6,
     };
   };
-  echo(chalk.bold(`\nrust-less local backend, ${os.cpus().length} cores, node ${process.versions.node}, ${(await $`${nginxBin} -v 2>&1`).stdout.trim()}`));
+  echo(chalk.bold(`\nrust-less local backend, ${os.cpus().length} cores, node ${process.versions.node}, ${(await $`${NGINX} -v 2>&1`).stdout.trim()}`));
   echo(`load average before / after: ${loadBefore} / ${loadAfter}; ${rounds} interleaved rounds of ${seconds} s per cell`);
   if (builds) {
     echo(`build: first (${argv['cache-dir'] ? 'reused cache' : 'empty cache'}) / one-line change: ${fmt(figures.firstBuildMs / 1000)} / ${fmt(figures.rebuildMs / 1000)} s`);
@@ -184,44 +193,12 @@ try {
   goal('gateway CPU per request <= 2 x nginx (all cells)', `${fmt(cpuRatio, 2)} x`, cpuRatio <= 2);
   goal(`gateway RSS idle (${idleSeconds} s without work) <= 60 MiB`, `${fmt(figures.gatewayIdleRss)} MiB`, figures.gatewayIdleRss <= 60);
 } finally {
+  await Promise.all(stops.map((stop) => stop()));
   for (const child of children) child.kill('SIGTERM');
   gateway.kill('SIGTERM');
   await new Promise((resolve) => gateway.once('exit', resolve));
   await Promise.all(children.map((child) => child.exitCode === null && child.signalCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined));
   await fs.remove(work);
-}
-
-async function startNginx(port, helloSocket, echoSocket) {
-  const prefix = path.join(work, 'nginx');
-  await fs.mkdirp(path.join(prefix, 'tmp'));
-  const proxy = (fn, params) => `proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header x-rustless-function ${fn}; proxy_set_header x-rustless-params '${params}'; proxy_set_header x-forwarded-for $remote_addr;`;
-  const conf = `
-${process.getuid() === 0 ? 'user root;' : ''}
-daemon off;
-master_process on;
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/tmp/body; proxy_temp_path ${prefix}/tmp/proxy;
-  fastcgi_temp_path ${prefix}/tmp/fcgi; uwsgi_temp_path ${prefix}/tmp/uwsgi; scgi_temp_path ${prefix}/tmp/scgi;
-  upstream hello { server unix:${helloSocket}; keepalive 64; }
-  upstream echo { server unix:${echoSocket}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location /hello/ { proxy_pass http://hello; ${proxy('Hello', '{"name":"pi"}')} }
-    location = /echo { proxy_pass http://echo; ${proxy('Echo', '{}')} }
-  }
-}
-`;
-  await fs.writeFile(path.join(prefix, 'nginx.conf'), conf);
-  const child = spawn(nginxBin, ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log')], { stdio: 'inherit' });
-  children.push(child);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/hello/pi`).then((r) => r.status).catch(() => 0)) === 200, 'nginx');
-  const workers = (await $`pgrep -P ${child.pid}`).stdout.trim().split('\n').map(Number);
-  return { pids: [child.pid, ...workers] };
 }
 
 async function startDirect(binary) {
@@ -233,30 +210,14 @@ async function startDirect(binary) {
   return { pid: child.pid, base };
 }
 
-/** A wrk script for the request: GET /hello/pi, or POST /echo with a 1 KiB JSON body. */
-async function writeScript(file, method, headers) {
-  const lines = Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`);
-  if (method === 'POST') lines.push('wrk.method = "POST"', 'wrk.path = "/echo"', 'wrk.headers["Content-Type"] = "application/json"', `wrk.body = ${JSON.stringify(body(1024))}`);
-  else lines.push('wrk.path = "/hello/pi"');
-  await fs.writeFile(file, lines.join('\n') + '\n');
+/** The wrk script for GET /hello/pi, or POST /echo with a 1 KiB JSON body. */
+function writeScript(file, method, headers) {
+  if (method === 'GET') return writeWrkScript(file, { path: '/hello/pi', headers });
+  return writeWrkScript(file, { method: 'POST', path: '/echo', headers: { ...headers, 'Content-Type': 'application/json' }, body: body(1024) });
 }
 
-async function wrk(base, method, c, s, script) {
-  const { stdout } = await $`wrk -t1 -c${c} -d${s}s --timeout 10s --latency -s ${script} ${base}`;
-  const unit = (text) => {
-    const m = /([\d.]+)(us|ms|s)/.exec(text);
-    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
-  };
-  const done = /(\d+) requests in ([\d.]+)(ms|s)/.exec(stdout);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  return {
-    requests: Number(done[1]),
-    seconds: Number(done[2]) / (done[3] === 'ms' ? 1000 : 1),
-    p50: unit(/ 50%\s+(\S+)/.exec(stdout)[1]),
-    p99: unit(/ 99%\s+(\S+)/.exec(stdout)[1]),
-    errors: non2xx + (socketErrors ? socketErrors.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0),
-  };
+function wrk(base, method, connections, seconds, script) {
+  return runWrk({ base, connections, seconds, script });
 }
 
 /** A JSON object of exactly `size` bytes. */
@@ -268,36 +229,6 @@ async function expectStatus(target, status, payload) {
   const response = await fetch(target, payload ? { method: 'POST', body: payload, headers: { 'content-type': 'application/json' } } : {});
   await response.text();
   if (response.status !== status) throw new Error(`${target} answered ${response.status}, expected ${status}`);
-}
-
-function cpuTicks(pids) {
-  let ticks = 0;
-  for (const pid of pids) {
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks;
-}
-
-async function waitFor(check, what) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error(`${what} did not come up`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Milliseconds `fn` took. */

@@ -62,7 +62,7 @@ export function createPublicHandler(context: PublicHandlerContext) {
     }
     const exchange = new Exchange(context, req, res, match.target, JSON.stringify(match.params));
     if (exchange.bodiless) exchange.start(EMPTY);
-    else readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)));
+    else readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)), exchange.contentLength);
   };
 }
 
@@ -87,6 +87,8 @@ export function createPublicHandler(context: PublicHandlerContext) {
 class Exchange implements UpstreamExchange {
   readonly bodiless: boolean;
   readonly contentType: string | undefined;
+  /** As the client sent it (read from `rawHeaders`, so node never builds `req.headers`). */
+  readonly contentLength: string | undefined;
   deadline = 0;
   readonly #context: PublicHandlerContext;
   readonly #req: IncomingMessage;
@@ -132,6 +134,7 @@ class Exchange implements UpstreamExchange {
     if (remote !== undefined) headers += `x-forwarded-for: ${remote}\n`;
     this.#headers = headers;
     this.contentType = contentType;
+    this.contentLength = length;
     this.bodiless = !chunked && (length === undefined || length === '0');
   }
 
@@ -166,10 +169,15 @@ class Exchange implements UpstreamExchange {
   onResponse(status: number, head: string, body: Buffer): void {
     const headers: string[] = [];
     let hasLength = false;
-    let from = 0;
-    while (from < head.length) {
-      const end = head.indexOf('\n', from);
+    let valid = true;
+    for (let from = 0; from < head.length; ) {
+      let end = head.indexOf('\n', from);
+      if (end < 0) end = head.length;
       const colon = head.indexOf(': ', from);
+      if (colon < 0 || colon > end) {
+        valid = false;
+        break;
+      }
       const name = head.slice(from, colon);
       if (name === 'content-length') hasLength = true;
       headers.push(name, head.slice(colon + 2, end));
@@ -177,14 +185,16 @@ class Exchange implements UpstreamExchange {
     }
     // 1xx, 204 and 304 carry no length; a HEAD answer brings the length its GET would have.
     if (!hasLength && status >= 200 && status !== 204 && status !== 304) headers.push('content-length', String(body.length));
-    this.#finish(status);
     try {
+      if (!valid) throw new Error('a response header line without ": "');
       this.#res.writeHead(status, headers);
     } catch (error) {
       // A header node refuses: this answer is lost, nothing else is.
+      this.#finish(502);
       sendThrown(this.#res, new RustlessError('RUSTLESS_RUNNER_FAILED', `the runner of app ${this.#target.app} sent a response header that is not valid HTTP`, { cause: error }));
       return;
     }
+    this.#finish(status);
     this.#res.end(body);
   }
 

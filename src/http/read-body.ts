@@ -10,8 +10,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * The same with a callback: plain 'data' listeners cost far less per request than an async
  * iterator, which matters on the public hot path. Calls `done` exactly once.
  */
-export function readBodyThen(req: IncomingMessage, limit: number, done: (error: RustlessError | undefined, body?: Buffer) => void): void {
-  const declared = Number(req.headers['content-length'] ?? NaN);
+export function readBodyThen(
+  req: IncomingMessage,
+  limit: number,
+  done: (error: RustlessError | undefined, body?: Buffer) => void,
+  contentLength: string | undefined = req.headers['content-length'],
+): void {
+  const declared = Number(contentLength ?? NaN);
   if (declared > limit) return done(tooLarge(declared, limit));
   let first: Buffer | undefined;
   let chunks: Buffer[] | undefined;
@@ -48,6 +53,7 @@ function tooLarge(size: number, limit: number): RustlessError {
 
 /** True for `application/json` and `application/<anything>+json`, with or without parameters. */
 export function isJsonContentType(value: string | undefined): boolean {
+  if (value === 'application/json') return true;
   const type = (value ?? '').split(';')[0]!.trim().toLowerCase();
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }

@@ -6,7 +6,7 @@
 //! small machine, so the number of connections stays modest (bounded below).
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -312,6 +312,13 @@ fn serve_frames(shared: &Arc<Shared>, mut reader: BufReader<Stream>, writer: Str
     let mut preface = [0u8; frames::PREFACE.len()];
     if reader.read_exact(&mut preface).is_err() || preface != frames::PREFACE {
         log::line("closing a connection that started with NUL but no frame preface");
+        shared.lock().connections.remove(&id);
+        return;
+    }
+    // The preface back says "frames understood": a runner from before frames would answer
+    // HTTP instead, and the gateway can say so rather than misread it.
+    let mut writer = writer;
+    if writer.write_all(frames::PREFACE).is_err() {
         shared.lock().connections.remove(&id);
         return;
     }

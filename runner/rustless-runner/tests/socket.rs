@@ -606,6 +606,9 @@ fn a_frame_connection_carries_many_requests_answered_as_they_finish() {
     wire.extend(request_frame(4, "GET", "/nope", "Nope", "{}", "", ""));
     let sent = Instant::now();
     stream.write_all(&wire).unwrap();
+    let mut ack = vec![0u8; PREFACE.len()];
+    stream.read_exact(&mut ack).unwrap();
+    assert_eq!(ack, PREFACE, "the runner answers the preface with the preface");
 
     let mut answers = std::collections::HashMap::new();
     let mut order = Vec::new();
@@ -678,7 +681,8 @@ fn a_broken_frame_ends_that_connection_only() {
     wire.extend_from_slice(b"GET ");
     stream.write_all(&wire).unwrap();
     let mut rest = Vec::new();
-    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
+    stream.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, PREFACE, "nothing but the preface came back");
     assert_eq!(Client::unix(&path).call("GET", "/version", "Version", "").status, 200);
     runner.signal(libc::SIGTERM);
     let (status, stderr) = runner.wait(Duration::from_secs(3));

@@ -34,6 +34,8 @@ export class RunnerConnection {
   readonly #writer = new FrameWriter();
   readonly #reader = new FrameReader();
   #nextId = 1;
+  /** Bytes of the runner's preface seen so far: it answers ours with the same bytes. */
+  #acknowledged = 0;
   #connected = false;
   #closed = false;
   #ending = false;
@@ -50,7 +52,8 @@ export class RunnerConnection {
     this.#socket.on('connect', () => (this.#connected = true));
     this.#socket.on('data', (chunk: Buffer) => {
       try {
-        this.#reader.push(chunk, this.#deliver);
+        const rest = this.#acknowledged < PREFACE.length ? this.#takeAcknowledgement(chunk) : chunk;
+        if (rest.length > 0) this.#reader.push(rest, this.#deliver);
       } catch (error) {
         this.#socket.destroy(error as Error);
       }
@@ -88,6 +91,16 @@ export class RunnerConnection {
   closed(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => this.#socket.once('close', () => resolve()));
+  }
+
+  /** Checks the runner's preface at the start of the stream; returns what follows it. */
+  #takeAcknowledgement(chunk: Buffer): Buffer {
+    const count = Math.min(PREFACE.length - this.#acknowledged, chunk.length);
+    if (!chunk.subarray(0, count).equals(PREFACE.subarray(this.#acknowledged, this.#acknowledged + count))) {
+      throw new Error('the runner does not speak the frame protocol: it was built by an older rust-less, deploy the app again');
+    }
+    this.#acknowledged += count;
+    return chunk.subarray(count);
   }
 
   readonly #flush = (): void => {

@@ -37,6 +37,7 @@ const runner = createNetServer((socket: Socket) => {
       if (pending.subarray(0, PREFACE.length).toString('latin1') !== PREFACE) return void socket.destroy();
       prefaced = true;
       pending = pending.subarray(PREFACE.length);
+      socket.write(PREFACE, 'latin1');
     }
     while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32LE(0)) {
       const length = pending.readUInt32LE(0);
@@ -65,6 +66,7 @@ function answer(socket: Socket, id: number, method: string, path: string): void 
   const ok = frame(id, 200, 'content-type: application/json\n', JSON.stringify({ path }));
   if (path.startsWith('/slow')) setTimeout(() => socket.write(ok), 300);
   else if (path === '/broken') socket.write(frame(id, 200, 'x-bad: a\u0001b\n', '{}'));
+  else if (path === '/no-colon') socket.write(frame(id, 200, 'x-no-colon', '{}'));
   else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path) || path.startsWith('/hangup-always'))) {
     hungUp.add(path);
     socket.destroy();
@@ -142,6 +144,9 @@ t.test('a response the gateway cannot read fails that request alone', async (t) 
     'the requests in flight beside it are untouched',
   );
   t.equal((await send('GET', '/slow/after')).status, 200, 'and the next one is served');
+  const noColon = await send('GET', '/no-colon');
+  t.equal(noColon.status, 502, 'a head line without a colon (and no newline) fails that request, and hangs nothing');
+  t.equal(noColon.body.error.code, 'RUSTLESS_RUNNER_FAILED');
 });
 
 // One frame connection carries every request, so a runner that closes it (the real one never
@@ -210,4 +215,29 @@ t.test('a request that dies again when retried alone fails with RUSTLESS_RUNNER_
     message: 'the runner of app app died while answering GET /hangup-always/2: the connection to it broke mid-request (the local backend cannot tell why); it failed again when the request was retried alone',
   });
   t.equal((await send('GET', '/slow/after', undefined, silentBase)).status, 200, 'and the next request is served');
+});
+
+t.test('a runner from before frames (it answers the preface with HTTP) fails with a message that says what to do', async (t) => {
+  const oldPath = join(dir, 'old.sock');
+  const old = createNetServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}'));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => old.listen(oldPath, resolve));
+  const oldBackend = { kind: 'local', activate: async () => oldPath, stop: async () => {}, runnerExit: async () => undefined } as Partial<Backend> as Backend;
+  const oldLifecycle = new AppLifecycle({ backend: oldBackend, defaultIdleTimeoutMs: 60_000 });
+  const oldClients = new RunnerClients();
+  const server: Server = createHttpServer(createPublicHandler({ routes: () => routes, lifecycle: oldLifecycle, clients: oldClients }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    oldLifecycle.close();
+    await new Promise((resolve) => server.close(resolve));
+    await oldClients.close();
+    await new Promise((resolve) => old.close(resolve));
+  });
+  const response = await request(`http://127.0.0.1:${(server.address() as { port: number }).port}/any`);
+  t.equal(response.statusCode, 502);
+  const body = (await response.body.json()) as any;
+  t.equal(body.error.code, 'RUSTLESS_RUNNER_FAILED');
+  t.match(body.error.message, /built by an older rust-less, deploy the app again/);
 });
