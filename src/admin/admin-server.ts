@@ -119,8 +119,8 @@ function route(method: string, path: string, handler: Handler): AdminRoute {
 /** Prometheus's text exposition format; 404 when the gateway runs with `--no-metrics`. */
 export async function sendMetrics(gateway: Gateway, res: ServerResponse): Promise<void> {
   if (!gateway.metrics) return sendError(res, 'RUSTLESS_NOT_FOUND', 404, 'metrics are off: the gateway runs with --no-metrics');
-  const text = await gateway.metrics.text();
-  res.writeHead(200, { 'content-type': gateway.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+  const { text, contentType } = await gateway.metrics.scrape();
+  res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 

@@ -1,21 +1,20 @@
 /**
- * The gateway's Prometheus metrics (prom-client), served as `GET /metrics` on the admin
- * listener and, with `--metrics-listen`, on a port of their own.
+ * The gateway's Prometheus metrics, served as `GET /metrics` on the admin listener and, with
+ * `--metrics-listen`, on a port of their own (docs/metrics.md).
  *
  * Labels are bounded: `app` and `route` (the pattern as written in rustless.toml) come from
  * deployed manifests, `method` from the seven methods a route can name, `code` from the
  * statuses actually answered. A path no route matches is never a label value: such requests
- * count in `rustless_unrouted_requests_total{code}`.
+ * count in `rustless_unrouted_requests_total{code}`. Counters only grow: the series of a
+ * deleted app stay until the gateway restarts, as Prometheus expects of a counter.
  *
- * Counters only grow: the series of a deleted app stay until the gateway restarts, as
- * Prometheus expects of a counter.
- *
- * The hot path pays for two map lookups and two increments per request: each route's label
- * children are created once and kept beside it. What changes rarely (requests in flight,
- * whether a runner is up) is read when Prometheus scrapes, not recorded per request.
+ * The request path bumps plain numbers (series.ts): each route keeps its series beside it, so
+ * a request costs a map lookup and two additions. prom-client, with the gateway process's own
+ * metrics, is loaded at the first scrape and formats everything then.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { RouteTarget } from '../router/route-table.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './series.js';
 
 /** Seconds; a function call on a Pi is usually a few milliseconds, a slow one up to the route's timeout. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -29,102 +28,83 @@ export interface MetricsSource {
   runnerUp(app: string): boolean;
 }
 
-interface RouteChildren {
-  requests: Map<string, Counter.Internal>;
-  durations: Map<string, Histogram.Internal<'app' | 'route' | 'method'>>;
+/** A route's series by `method status` and by method, kept beside the route. */
+interface RouteSeries {
+  requests: Map<string, CounterSeries>;
+  durations: Map<string, HistogramSeries>;
 }
 
 export class GatewayMetrics {
-  readonly registry = new Registry();
-  readonly #requests: Counter<'app' | 'route' | 'method' | 'code'>;
-  readonly #durations: Histogram<'app' | 'route' | 'method'>;
-  readonly #unrouted: Counter<'code'>;
-  readonly #timeouts: Counter<'app' | 'route'>;
-  readonly #runnerFailures: Counter<'app' | 'route' | 'code'>;
-  readonly #coldStarts: Counter<'app'>;
-  readonly #coldStartDurations: Histogram<'app'>;
-  readonly #builds: Counter<'app' | 'outcome'>;
-  readonly #buildDurations: Histogram<'app'>;
-  readonly #routes = new WeakMap<RouteTarget, RouteChildren>();
+  readonly #requests = new CounterFamily('rustless_requests_total', 'Requests answered, by app, route, method and status code.');
+  readonly #durations = new HistogramFamily('rustless_request_duration_seconds', 'Time from a routed request to its answer, cold starts included.', REQUEST_BUCKETS);
+  readonly #unrouted = new CounterFamily('rustless_unrouted_requests_total', 'Requests no route answered (404 and 405), by status code.');
+  readonly #timeouts = new CounterFamily('rustless_timeouts_total', "Requests that ran past their route's timeout (504).");
+  readonly #runnerFailures = new CounterFamily('rustless_runner_failures_total', 'Requests failed by the runner rather than the function (502, 503), by status code.');
+  readonly #coldStarts = new CounterFamily('rustless_cold_starts_total', "Starts of an app's runner caused by a request.");
+  readonly #coldStartDurations = new HistogramFamily('rustless_cold_start_duration_seconds', "Time to start an app's runner for a request.", COLD_START_BUCKETS);
+  readonly #builds = new CounterFamily('rustless_builds_total', 'Finished builds, by outcome (succeeded, failed).');
+  readonly #buildDurations = new HistogramFamily('rustless_build_duration_seconds', 'Time a build took, from start to serving or failure.', BUILD_BUCKETS);
+  readonly #gauges: GaugeFamily[];
+  readonly #routes = new WeakMap<RouteTarget, RouteSeries>();
+  #registry: Promise<Registry> | undefined;
 
   constructor(source: MetricsSource) {
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
-    this.#requests = new Counter({ name: 'rustless_requests_total', help: 'Requests answered, by app, route, method and status code.', labelNames: ['app', 'route', 'method', 'code'], registers });
-    this.#durations = new Histogram({ name: 'rustless_request_duration_seconds', help: 'Time from a routed request to its answer, cold starts included.', labelNames: ['app', 'route', 'method'], buckets: REQUEST_BUCKETS, registers });
-    this.#unrouted = new Counter({ name: 'rustless_unrouted_requests_total', help: 'Requests no route answered (404 and 405), by status code.', labelNames: ['code'], registers });
-    this.#timeouts = new Counter({ name: 'rustless_timeouts_total', help: "Requests that ran past their route's timeout (504).", labelNames: ['app', 'route'], registers });
-    this.#runnerFailures = new Counter({ name: 'rustless_runner_failures_total', help: 'Requests failed by the runner rather than the function (502, 503), by status code.', labelNames: ['app', 'route', 'code'], registers });
-    this.#coldStarts = new Counter({ name: 'rustless_cold_starts_total', help: "Starts of an app's runner caused by a request.", labelNames: ['app'], registers });
-    this.#coldStartDurations = new Histogram({ name: 'rustless_cold_start_duration_seconds', help: "Time to start an app's runner for a request.", labelNames: ['app'], buckets: COLD_START_BUCKETS, registers });
-    this.#builds = new Counter({ name: 'rustless_builds_total', help: 'Finished builds, by outcome (succeeded, failed).', labelNames: ['app', 'outcome'], registers });
-    this.#buildDurations = new Histogram({ name: 'rustless_build_duration_seconds', help: 'Time a build took, from start to serving or failure.', labelNames: ['app'], buckets: BUILD_BUCKETS, registers });
-    new Gauge({
-      name: 'rustless_requests_in_flight',
-      help: 'Requests an app is answering now.',
-      labelNames: ['app'],
-      registers,
-      collect() {
-        this.reset();
-        for (const app of source.apps()) this.set({ app }, source.inflight(app));
-      },
-    });
-    new Gauge({
-      name: 'rustless_runner_up',
-      help: "1 when the app's runner is up, 0 when it is stopped.",
-      labelNames: ['app'],
-      registers,
-      collect() {
-        this.reset();
-        for (const app of source.apps()) this.set({ app }, source.runnerUp(app) ? 1 : 0);
-      },
-    });
+    this.#gauges = [
+      new GaugeFamily('rustless_requests_in_flight', 'Requests an app is answering now.', () => source.apps().map((app) => ({ labels: { app }, value: source.inflight(app) }))),
+      new GaugeFamily('rustless_runner_up', "1 when the app's runner is up, 0 when it is stopped.", () => source.apps().map((app) => ({ labels: { app }, value: source.runnerUp(app) ? 1 : 0 }))),
+    ];
   }
 
   /** One answered request of a route; `seconds` from routing to the answer. */
   request(target: RouteTarget, method: string, status: number, seconds: number): void {
-    let children = this.#routes.get(target);
-    if (children === undefined) {
-      children = { requests: new Map(), durations: new Map() };
-      this.#routes.set(target, children);
+    let route = this.#routes.get(target);
+    if (route === undefined) {
+      route = { requests: new Map(), durations: new Map() };
+      this.#routes.set(target, route);
     }
     const key = `${method} ${status}`;
-    let counter = children.requests.get(key);
-    if (counter === undefined) {
-      counter = this.#requests.labels(target.app, target.path, method, String(status));
-      children.requests.set(key, counter);
+    let requests = route.requests.get(key);
+    if (requests === undefined) {
+      requests = this.#requests.series(`${target.app}\0${target.path}\0${key}`, () => ({ app: target.app, route: target.path, method, code: String(status) }));
+      route.requests.set(key, requests);
     }
-    counter.inc();
-    let histogram = children.durations.get(method);
-    if (histogram === undefined) {
-      histogram = this.#durations.labels(target.app, target.path, method);
-      children.durations.set(method, histogram);
+    requests.value++;
+    let durations = route.durations.get(method);
+    if (durations === undefined) {
+      durations = this.#durations.series(`${target.app}\0${target.path}\0${method}`, () => ({ app: target.app, route: target.path, method }));
+      route.durations.set(method, durations);
     }
-    histogram.observe(seconds);
-    if (status === 504) this.#timeouts.inc({ app: target.app, route: target.path });
-    else if (status === 502 || status === 503) this.#runnerFailures.inc({ app: target.app, route: target.path, code: String(status) });
+    durations.observe(seconds);
+    if (status === 504) this.#timeouts.series(`${target.app}\0${target.path}`, () => ({ app: target.app, route: target.path })).value++;
+    else if (status === 502 || status === 503) this.#runnerFailures.series(`${target.app}\0${target.path}\0${status}`, () => ({ app: target.app, route: target.path, code: String(status) })).value++;
   }
 
   unrouted(status: number): void {
-    this.#unrouted.inc({ code: String(status) });
+    this.#unrouted.series(String(status), () => ({ code: String(status) })).value++;
   }
 
   coldStart(app: string, seconds: number): void {
-    this.#coldStarts.inc({ app });
-    this.#coldStartDurations.observe({ app }, seconds);
+    this.#coldStarts.series(app, () => ({ app })).value++;
+    this.#coldStartDurations.series(app, () => ({ app })).observe(seconds);
   }
 
   build(app: string, outcome: 'succeeded' | 'failed', seconds: number): void {
-    this.#builds.inc({ app, outcome });
-    this.#buildDurations.observe({ app }, seconds);
+    this.#builds.series(`${app}\0${outcome}`, () => ({ app, outcome })).value++;
+    this.#buildDurations.series(app, () => ({ app })).observe(seconds);
   }
 
-  /** The text exposition format. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** The text exposition format, and its content type. */
+  async scrape(): Promise<{ text: string; contentType: string }> {
+    const registry = await (this.#registry ??= this.#load());
+    return { text: await registry.metrics(), contentType: registry.contentType };
   }
 
-  get contentType(): string {
-    return this.registry.contentType;
+  async #load(): Promise<Registry> {
+    const { collectDefaultMetrics, Registry } = await import('prom-client');
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const families = [this.#requests, this.#durations, this.#unrouted, this.#timeouts, this.#runnerFailures, this.#coldStarts, this.#coldStartDurations, this.#builds, this.#buildDurations, ...this.#gauges];
+    for (const family of families) registry.registerMetric(family as unknown as Parameters<Registry['registerMetric']>[0]);
+    return registry;
   }
 }
