@@ -6,6 +6,7 @@
 //   - nginx (from Debian), one worker, started here on the same runner unix sockets with
 //     keep-alive upstream connections and the same x-rustless-* headers the gateway sends;
 //   - the rust-less gateway;
+//   - the same gateway started with --no-metrics, for what recording metrics costs (issue #10);
 //   - (reference) the same runner binaries started alone on TCP and called directly. On TCP a
 //     runner is its own HTTP edge (it routes, checks bodies and runs each request on a thread of
 //     its own for the route's timeout), so this row is the standalone runner, not the runner
@@ -37,13 +38,9 @@ const log = (text) => process.stderr.write(`[bench] ${text}\n`);
 await requireTools();
 const loadBefore = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-const gateway = spawn(process.execPath, [cli, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', stateDir, '--cache-dir', cacheDir, '--idle-timeout', '3600'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const { url, admin } = await new Promise((resolve) => {
-  createInterface({ input: gateway.stdout }).on('line', (line) => {
-    const match = /listening on (http:\/\/\S+) \(admin (\S+?),/.exec(line);
-    if (match) resolve({ url: match[1], admin: match[2] });
-  });
-});
+const { gateway, url, admin } = await startGateway(stateDir);
+const plainStateDir = path.join(work, 'state-no-metrics');
+const plain = await startGateway(plainStateDir, ['--no-metrics']);
 const rustless = (...args) => $`node ${cli} ${args} --host ${admin}`;
 const children = [];
 const stops = [];
@@ -59,6 +56,8 @@ try {
   figures.firstBuildMs = await timed(() => rustless('deploy', hello));
   log('building echo');
   await rustless('deploy', echoApp);
+  log('deploying both to the gateway without metrics');
+  for (const dir of [hello, echoApp]) await $`node ${cli} deploy ${dir} --host ${plain.admin}`;
   if (builds) {
     await fs.appendFile(path.join(hello, 'src', 'lib.rs'), '\n// a one-line change\n');
     log('rebuilding hello after a one-line change');
@@ -80,8 +79,12 @@ try {
   await sleep(Math.max(0, idleSeconds - 1) * 1000);
   figures.gatewayIdleRss = rss(gateway.pid);
 
+  await expectStatus(`${plain.url}/hello/pi`, 200);
+  await expectStatus(`${plain.url}/echo`, 201, body(16));
   const apps = JSON.parse((await rustless('ls', '--json')).stdout);
   const runner = (name) => apps.find((a) => a.name === name).runtime.pid;
+  const plainApps = JSON.parse((await $`node ${cli} ls --json --host ${plain.admin}`).stdout);
+  const plainRunner = (name) => plainApps.find((a) => a.name === name).runtime.pid;
   const socket = (name) => path.join(stateDir, 'run', `${name}.sock`);
 
   const nginx = await startNginx({
@@ -104,6 +107,7 @@ try {
   const targets = {
     nginx: { base: nginx.base, proxy: nginx.pids, runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
     gateway: { base: url, proxy: [gateway.pid], runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
+    nometrics: { base: plain.url, proxy: [plain.gateway.pid], runners: { GET: [plainRunner('hello')], POST: [plainRunner('echo')] }, headers: { GET: {}, POST: {} } },
     direct: { base: null, proxy: [], runners: { GET: [direct.hello.pid], POST: [direct.echo.pid] }, headers: directHeaders, bases: { GET: direct.hello.base, POST: direct.echo.base } },
   };
   for (const [name, t] of Object.entries(targets)) {
@@ -192,13 +196,37 @@ try {
   const cpuRatio = cpu('gateway') / cpu('nginx');
   goal('gateway CPU per request <= 2 x nginx (all cells)', `${fmt(cpuRatio, 2)} x`, cpuRatio <= 2);
   goal(`gateway RSS idle (${idleSeconds} s without work) <= 60 MiB`, `${fmt(figures.gatewayIdleRss)} MiB`, figures.gatewayIdleRss <= 60);
+
+  echo(chalk.bold('\nissue #10 goal (the gateway with metrics against the same gateway with --no-metrics, this run)'));
+  for (const method of ['GET', 'POST']) {
+    for (const c of connections.filter((n) => n > 1)) {
+      const ratio = row('gateway', method, c).rps / row('nometrics', method, c).rps;
+      goal(`throughput with metrics ${method} c=${c} >= 0.97 x without`, `${fmt(ratio, 3)} x`, ratio >= 0.97);
+    }
+  }
+  const metricsCpu = cpu('gateway') / cpu('nometrics');
+  goal('gateway CPU per request with / without metrics (all cells)', `${fmt(metricsCpu, 3)} x`, metricsCpu <= 1.03);
 } finally {
   await Promise.all(stops.map((stop) => stop()));
   for (const child of children) child.kill('SIGTERM');
-  gateway.kill('SIGTERM');
-  await new Promise((resolve) => gateway.once('exit', resolve));
+  for (const g of [gateway, plain.gateway]) {
+    g.kill('SIGTERM');
+    await new Promise((resolve) => g.once('exit', resolve));
+  }
   await Promise.all(children.map((child) => child.exitCode === null && child.signalCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined));
   await fs.remove(work);
+}
+
+/** A gateway on the local backend with its own state, sharing the cargo cache. */
+async function startGateway(dir, extra = []) {
+  const child = spawn(process.execPath, [cli, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', dir, '--cache-dir', cacheDir, '--idle-timeout', '3600', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { url, admin } = await new Promise((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /listening on (http:\/\/\S+) \(admin (\S+?),/.exec(line);
+      if (match) resolve({ url: match[1], admin: match[2] });
+    });
+  });
+  return { gateway: child, url, admin };
 }
 
 async function startDirect(binary) {
