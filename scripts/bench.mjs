@@ -30,6 +30,8 @@ const starts = Number(argv.starts ?? 20);
 const builds = argv.builds !== false;
 const idleSeconds = Number(argv['idle-seconds'] ?? 15);
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'rustless-bench-'));
+// As root the local backend builds and runs functions as an unprivileged user, who must get through.
+await fs.chmod(work, 0o755);
 const cacheDir = argv['cache-dir'] ? path.resolve(argv['cache-dir']) : path.join(work, 'cargo-cache');
 const stateDir = path.join(work, 'state');
 const ticksPerS = Number((await $`getconf CLK_TCK`).stdout.trim());
