@@ -40,6 +40,35 @@ export interface RuntimeStatus {
   /** Backend-specific detail, e.g. the unit's ActiveState/SubState or a child's pid. */
   detail?: string;
   pid?: number;
+  /** How the runner last ended when nobody asked it to (a crash, an out-of-memory kill). */
+  lastExit?: RunnerExit;
+  /** Set while the backend refuses to start the app after failed starts (it retries by itself). */
+  backoff?: StartBackoff;
+}
+
+/** Why a runner ended on its own. */
+export interface RunnerExit {
+  /**
+   * `oom-kill`: the kernel killed it at its memory limit; `signal`: killed by a signal (an
+   * abort, say); `exit-code`: it exited non-zero; `start-failed`: it never became ready.
+   */
+  reason: 'oom-kill' | 'signal' | 'exit-code' | 'start-failed';
+  /** One line for people: `out of memory: killed at its limit of 128M`. */
+  message: string;
+  /** ISO time it ended. */
+  at: string;
+  /** The memory limit it ran under (as in rustless.toml), set for `oom-kill`. */
+  memoryLimit?: string;
+  exitStatus?: number;
+  signal?: string;
+}
+
+export interface StartBackoff {
+  /** Failed starts in a row. */
+  failures: number;
+  /** ISO time of the next start the backend will try; requests before it get 503 at once. */
+  retryAt: string;
+  message: string;
 }
 
 export interface LogOptions {
@@ -48,6 +77,15 @@ export interface LogOptions {
   /** Keep the stream open and yield new lines as they come. */
   follow?: boolean;
   signal?: AbortSignal;
+}
+
+export interface ActivateOptions {
+  /**
+   * The gateway believes the runner is not up (never started, stopped for idleness, or died):
+   * the backend may start it now and report a failed start, instead of leaving it to the first
+   * connection.
+   */
+  coldStart?: boolean;
 }
 
 export interface Backend {
@@ -60,10 +98,15 @@ export interface Backend {
    * Makes sure `app` accepts connections (started, or started on connect by socket activation)
    * and returns the unix socket path to send its requests to.
    */
-  activate(app: string): Promise<string>;
+  activate(app: string, options?: ActivateOptions): Promise<string>;
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
   status(app: string): Promise<RuntimeStatus>;
+  /**
+   * How the app's runner last ended on its own, if the backend can tell: for the error of a
+   * request whose runner died, e.g. `out of memory: killed at its limit of 128M`.
+   */
+  lastExit?(app: string): Promise<RunnerExit | undefined>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;
   /** Removes everything the backend holds for the app: process, units, images, sockets. */
   remove(app: string): Promise<void>;

@@ -76,7 +76,7 @@ export class AppLifecycle {
     };
     try {
       const coldStart = !state.active;
-      const socketPath = await this.#options.backend.activate(app);
+      const socketPath = await this.#options.backend.activate(app, { coldStart });
       if (coldStart) state.stats.coldStarts++;
       state.active = true;
       return { socketPath, coldStart, release };

@@ -3,7 +3,7 @@
 // `rustless deploy` inside it, and every HTTP call made from this machine through the
 // socket-activated gateway to Podman containers that Quadlet units start on demand.
 import t, { type Test } from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -154,7 +154,7 @@ t.test('boot the test host and install rust-less with scripts/install.mjs', asyn
   // The public port: 8080 unless something on this machine (which the guest shares) has it.
   port = (await portFree(8080)) ? 8080 : await freePort();
   t.comment(`public port ${port}`);
-  host = (await boot({ name: NAME, binds: [{ host: ROOT, guest: SRC, readOnly: true }], log: (m: string) => t.comment(m) })) as Guest;
+  host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
   const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S}"`, 'install.mjs succeeds');
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   t.equal(await unitActive('rustless.socket'), 'active', 'rustless.socket listens');
@@ -190,6 +190,56 @@ t.test('deploy hello; the first call cold-starts its container', async (t) => {
   await eventually(async () => /GET \/hello\/world/.test((await guest('journalctl -u rustless-fn-hello --no-pager -o cat')).stdout), 5_000, 'the runner log in the journal');
   t.pass('journalctl -u rustless-fn-hello has its log');
   t.match((await ok(t, 'rustless logs hello')).stdout, /GET \/hello\/world/, 'rustless logs reads the journal');
+});
+
+/** The attempts test/e2e/fixtures/hostile/build.rs makes; each must be reported, and blocked. */
+const ESCAPES = [
+  'root',
+  'systemd-run',
+  'systemd-private-socket',
+  'dbus-system-bus',
+  'admin-socket',
+  'journal-socket',
+  'gateway-tcp',
+  'read-etc-shadow',
+  'read-registry-db',
+  'read-gateway-config',
+  'read-other-app-sources',
+  'write-etc',
+  'write-shared-cache',
+  'write-other-app-target',
+  'poison-other-rlib',
+  'read-gateway-environ',
+  'signal-gateway',
+  'user-namespace',
+  'fork-500',
+];
+
+t.test('a hostile build.rs cannot leave the build sandbox; the honest app is untouched', async (t) => {
+  await ok(t, `rm -rf /root/apps/hostile && cp -r ${SRC}/test/e2e/fixtures/hostile /root/apps/hostile && sed -i 's/const GATEWAY_PORT: u16 = 8080;/const GATEWAY_PORT: u16 = ${port};/' /root/apps/hostile/build.rs`);
+  const helloTarget = '/var/cache/rustless/build/hello/target';
+  const before = (await ok(t, `find ${helloTarget} -type f -newer /root/apps/hostile/build.rs | wc -l; ls -la --time-style=+%s ${helloTarget}/*/release/deps | md5sum`)).stdout;
+  const result = await deploy('hostile');
+  const output = result.stdout + result.stderr;
+  t.not(result.exitCode, 0, 'the hostile build fails (on purpose, once it has reported)');
+  t.match(output, /rustless-escape: report done/, 'its build script ran to the end');
+  const attempts = new Map<string, { verdict: string; detail: string }>();
+  for (const match of output.matchAll(/rustless-escape ([a-z0-9-]+): (blocked|ESCAPED) \((.*)\)$/gm)) attempts.set(match[1]!, { verdict: match[2]!, detail: match[3]! });
+  for (const name of ESCAPES) {
+    const attempt = attempts.get(name);
+    t.ok(attempt, `${name}: attempted`);
+    t.equal(attempt?.verdict, 'blocked', `${name}: blocked (${attempt?.detail ?? 'no report'})`);
+  }
+  t.match(attempts.get('fork-500')?.detail, /^\d+ of 500 processes started/, 'the task limit stopped the fork loop');
+  t.equal((await sh('test -e /etc/rustless-escaped')).exitCode, 1, 'no file made on the host by systemd-run');
+  t.equal((await sh(`find /var/cache/rustless /var/lib/rustless -name rustless-poison | grep -q .`)).exitCode, 1, 'no poison file anywhere');
+  const after = (await ok(t, `find ${helloTarget} -type f -newer /root/apps/hostile/build.rs | wc -l; ls -la --time-style=+%s ${helloTarget}/*/release/deps | md5sum`)).stdout;
+  t.equal(after, before, "hello's target directory is unchanged");
+  t.equal((await ok(t, 'systemctl list-units --no-legend "rustless-build-*"')).stdout.trim(), '', 'no build unit is left running');
+  t.equal((await get('/hello/still')).status, 200, 'hello still answers');
+  t.equal((await sh('rustless ls --json | grep -q \\"hostile\\"')).exitCode, 0, 'the failed build is on record');
+  await ok(t, 'rustless rm hostile');
+  t.equal((await sh('test -e /var/cache/private/rustless/build/hostile')).exitCode, 1, 'rustless rm removes the build cache of the app');
 });
 
 t.test('an idle app is stopped; the socket stays; the next call cold-starts it', async (t) => {
@@ -324,6 +374,17 @@ t.test('install.mjs --uninstall takes it all away', async (t) => {
   t.notMatch((await sh('podman images --format "{{.Repository}}"')).stdout, /rustless-fn-/, 'no images left');
   t.equal((await tryGet('/version')).status, 0, 'nothing listens on the port');
 });
+
+/**
+ * The checkout at /src/rustless, and its node_modules at the same path as here when it is a
+ * symlink out of the checkout (a git worktree sharing another's), so install.mjs finds it.
+ */
+function checkoutBinds(): Array<{ host: string; guest: string; readOnly: boolean }> {
+  const binds = [{ host: ROOT, guest: SRC, readOnly: true }];
+  const modules = realpathSync(resolve(ROOT, 'node_modules'));
+  if (!modules.startsWith(`${ROOT}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
+  return binds;
+}
 
 function portFree(candidate: number): Promise<boolean> {
   return new Promise((resolveFree) => {

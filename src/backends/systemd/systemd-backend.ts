@@ -11,17 +11,15 @@ import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeState, RuntimeStatus } from '../backend.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
-import { DEFAULT_BUILD_LIMITS, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 
 export interface SystemdBackendOptions {
-  /** `/var/lib/rustless`: builds, the cargo cache. */
+  /** `/var/lib/rustless`: the registry, builds. */
   stateDir: string;
   /** `/run/rustless`: the apps' sockets live in `<runtimeDir>/fn/`. */
   runtimeDir: string;
-  /** Dependency artifacts and cargo's home; defaults to `<stateDir>/cache`. */
-  cacheDir?: string | undefined;
   quadletDir?: string;
   unitDir?: string;
   buildLimits?: Partial<BuildLimits>;
@@ -31,22 +29,20 @@ export class SystemdBackend implements Backend {
   readonly kind = 'systemd' as const;
   readonly #stateDir: string;
   readonly #runtimeDir: string;
-  readonly #cacheDir: string;
   readonly #dirs: { quadletDir: string; unitDir: string };
   readonly #limits: BuildLimits;
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
 
-  constructor({ stateDir, runtimeDir, cacheDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {} }: SystemdBackendOptions) {
+  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {} }: SystemdBackendOptions) {
     this.#stateDir = stateDir;
     this.#runtimeDir = runtimeDir;
-    this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const binaryPath = await sandboxedBuild(job, output, { cacheDir: this.#cacheDir, limits: this.#limits, signal: job.signal });
+    const binaryPath = await sandboxedBuild(job, output, { stateDir: this.#stateDir, limits: this.#limits, signal: job.signal });
     const image = imageName(job.app, job.buildId);
     output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
     await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });
@@ -112,6 +108,7 @@ export class SystemdBackend implements Backend {
     if (existed) await daemonReload();
     await systemctl('reset-failed', names.service, names.socket).catch(() => undefined);
     await removeImages(app);
+    await removeAppCache(app);
     await rm(this.#socketPath(app), { force: true });
   }
 
