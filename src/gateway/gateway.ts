@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backend, BuildArtifact } from '../backends/backend.js';
+import type { Backend, BuildArtifact, RuntimeStatus } from '../backends/backend.js';
 import { Builder } from '../builder/builder.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppManifest } from '../manifest/manifest.js';
@@ -237,7 +237,7 @@ export class Gateway {
     const stats = this.lifecycle.stats(name).snapshot();
     return {
       name,
-      status: appStatus(latest?.status, current !== undefined, runtime.state, stats.requests),
+      status: appStatus(latest?.status, current !== undefined, runtime, stats.requests),
       currentBuild: app.currentBuild,
       latestBuild: latest ? { id: latest.id, status: latest.status } : null,
       routes: current ? routeInfo(current) : [],
@@ -255,10 +255,11 @@ export class Gateway {
   }
 }
 
-function appStatus(latest: string | undefined, deployed: boolean, runtime: string, requests: number): AppStatus {
+function appStatus(latest: string | undefined, deployed: boolean, runtime: RuntimeStatus, requests: number): AppStatus {
   if (latest === 'queued' || latest === 'building') return 'building';
-  if (!deployed) return 'failed';
-  if (runtime === 'running' || runtime === 'starting') return 'running';
+  // A runner that cannot start is failed until the backend's next try succeeds.
+  if (!deployed || runtime.backoff) return 'failed';
+  if (runtime.state === 'running' || runtime.state === 'starting') return 'running';
   return requests > 0 ? 'stopped' : 'ready';
 }
 

@@ -3,6 +3,7 @@ import { Box, Text } from 'ink';
 import { useKeys } from './use-keys.js';
 import { BuildList } from './BuildList.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
+import { runtimeNote } from '../api/runtime-note.js';
 import { ago, ms } from './format.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { LogTail } from './LogTail.js';
@@ -83,7 +84,8 @@ export function AppPage({ app }: AppPageProps) {
   const data = detail.data;
   const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['x', 'delete'], ['esc', 'back']];
   const routeRows = Math.min(data?.routes.length ?? 1, Math.max(1, Math.floor((rows - 10) / 2)));
-  const buildRows = Math.max(1, rows - routeRows - 12);
+  const note = data ? runtimeNote(data.runtime) : undefined;
+  const buildRows = Math.max(1, rows - routeRows - 12 - (note ? 1 : 0));
   return (
     <Frame title={app} note={data ? `build #${data.currentBuild ?? '-'}` : 'loading…'} error={detail.error?.message} keys={keys}>
       {data ? (
@@ -97,6 +99,11 @@ export function AppPage({ app }: AppPageProps) {
             {data.runtime.detail ? <Text dimColor>{` (${data.runtime.detail})`}</Text> : null}
             {data.runtime.pid && !data.runtime.detail?.includes(String(data.runtime.pid)) ? <Text dimColor>{` pid ${data.runtime.pid}`}</Text> : null}
           </Text>
+          {note ? (
+            <Text wrap="truncate-end" color={data.runtime.backoff ? 'red' : 'yellow'}>
+              {note}
+            </Text>
+          ) : null}
           <Text wrap="truncate-end" dimColor>
             {`requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
           </Text>

@@ -7,11 +7,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeState, RuntimeStatus } from '../backend.js';
+import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 
@@ -33,6 +35,16 @@ export class SystemdBackend implements Backend {
   readonly #limits: BuildLimits;
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
+  /** One start at a time per app: a burst of cold requests shares it. */
+  readonly #starting = new Map<string, Promise<void>>();
+  /** Apps whose last starts failed: no systemctl call until `until`. */
+  readonly #backoff = new Map<string, { failures: number; until: number; message: string }>();
+  /** Each app's container memory limit, as in its rustless.toml, for the out-of-memory message. */
+  readonly #memory = new Map<string, string>();
+  /** Apps this process stopped: their next start needs no look at how they ended. */
+  readonly #stopped = new Set<string>();
+  /** The last unrequested exit seen per app, so each is logged once. */
+  readonly #exits = new Map<string, RunnerExit>();
 
   constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {} }: SystemdBackendOptions) {
     this.#stateDir = stateDir;
@@ -52,6 +64,9 @@ export class SystemdBackend implements Backend {
   async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     if (!artifact.image) throw new RustlessError('RUSTLESS_BACKEND_FAILED', `build of ${app} has no image (built by another backend?): deploy it again`);
     const names = this.#names(app);
+    this.#memory.set(app, manifest.container.memory);
+    // A new build is a new chance: its first request starts it at once.
+    this.#backoff.delete(app);
     const buildId = /:([^:]+)$/.exec(artifact.image)?.[1] ?? '?';
     const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
@@ -69,20 +84,72 @@ export class SystemdBackend implements Backend {
     }
   }
 
-  async activate(app: string): Promise<string> {
+  /**
+   * Returns the app's socket. For a cold start it starts the service itself and waits for its
+   * READY=1, rather than leaving that to the first connection: a runner that cannot start is
+   * then a 503 with its reason at once, not a request queued in the socket while systemd tries
+   * again and again. After failed starts it waits (1 s, doubling up to 30 s) before the next
+   * systemctl call; requests meanwhile get the same 503 straight away.
+   */
+  async activate(app: string, { coldStart = false }: ActivateOptions = {}): Promise<string> {
     const socketPath = this.#socketPath(app);
-    if (this.#listening.has(app) && existsSync(socketPath)) return socketPath;
+    const listening = this.#listening.has(app) && existsSync(socketPath);
+    if (listening && !coldStart) return socketPath;
+    const backoff = this.#backoff.get(app);
+    if (backoff && Date.now() < backoff.until) throw new RustlessError('RUSTLESS_UNAVAILABLE', backoff.message, { details: { retryAt: new Date(backoff.until).toISOString() } });
+    let starting = this.#starting.get(app);
+    if (!starting) {
+      starting = this.#start(app, listening).finally(() => this.#starting.delete(app));
+      this.#starting.set(app, starting);
+    }
+    await starting;
+    return socketPath;
+  }
+
+  async #start(app: string, listening: boolean): Promise<void> {
     const names = this.#names(app);
     if (!existsSync(names.containerFile)) throw new RustlessError('RUSTLESS_UNAVAILABLE', `app ${app} has no installed build to run`);
-    await systemctl('start', names.socket);
-    this.#listening.add(app);
-    return socketPath;
+    try {
+      if (!listening) {
+        // A socket that failed (its trigger limit, say) starts only once reset.
+        await systemctl('reset-failed', names.socket).catch(() => undefined);
+        await systemctl('start', names.socket);
+        this.#listening.add(app);
+      }
+      // Before the start wipes them: how the last run ended, unless the gateway stopped it.
+      if (!this.#stopped.delete(app)) await this.lastExit(app).catch(() => undefined);
+      await systemctl('start', names.service);
+      this.#backoff.delete(app);
+    } catch (error) {
+      const exit = await this.lastExit(app).catch(() => undefined);
+      const failures = (this.#backoff.get(app)?.failures ?? 0) + 1;
+      const delayMs = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
+      const why = exit ? exit.message : (error as Error).message.split('\n')[0];
+      const message = `app ${app} failed to start (${why}); rust-less tries again in ${delayMs / 1000} s${failures > 1 ? ` (${failures} failed starts in a row)` : ''}: \`rustless logs ${app}\` has its log`;
+      this.#backoff.set(app, { failures, until: Date.now() + delayMs, message });
+      console.error(`rustless: ${message}`);
+      throw new RustlessError('RUSTLESS_UNAVAILABLE', message, { cause: error, details: { retryAt: new Date(Date.now() + delayMs).toISOString() } });
+    }
+  }
+
+  /** How the app's runner last ended on its own (a crash, an out-of-memory kill), logged once per exit. */
+  async lastExit(app: string): Promise<RunnerExit | undefined> {
+    const names = this.#names(app);
+    const exit = await readRunnerExit(names.service, this.#memory.get(app));
+    if (!exit) return this.#exits.get(app);
+    const known = this.#exits.get(app);
+    if (known?.at !== exit.at || known.reason !== exit.reason) {
+      this.#exits.set(app, exit);
+      await logExit(app, names.service, exit);
+    }
+    return exit;
   }
 
   async stop(app: string): Promise<void> {
     const names = this.#names(app);
     // Only the service: the socket keeps listening and starts it again on the next connection.
     await systemctl('stop', names.service);
+    this.#stopped.add(app);
   }
 
   async status(app: string): Promise<RuntimeStatus> {
@@ -91,6 +158,10 @@ export class SystemdBackend implements Backend {
     const detail = `${service.activeState} (${service.subState}), socket ${socket.activeState === 'active' ? 'listening' : socket.activeState}`;
     const status: RuntimeStatus = { state: runtimeState(service.activeState), detail };
     if (service.mainPid > 0) status.pid = service.mainPid;
+    const exit = await this.lastExit(app).catch(() => undefined);
+    if (exit) status.lastExit = exit;
+    const backoff = this.#backoff.get(app);
+    if (backoff && Date.now() < backoff.until) status.backoff = startBackoff(backoff);
     return status;
   }
 
@@ -101,6 +172,9 @@ export class SystemdBackend implements Backend {
   async remove(app: string): Promise<void> {
     const names = this.#names(app);
     this.#listening.delete(app);
+    this.#backoff.delete(app);
+    this.#exits.delete(app);
+    this.#memory.delete(app);
     await systemctl('stop', names.socket, names.service).catch(() => undefined);
     const existed = existsSync(names.containerFile) || existsSync(names.socketFile);
     await rm(names.containerFile, { force: true });
@@ -144,6 +218,25 @@ export class SystemdBackend implements Backend {
   #socketPath(app: string): string {
     return join(this.#runtimeDir, 'fn', `${app}.sock`);
   }
+}
+
+/** The longest wait between two starts of an app that keeps failing. */
+const MAX_BACKOFF_MS = 30_000;
+
+function startBackoff({ failures, until, message }: { failures: number; until: number; message: string }): StartBackoff {
+  return { failures, retryAt: new Date(until).toISOString(), message };
+}
+
+/**
+ * Says how a runner ended in the gateway's log and in the app's own journal, where `rustless
+ * logs` shows it: a journal entry from root about a unit (OBJECT_SYSTEMD_UNIT=) is part of
+ * `journalctl -u` of that unit.
+ */
+async function logExit(app: string, service: string, exit: RunnerExit): Promise<void> {
+  const line = `rustless: the runner of ${app} ended: ${exit.message}`;
+  console.error(line);
+  const fields = [`MESSAGE=${line}`, 'PRIORITY=3', 'SYSLOG_IDENTIFIER=rustless', `OBJECT_SYSTEMD_UNIT=${service}`, `RUSTLESS_EXIT_REASON=${exit.reason}`].join('\n');
+  await execa('logger', ['--journald'], { input: `${fields}\n`, reject: false });
 }
 
 function runtimeState(activeState: string): RuntimeState {
