@@ -15,6 +15,7 @@ import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
 import type { AppDetail, AppStatus, AppSummary, BuildInfo, GatewayInfo, RouteInfo } from '../api/types.js';
 import { AppLifecycle } from './app-lifecycle.js';
+import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { createPublicHandler } from './public-handler.js';
@@ -28,6 +29,14 @@ export interface GatewayOptions {
   defaultIdleTimeoutS: number;
 }
 
+/**
+ * How long a stopping gateway waits for public requests in flight (a slow function) and for
+ * the admin API's (a build upload; a `logs --follow` stream is cut at the end). systemd's
+ * TimeoutStopSec=30 must stay above both.
+ */
+const PUBLIC_DRAIN_MS = 20_000;
+const ADMIN_DRAIN_MS = 3_000;
+
 export class Gateway {
   readonly registry: Registry;
   readonly backend: Backend;
@@ -37,7 +46,7 @@ export class Gateway {
   readonly #pools = new RunnerPools();
   readonly #notifier = new Notifier();
   readonly #started = Date.now();
-  readonly #servers: Server[] = [];
+  readonly #drainers: Array<{ drainer: Drainer; deadlineMs: number }> = [];
   #routes = new RouteTable();
   #requests = 0;
   #publicUrl: string | null = null;
@@ -96,8 +105,9 @@ export class Gateway {
       const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
+    const drainer = drainable(server);
     await listen(server, publicTarget);
-    this.#servers.push(server);
+    this.#drainers.push({ drainer, deadlineMs: PUBLIC_DRAIN_MS });
     const address = server.address();
     if (address && typeof address === 'object') {
       const host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
@@ -106,8 +116,9 @@ export class Gateway {
     const adminServers: Server[] = [];
     for (const { target, handler: adminHandler, mode } of admin) {
       const adminServer = createServer(adminHandler);
+      const adminDrainer = drainable(adminServer);
       await listen(adminServer, target, mode);
-      this.#servers.push(adminServer);
+      this.#drainers.push({ drainer: adminDrainer, deadlineMs: ADMIN_DRAIN_MS });
       adminServers.push(adminServer);
     }
     this.#notifier.ready();
@@ -185,15 +196,7 @@ export class Gateway {
     this.#closing ??= (async () => {
       this.#notifier.stopping();
       clearInterval(this.#statusTimer);
-      await Promise.all(
-        this.#servers.map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              server.close(() => resolve());
-              server.closeIdleConnections();
-            }),
-        ),
-      );
+      await Promise.all(this.#drainers.map(({ drainer, deadlineMs }) => drainer.drain(deadlineMs)));
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
       await this.builder.close({ abort: true });
