@@ -42,7 +42,8 @@ export async function readRunnerExit(service: string, memoryLimit: string | unde
 
 /** Whether the kernel logged an OOM kill in the unit's cgroup since `since` (`@<unix seconds>`). */
 async function killedByOom(service: string, since: string | undefined): Promise<boolean> {
-  const args = ['-k', '-o', 'cat', '--no-pager', '-q', '-n', '500'];
+  // Not `-k`: that implies `-b`, which needs the boot id in /proc/sys, hidden by the gateway's ProcSubset=pid.
+  const args = ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500'];
   if (since && /^@\d+$/.test(since)) args.push(`--since=${since}`);
   const journal = await execa('journalctl', args, { reject: false, stdin: 'ignore' });
   return journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && line.includes(`/${service}/`));

@@ -25,6 +25,8 @@ export interface SystemdBackendOptions {
   quadletDir?: string;
   unitDir?: string;
   buildLimits?: Partial<BuildLimits>;
+  /** Runners log one line per request (`rustless gateway --access-log`); off by default. */
+  accessLog?: boolean;
 }
 
 export class SystemdBackend implements Backend {
@@ -33,6 +35,7 @@ export class SystemdBackend implements Backend {
   readonly #runtimeDir: string;
   readonly #dirs: { quadletDir: string; unitDir: string };
   readonly #limits: BuildLimits;
+  readonly #accessLog: boolean;
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
   /** One start at a time per app: a burst of cold requests shares it. */
@@ -46,7 +49,8 @@ export class SystemdBackend implements Backend {
   /** The last unrequested exit seen per app, so each is logged once. */
   readonly #exits = new Map<string, RunnerExit>();
 
-  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {} }: SystemdBackendOptions) {
+  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false }: SystemdBackendOptions) {
+    this.#accessLog = accessLog;
     this.#stateDir = stateDir;
     this.#runtimeDir = runtimeDir;
     this.#dirs = { quadletDir, unitDir };
@@ -68,7 +72,7 @@ export class SystemdBackend implements Backend {
     // A new build is a new chance: its first request starts it at once.
     this.#backoff.delete(app);
     const buildId = /:([^:]+)$/.exec(artifact.image)?.[1] ?? '?';
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container });
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, accessLog: this.#accessLog });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -228,13 +232,12 @@ function startBackoff({ failures, until, message }: { failures: number; until: n
 }
 
 /**
- * Says how a runner ended in the gateway's log and in the app's own journal, where `rustless
- * logs` shows it: a journal entry from root about a unit (OBJECT_SYSTEMD_UNIT=) is part of
- * `journalctl -u` of that unit.
+ * Says how a runner ended in the app's own journal, where `rustless logs` shows it (a journal
+ * entry from root about a unit, OBJECT_SYSTEMD_UNIT=, is part of `journalctl -u` of that
+ * unit), and in the gateway's: `logger` runs in rustless.service.
  */
 async function logExit(app: string, service: string, exit: RunnerExit): Promise<void> {
   const line = `rustless: the runner of ${app} ended: ${exit.message}`;
-  console.error(line);
   const fields = [`MESSAGE=${line}`, 'PRIORITY=3', 'SYSLOG_IDENTIFIER=rustless', `OBJECT_SYSTEMD_UNIT=${service}`, `RUSTLESS_EXIT_REASON=${exit.reason}`].join('\n');
   await execa('logger', ['--journald'], { input: `${fields}\n`, reject: false });
 }

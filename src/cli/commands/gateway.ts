@@ -21,7 +21,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const stateDir = stringFlag(flags, 'state-dir') ?? (backendKind === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
   const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
   const idle = integerFlag(flags, 'idle-timeout', 60);
-  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'));
+  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true);
   const gw = await Gateway.open({ backend, stateDir, runnerDir: stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner'), defaultIdleTimeoutS: idle });
 
   const inherited = inheritedSockets();
@@ -65,10 +65,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   return 0;
 }
 
-async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined): Promise<Backend> {
+async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean): Promise<Backend> {
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
-  return new SystemdBackend({ stateDir, runtimeDir });
+  // On systemd every log line is a journal entry: per-request lines only when asked for.
+  return new SystemdBackend({ stateDir, runtimeDir, accessLog });
 }
 
 function stringFlag(flags: Flags, name: string): string | undefined {
