@@ -386,7 +386,7 @@ t.test('no number of cold starts or crashes takes an app offline; a runner that 
 
   // A runner that cannot start (its image is gone): 503 with the reason, no storm of starts.
   const image = (await ok(t, 'grep ^Image= /etc/containers/systemd/rustless-fn-testbed.container | cut -d= -f2')).stdout.trim();
-  await ok(t, `systemctl stop rustless-fn-testbed.service && podman tag ${image} localhost/kept:1 && podman rmi ${image}`);
+  await ok(t, `rustless stop testbed && podman tag ${image} localhost/kept:1 && podman rmi ${image}`);
   const since = (await ok(t, 'date +%s')).stdout.trim();
   const broken: Reply[] = [];
   const hammerUntil = Date.now() + 6_000;

@@ -46,7 +46,7 @@ export class SystemdBackend implements Backend {
   readonly #memory = new Map<string, string>();
   /** Apps this process stopped: their next start needs no look at how they ended. */
   readonly #stopped = new Set<string>();
-  /** The last unrequested exit seen per app, so each is logged once. */
+  /** The last unrequested exit logged per app, so each is logged once. */
   readonly #exits = new Map<string, RunnerExit>();
 
   constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false }: SystemdBackendOptions) {
@@ -120,10 +120,12 @@ export class SystemdBackend implements Backend {
         await systemctl('start', names.socket);
         this.#listening.add(app);
       }
-      // Before the start wipes them: how the last run ended, unless the gateway stopped it.
-      if (!this.#stopped.delete(app)) await this.lastExit(app).catch(() => undefined);
+      const stoppedByUs = this.#stopped.delete(app);
       await systemctl('start', names.service);
       this.#backoff.delete(app);
+      // The runner died rather than being stopped: log how, once systemd has logged it too
+      // (the gateway often hears of a crash first, when its connection drops).
+      if (!stoppedByUs) setTimeout(() => void this.lastExit(app).catch(() => undefined), EXIT_SETTLE_MS).unref();
     } catch (error) {
       const exit = await this.lastExit(app).catch(() => undefined);
       const failures = (this.#backoff.get(app)?.failures ?? 0) + 1;
@@ -140,11 +142,12 @@ export class SystemdBackend implements Backend {
   async lastExit(app: string): Promise<RunnerExit | undefined> {
     const names = this.#names(app);
     const exit = await readRunnerExit(names.service, this.#memory.get(app));
-    if (!exit) return this.#exits.get(app);
+    if (!exit) return undefined;
     const known = this.#exits.get(app);
     if (known?.at !== exit.at || known.reason !== exit.reason) {
       this.#exits.set(app, exit);
-      await logExit(app, names.service, exit);
+      // A new gateway finds old exits in the journal: only a fresh one is news.
+      if (Date.now() - Date.parse(exit.at) < FRESH_EXIT_MS) await logExit(app, names.service, exit);
     }
     return exit;
   }
@@ -224,6 +227,10 @@ export class SystemdBackend implements Backend {
   }
 }
 
+/** An exit older than this when first seen was logged by an earlier gateway. */
+const FRESH_EXIT_MS = 60_000;
+/** How long after a crash systemd has surely logged it (ExecStopPost=, podman rm, runs first). */
+const EXIT_SETTLE_MS = 2_000;
 /** The longest wait between two starts of an app that keeps failing. */
 const MAX_BACKOFF_MS = 30_000;
 
