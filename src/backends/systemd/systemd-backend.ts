@@ -167,8 +167,9 @@ export class SystemdBackend implements Backend {
     if (service.mainPid > 0) status.pid = service.mainPid;
     const exit = await this.lastExit(app).catch(() => undefined);
     if (exit) status.lastExit = exit;
+    // Failed until a start succeeds, also once the next try is due.
     const backoff = this.#backoff.get(app);
-    if (backoff && Date.now() < backoff.until) status.backoff = startBackoff(backoff);
+    if (backoff) status.backoff = startBackoff(backoff);
     return status;
   }
 
