@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
 import { RustlessError, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
-import type { AppDetail, AppSummary, BuildInfo, GatewayInfo } from '../api/types.js';
+import type { AppDetail, AppSummary, BuildInfo, DataChoice, GatewayInfo, SecretInfo } from '../api/types.js';
 
 export type HostSpec = { kind: 'socket'; path: string } | { kind: 'url'; url: string; token?: string | undefined };
 
@@ -38,8 +38,21 @@ export class AdminClient {
     return (await this.#json<{ app: AppDetail }>('GET', `/v1/apps/${encodeURIComponent(name)}`)).app;
   }
 
-  async deleteApp(name: string): Promise<void> {
-    await this.#json('DELETE', `/v1/apps/${encodeURIComponent(name)}`);
+  /** Without `data`, an app that has a data directory is refused with RUSTLESS_DATA_CHOICE_NEEDED. */
+  async deleteApp(name: string, data?: DataChoice): Promise<void> {
+    await this.#json('DELETE', `/v1/apps/${encodeURIComponent(name)}${data ? `?data=${data}` : ''}`);
+  }
+
+  async secrets(app: string): Promise<SecretInfo[]> {
+    return (await this.#json<{ secrets: SecretInfo[] }>('GET', `/v1/apps/${encodeURIComponent(app)}/secrets`)).secrets;
+  }
+
+  async setSecret(app: string, name: string, value: Buffer): Promise<void> {
+    await this.#json('PUT', `/v1/apps/${encodeURIComponent(app)}/secrets/${encodeURIComponent(name)}`, value, 'application/octet-stream');
+  }
+
+  async removeSecret(app: string, name: string): Promise<void> {
+    await this.#json('DELETE', `/v1/apps/${encodeURIComponent(app)}/secrets/${encodeURIComponent(name)}`);
   }
 
   async stopApp(name: string): Promise<void> {

@@ -7,10 +7,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { RustlessError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
 import { readBody } from '../http/read-body.js';
+import { MAX_SECRET_BYTES } from '../secrets/secret-store.js';
 import { sendError, sendJson, sendThrown } from '../http/json-response.js';
 
-export const MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
+/** The unpacker's own limit, so an upload the API takes is never refused for its size later. */
+export const MAX_UPLOAD_BYTES = DEFAULT_UPLOAD_LIMITS.maxCompressedBytes;
 
 type Params = Record<string, string>;
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params, query: URLSearchParams) => Promise<void>;
@@ -29,11 +32,25 @@ export interface AdminHandlerOptions {
 export function createAdminHandler(gateway: Gateway, options: AdminHandlerOptions = {}) {
   const routes: AdminRoute[] = [
     route('GET', '/v1/info', async (_req, res) => sendJson(res, 200, gateway.info())),
+    route('GET', '/metrics', async (_req, res) => sendMetrics(gateway, res)),
     route('GET', '/v1/apps', async (_req, res) => sendJson(res, 200, { apps: await gateway.listApps() })),
     route('GET', '/v1/apps/:app', async (_req, res, p) => sendJson(res, 200, { app: await gateway.describeApp(p.app!) })),
-    route('DELETE', '/v1/apps/:app', async (_req, res, p) => {
-      await gateway.deleteApp(p.app!);
-      sendJson(res, 200, { deleted: p.app });
+    route('DELETE', '/v1/apps/:app', async (_req, res, p, q) => {
+      const data = q.get('data') ?? undefined;
+      if (data !== undefined && data !== 'keep' && data !== 'delete') throw new RustlessError('RUSTLESS_BAD_REQUEST', `\`data\` must be keep or delete, got ${JSON.stringify(data)}`);
+      await gateway.deleteApp(p.app!, data);
+      sendJson(res, 200, { deleted: p.app, ...(data ? { data } : {}) });
+    }),
+    route('GET', '/v1/apps/:app/secrets', async (_req, res, p) => sendJson(res, 200, { secrets: await gateway.listSecrets(p.app!) })),
+    route('PUT', '/v1/apps/:app/secrets/:name', async (req, res, p) => {
+      // The value is the raw body: any bytes, and never echoed back, logged or put in an error.
+      const value = await readBody(req, MAX_SECRET_BYTES + 1);
+      await gateway.setSecret(p.app!, p.name!, value);
+      sendJson(res, 200, { app: p.app, secret: p.name, set: true });
+    }),
+    route('DELETE', '/v1/apps/:app/secrets/:name', async (_req, res, p) => {
+      await gateway.removeSecret(p.app!, p.name!);
+      sendJson(res, 200, { app: p.app, secret: p.name, set: false });
     }),
     route('POST', '/v1/apps/:app/stop', async (_req, res, p) => {
       await gateway.stopApp(p.app!);
@@ -58,7 +75,7 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
     route('POST', '/v1/builds', async (req, res) => {
       const archive = await readBody(req, MAX_UPLOAD_BYTES).catch((error: unknown) => {
         throw error instanceof RustlessError && error.code === 'RUSTLESS_PAYLOAD_TOO_LARGE'
-          ? new RustlessError('RUSTLESS_UPLOAD_TOO_LARGE', `upload is larger than ${MAX_UPLOAD_BYTES} bytes`)
+          ? new RustlessError('RUSTLESS_UPLOAD_TOO_LARGE', `the upload is larger than the limit of ${MAX_UPLOAD_BYTES} bytes (${MAX_UPLOAD_BYTES / 1024 / 1024} MiB)`)
           : error;
       });
       sendJson(res, 202, { build: await gateway.submitBuild(archive) });
@@ -87,7 +104,7 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
         }
         return sendError(res, 'RUSTLESS_NOT_FOUND', 404, `no admin endpoint ${method} ${url.pathname}`);
       }
-      await hit.r.handler(req, res, { ...hit.m!.groups }, url.searchParams);
+      await hit.r.handler(req, res, decodeParams(hit.m!.groups), url.searchParams);
     } catch (error) {
       sendThrown(res, error);
     }
@@ -99,9 +116,33 @@ function route(method: string, path: string, handler: Handler): AdminRoute {
   return { method, pattern: new RegExp(`^${source}$`), handler };
 }
 
+/** Prometheus's text exposition format; 404 when the gateway runs with `--no-metrics`. */
+export async function sendMetrics(gateway: Gateway, res: ServerResponse): Promise<void> {
+  if (!gateway.metrics) return sendError(res, 'RUSTLESS_NOT_FOUND', 404, 'metrics are off: the gateway runs with --no-metrics');
+  const text = await gateway.metrics.text();
+  res.writeHead(200, { 'content-type': gateway.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Route params as the client meant them (`%2F` is a slash inside a name, refused later by name checks). */
+function decodeParams(groups: Record<string, string> | undefined): Params {
+  const params: Params = {};
+  for (const [name, value] of Object.entries(groups ?? {})) {
+    try {
+      params[name] = decodeURIComponent(value);
+    } catch {
+      throw new RustlessError('RUSTLESS_BAD_REQUEST', `\`${name}\` is not valid percent-encoding: ${JSON.stringify(value)}`);
+    }
+  }
+  return params;
+}
+
+/** `authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1), the token is not. */
 function authorized(req: IncomingMessage, token: string): boolean {
-  const given = Buffer.from(req.headers.authorization ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
+  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+) *$/.exec(req.headers.authorization ?? '');
+  if (!match || match[1]!.toLowerCase() !== 'bearer') return false;
+  const given = Buffer.from(match[2]!);
+  const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 

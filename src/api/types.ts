@@ -14,6 +14,10 @@ export interface AppStatsSnapshot {
   lastUsedAt: string | null;
   latencyMsP50: number | null;
   latencyMsP95: number | null;
+  /** Requests a second over the last minute. */
+  requestsPerS: number;
+  /** The share of the last minute's requests answered with a 5xx; null without requests. */
+  errorRatio: number | null;
 }
 
 export type AppStatus = 'building' | 'ready' | 'running' | 'stopped' | 'failed';
@@ -23,6 +27,8 @@ export interface RouteInfo {
   path: string;
   function: string;
   timeoutMs: number;
+  /** Present (true) on a catch-all that answers only what no other app's route matches. */
+  fallback?: true;
 }
 
 export interface BuildInfo {
@@ -47,10 +53,25 @@ export interface AppSummary {
   stats: AppStatsSnapshot;
 }
 
+/** A secret an app's manifest declares, or one that is set, or both; never its value. */
+export interface SecretInfo {
+  name: string;
+  set: boolean;
+  declared: boolean;
+}
+
 export interface AppDetail extends AppSummary {
   builds: BuildInfo[];
   idleTimeoutS: number;
+  secrets: SecretInfo[];
+  /** The names of the serving build's `[env]` settings. */
+  env: string[];
+  /** The app's data directory on the host, when its manifest asks for one or one is left over. */
+  dataDir: string | null;
 }
+
+/** What `DELETE /v1/apps/:app` does with an app's data directory. */
+export type DataChoice = 'keep' | 'delete';
 
 export interface GatewayInfo {
   version: string;

@@ -41,13 +41,13 @@ export interface RuntimeStatus {
   detail?: string;
   pid?: number;
   /** How the runner last ended when nobody asked it to (a crash, an out-of-memory kill). */
-  lastExit?: RunnerExit;
+  lastExit?: LastExit;
   /** Set while the backend refuses to start the app after failed starts (it retries by itself). */
   backoff?: StartBackoff;
 }
 
-/** Why a runner ended on its own. */
-export interface RunnerExit {
+/** Why a runner last ended on its own, for `rustless ls` and the TUI. */
+export interface LastExit {
   /**
    * `oom-kill`: the kernel killed it at its memory limit; `signal`: killed by a signal (an
    * abort, say); `exit-code`: it exited non-zero; `start-failed`: it never became ready.
@@ -69,6 +69,16 @@ export interface StartBackoff {
   /** ISO time of the next start the backend will try; requests before it get 503 at once. */
   retryAt: string;
   message: string;
+}
+
+/** How an app's runner ended, as far as the backend can tell. */
+export interface RunnerExit {
+  /** Says why, for errors and logs: `it was killed by SIGABRT`, `it exited with code 1`. */
+  reason: string;
+  /** True when the kernel's out-of-memory killer ended it. */
+  oomKilled?: boolean;
+  /** The memory limit that was in force, when the backend knows it (`128M`). */
+  memoryLimit?: string;
 }
 
 export interface LogOptions {
@@ -101,12 +111,21 @@ export interface Backend {
   activate(app: string, options?: ActivateOptions): Promise<string>;
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
+  /**
+   * The app's secrets changed (src/secrets): called with nothing in flight, after which the
+   * next start of the runner sees the new set.
+   */
+  secretsChanged(app: string): Promise<void>;
   status(app: string): Promise<RuntimeStatus>;
   /**
-   * How the app's runner last ended on its own, if the backend can tell: for the error of a
-   * request whose runner died, e.g. `out of memory: killed at its limit of 128M`.
+   * Asked after a connection to the app's runner broke mid-request: has a runner of `app`
+   * ended since `since` (a `Date.now()` value)? Waits briefly for an exit still in progress
+   * to be seen. Resolves with how it ended, or undefined when it is still running (so the
+   * failure was that one connection's). Optional: without it the gateway assumes the runner
+   * died and cannot say why. The systemd backend reads it from the journal (an out-of-memory
+   * kill and the limit it hit).
    */
-  lastExit?(app: string): Promise<RunnerExit | undefined>;
+  runnerExit?(app: string, since: number): Promise<RunnerExit | undefined>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;
   /** Removes everything the backend holds for the app: process, units, images, sockets. */
   remove(app: string): Promise<void>;

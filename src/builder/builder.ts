@@ -25,6 +25,8 @@ export interface BuilderHooks {
   checkRoutes(manifest: AppManifest): void;
   /** Makes a succeeded build the app's serving version (backend install, routes swap). */
   activate(build: BuildRecord, artifact: BuildArtifact): Promise<void>;
+  /** A build that ran ended (for metrics); `seconds` from its start to serving or failure. */
+  finished?(app: string, outcome: 'succeeded' | 'failed', seconds: number): void;
 }
 
 export interface BuilderOptions {
@@ -100,7 +102,9 @@ export class Builder {
 
   /**
    * Checks an uploaded `.tar.gz` and queues its build. Resolves with the queued record at once;
-   * rejects (recording nothing) on an unsafe upload, an invalid manifest or a route conflict.
+   * rejects (recording nothing, writing nothing under builds/) on an unsafe upload, a Cargo.toml
+   * the runner cannot build, an invalid manifest or a route conflict: every check runs before
+   * the build is recorded.
    */
   async submit(archive: Buffer): Promise<BuildRecord> {
     this.#assertOpen();
@@ -130,7 +134,11 @@ export class Builder {
       return queued;
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
-      if (build) this.#registry.markFailed(build.id, (error as Error).message);
+      if (build) {
+        // Only a failure to write the runner crate (a full disk, say) gets here: no half-written build stays.
+        await rm(this.buildDir(build.id), { recursive: true, force: true });
+        this.#registry.markFailed(build.id, (error as Error).message);
+      }
       throw error;
     }
   }
@@ -237,6 +245,8 @@ export class Builder {
 
   async #run({ state, job }: QueuedBuild): Promise<void> {
     const { signal } = state.controller;
+    const started = performance.now();
+    const finished = (outcome: 'succeeded' | 'failed'): void => this.#hooks.finished?.(state.app, outcome, (performance.now() - started) / 1000);
     try {
       this.#registry.markBuilding(state.id);
       this.#emit(state, { type: 'status', status: 'building' });
@@ -261,10 +271,12 @@ export class Builder {
       }
       await this.#prune(state.app);
       this.#finish(state, 'succeeded');
+      finished('succeeded');
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#registry.markFailed(state.id, message);
       this.#finish(state, 'failed', message);
+      finished('failed');
     }
   }
 

@@ -7,7 +7,6 @@ import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { execa } from 'execa';
 import { RustlessError } from '../errors.js';
 import type { BuildOutput } from '../backends/backend.js';
 
@@ -48,6 +47,8 @@ export async function runCargo(args: readonly string[], { cwd, env, output, sign
     output.line(line);
   };
 
+  // Loaded on the first build, not at gateway start: the idle gateway stays smaller.
+  const { execa } = await import('execa');
   const subprocess = execa(file, [...prefix, ...args], {
     cwd,
     env: { ...CARGO_OUTPUT_ENV, ...env },

@@ -1,6 +1,7 @@
 /**
  * The runner crate: a small generated binary crate whose `main` registers each function of the
- * app with `rustless_runner::Runner`, and which links the user's crate (under `app/`) as the
+ * app with `rustless_runner::Runner`, then the app's routes and body limit (so the same binary can
+ * answer clients without the gateway, on Knative or Kubernetes), and which links the user's crate (under `app/`) as the
  * library `user_app`. The user's Cargo.toml is rewritten so it builds here exactly as it does on
  * their machine, only against this host's copy of the `rustless` crate.
  */
@@ -44,7 +45,8 @@ export interface GenerateRunnerCrateOptions {
 
 /**
  * Reads and checks `<dir>/Cargo.toml`: a package whose name is a Rust identifier once `-` is
- * `_`, and a library (`[lib]` or `src/lib.rs`). Errors are RUSTLESS_INVALID_UPLOAD naming the file.
+ * `_`, a library (`[lib]` or `src/lib.rs`), and nothing inherited from a workspace the upload
+ * lacks. Errors are RUSTLESS_INVALID_UPLOAD naming the file.
  */
 export async function inspectUserCrate(dir: string): Promise<UserCrate> {
   const file = join(dir, 'Cargo.toml');
@@ -57,25 +59,28 @@ export async function inspectUserCrate(dir: string): Promise<UserCrate> {
   } catch (error) {
     return fail(`not valid TOML: ${(error as Error).message.split('\n')[0]}`);
   }
-  const pkg = toml.package;
+  const pkg = own(toml, 'package');
   if (!isTable(pkg)) return fail('has no [package] table; upload the crate of the function app itself, not a workspace');
-  const name = pkg.name;
+  const name = own(pkg, 'name');
   if (typeof name !== 'string') return fail(`\`package.name\` must be a string, got ${show(name)}`);
   const ident = name.replaceAll('-', '_');
   if (!RUST_IDENT.test(ident) || RUST_KEYWORDS.has(ident)) {
     fail(`\`package.name\` must be a Rust identifier once dashes become underscores (letters, digits, _ and -), got ${show(name)}`);
   }
 
-  const lib = toml.lib;
+  const lib = own(toml, 'lib');
   if (lib !== undefined) {
     if (!isTable(lib)) fail(`\`lib\` must be a table, got ${show(lib)}`);
-    const types = (lib as Table)['crate-type'] ?? (lib as Table).crate_type;
+    const types = own(lib as Table, 'crate-type') ?? own(lib as Table, 'crate_type');
     if (Array.isArray(types) && !types.some((type) => type === 'lib' || type === 'rlib')) {
       fail(`\`lib.crate-type\` must include "lib" or "rlib" so the runner can link the crate, got ${show(types)}`);
     }
   } else if (!existsSync(join(dir, 'src', 'lib.rs'))) {
     fail(`the crate ${show(name)} is not a library: it has no [lib] table and no src/lib.rs; function apps are library crates`);
   }
+  // Checked now, on a copy, so that a crate the runner could not build is refused before a build is recorded.
+  const workspace = own(toml, 'workspace');
+  inheritFromWorkspace(structuredClone(toml), isTable(workspace) ? workspace : undefined);
   return { name, toml };
 }
 
@@ -86,7 +91,6 @@ export async function inspectUserCrate(dir: string): Promise<UserCrate> {
 export async function generateRunnerCrate({ buildDir, uploadDir, manifest, runnerDir }: GenerateRunnerCrateOptions): Promise<{ binaryName: string }> {
   const runner = resolve(runnerDir);
   const user = await inspectUserCrate(uploadDir);
-  const functions = distinctFunctions(manifest);
   const binaryName = `rustless-app-${manifest.name}`;
 
   await mkdir(join(buildDir, 'src'), { recursive: true });
@@ -94,7 +98,7 @@ export async function generateRunnerCrate({ buildDir, uploadDir, manifest, runne
   await move(uploadDir, appDir);
   await writeFile(join(appDir, 'Cargo.toml'), rewriteUserCargoToml(user.toml, runner));
   await writeFile(join(buildDir, 'Cargo.toml'), runnerCargoToml({ binaryName, app: manifest.name, userCrate: user.name, runnerDir: runner }));
-  await writeFile(join(buildDir, 'src', 'main.rs'), runnerMainRs(manifest.name, functions));
+  await writeFile(join(buildDir, 'src', 'main.rs'), runnerMainRs(manifest));
   return { binaryName };
 }
 
@@ -110,13 +114,21 @@ export function distinctFunctions(manifest: AppManifest): string[] {
   return functions;
 }
 
-export function runnerMainRs(app: string, functions: readonly string[]): string {
-  const registrations = functions.map((path) => `        .function(${JSON.stringify(path)}, user_app::${path}::default())\n`).join('');
+export function runnerMainRs(manifest: AppManifest): string {
+  const registrations = distinctFunctions(manifest).map((path) => `        .function(${JSON.stringify(path)}, user_app::${path}::default())\n`).join('');
+  // Patterns and methods were validated with the manifest: their characters need no escaping
+  // beyond what JSON.stringify does, which Rust string literals read the same way.
+  const routes = manifest.routes
+    .map((route) => `        .${route.fallback ? 'fallback_route' : 'route'}(&[${route.methods.map((m) => JSON.stringify(m)).join(', ')}], ${JSON.stringify(route.path)}, ${JSON.stringify(route.function)}, ${route.timeoutMs})\n`)
+    .join('');
   return (
-    `// Generated by rust-less for the app ${JSON.stringify(app)}: one registration per function in rustless.toml.\n` +
+    `// Generated by rust-less for the app ${JSON.stringify(manifest.name)}: one registration per function in rustless.toml,\n` +
+    `// then its routes, which the runner uses when it answers clients itself (a TCP socket, no gateway).\n` +
     `fn main() {\n` +
     `    rustless_runner::Runner::new()\n` +
     registrations +
+    routes +
+    `        .max_body_bytes(${manifest.maxBodyBytes})\n` +
     `        .run();\n` +
     `}\n`
   );
@@ -154,26 +166,28 @@ export function runnerCargoToml({ binaryName, app, userCrate, runnerDir }: { bin
  */
 export function rewriteUserCargoToml(toml: Table, runnerDir: string): string {
   const doc = structuredClone(toml);
-  const workspace = isTable(doc.workspace) ? doc.workspace : undefined;
-  inheritFromWorkspace(doc, workspace);
+  const workspace = own(doc, 'workspace');
+  inheritFromWorkspace(doc, isTable(workspace) ? workspace : undefined);
   delete doc.workspace;
   // `package.workspace` points at a parent workspace that does not exist here.
-  if (isTable(doc.package)) delete doc.package.workspace;
+  const pkg = own(doc, 'package');
+  if (isTable(pkg)) delete pkg.workspace;
 
   const rustlessPath = join(resolve(runnerDir), 'rustless');
   const rewriteTables = (holder: Table): void => {
     for (const key of DEPENDENCY_TABLES) {
-      const deps = holder[key];
+      const deps = own(holder, key);
       if (!isTable(deps)) continue;
       for (const [name, spec] of Object.entries(deps)) {
-        const renamedFrom = isTable(spec) && typeof spec.package === 'string' ? spec.package : undefined;
+        const renamedFrom = isTable(spec) && typeof own(spec, 'package') === 'string' ? (own(spec, 'package') as string) : undefined;
         if ((renamedFrom ?? name) !== 'rustless') continue;
-        deps[name] = rustlessDependency(spec, rustlessPath);
+        Object.defineProperty(deps, name, { value: rustlessDependency(spec, rustlessPath), enumerable: true, writable: true, configurable: true });
       }
     }
   };
   rewriteTables(doc);
-  if (isTable(doc.target)) for (const platform of Object.values(doc.target)) if (isTable(platform)) rewriteTables(platform);
+  const target = own(doc, 'target');
+  if (isTable(target)) for (const platform of Object.values(target)) if (isTable(platform)) rewriteTables(platform);
   return `${stringifyToml(doc)}\n`;
 }
 
@@ -182,7 +196,7 @@ function rustlessDependency(spec: unknown, path: string): Table {
   const out: Table = { path };
   if (!isTable(spec)) return out;
   for (const key of ['package', 'features', 'default-features', 'default_features', 'optional']) {
-    if (spec[key] !== undefined) out[key] = spec[key];
+    if (own(spec, key) !== undefined) out[key] = spec[key];
   }
   return out;
 }
@@ -194,33 +208,37 @@ function inheritFromWorkspace(doc: Table, workspace: Table | undefined): void {
       details: { file: 'Cargo.toml' },
     });
   };
-  const wsPackage = isTable(workspace?.package) ? workspace.package : {};
-  const wsDeps = isTable(workspace?.dependencies) ? workspace.dependencies : {};
-  if (isTable(doc.package)) {
-    for (const [key, value] of Object.entries(doc.package)) {
-      if (!isTable(value) || value.workspace !== true) continue;
-      if (!(key in wsPackage)) fail(`\`package.${key}\``);
-      doc.package[key] = wsPackage[key];
+  const wsPackage = workspace ? own(workspace, 'package') : undefined;
+  const wsDeps = workspace ? own(workspace, 'dependencies') : undefined;
+  const pkg = own(doc, 'package');
+  if (isTable(pkg)) {
+    for (const [key, value] of Object.entries(pkg)) {
+      if (!isTable(value) || own(value, 'workspace') !== true) continue;
+      const inherited = isTable(wsPackage) ? own(wsPackage, key) : undefined;
+      if (inherited === undefined) fail(`\`package.${key}\``);
+      // Defined, not assigned: a key named `__proto__` must stay a plain key.
+      Object.defineProperty(pkg, key, { value: inherited, enumerable: true, writable: true, configurable: true });
     }
   }
   const resolveDeps = (holder: Table, where: string): void => {
     for (const table of DEPENDENCY_TABLES) {
-      const deps = holder[table];
+      const deps = own(holder, table);
       if (!isTable(deps)) continue;
       for (const [name, spec] of Object.entries(deps)) {
-        if (!isTable(spec) || spec.workspace !== true) continue;
-        const base = wsDeps[name];
+        if (!isTable(spec) || own(spec, 'workspace') !== true) continue;
+        const base = isTable(wsDeps) ? own(wsDeps, name) : undefined;
         if (base === undefined) fail(`\`${where}${table}.${name}\``);
         const { workspace: _inherited, features, ...local } = spec;
         const merged: Table = typeof base === 'string' ? { version: base } : { ...(base as Table) };
         // Cargo adds the member's features to the workspace's; everything else is the member's.
         if (Array.isArray(features)) merged.features = [...(Array.isArray(merged.features) ? merged.features : []), ...features];
-        deps[name] = { ...merged, ...local };
+        Object.defineProperty(deps, name, { value: { ...merged, ...local }, enumerable: true, writable: true, configurable: true });
       }
     }
   };
   resolveDeps(doc, '');
-  if (isTable(doc.target)) for (const [platform, holder] of Object.entries(doc.target)) if (isTable(holder)) resolveDeps(holder, `target.${platform}.`);
+  const target = own(doc, 'target');
+  if (isTable(target)) for (const [platform, holder] of Object.entries(target)) if (isTable(holder)) resolveDeps(holder, `target.${platform}.`);
 }
 
 /** rename, or copy then delete when the upload sits on another filesystem. */
@@ -232,6 +250,11 @@ async function move(from: string, to: string): Promise<void> {
     await cp(from, to, { recursive: true, errorOnExist: true, force: false });
     await rm(from, { recursive: true, force: true });
   }
+}
+
+/** `table[key]` if the TOML set it: never something inherited, such as `toString` or `constructor`. */
+function own(table: Table, key: string): unknown {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 function isTable(value: unknown): value is Table {

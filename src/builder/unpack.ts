@@ -7,7 +7,6 @@
 import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE } from '../manifest/manifest.js';
 
@@ -24,8 +23,9 @@ export interface UploadLimits {
   maxPathLength: number;
 }
 
+/** The admin API takes uploads up to `maxCompressedBytes` too (docs/admin-api.md): one number. */
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
-  maxCompressedBytes: 16 * 1024 * 1024,
+  maxCompressedBytes: 32 * 1024 * 1024,
   maxTotalBytes: 64 * 1024 * 1024,
   maxFiles: 5000,
   maxFileBytes: 16 * 1024 * 1024,
@@ -64,6 +64,8 @@ export async function unpackUpload(archive: Buffer, destDir: string, limits: Par
 }
 
 async function extractInto(archive: Buffer, root: string, max: UploadLimits): Promise<void> {
+  // Loaded on the first upload, not at gateway start: the idle gateway stays smaller.
+  const { default: tar } = await import('tar-stream');
   const extract = tar.extract();
   const gunzip = createGunzip();
   // Headers, padding and end blocks come on top of file contents; anything past this is a bomb.

@@ -7,15 +7,24 @@ import { parseArgs } from 'node:util';
 import type { AdminClient } from '../admin/admin-client.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { rm, stop, rollback, logs } from './commands/app-actions.js';
-import { deploy } from './commands/deploy.js';
-import { doctor } from './commands/doctor.js';
-import { gateway } from './commands/gateway.js';
-import { invoke } from './commands/invoke.js';
-import { ls } from './commands/ls.js';
-import { newApp } from './commands/new.js';
-import { connect } from './connect.js';
+import type { CommandContext } from './command.js';
 import { reportError, UsageError } from './output.js';
+
+// Commands load on use: the long-running gateway then holds none of the client commands'
+// modules (nor they the gateway's), which keeps its resident memory down.
+const gateway = (c: CommandContext) => import('./commands/gateway.js').then((m) => m.gateway(c));
+const deploy = (c: CommandContext) => import('./commands/deploy.js').then((m) => m.deploy(c));
+const ls = (c: CommandContext) => import('./commands/ls.js').then((m) => m.ls(c));
+const invoke = (c: CommandContext) => import('./commands/invoke.js').then((m) => m.invoke(c));
+const logs = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.logs(c));
+const stop = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.stop(c));
+const rollback = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rollback(c));
+const rm = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rm(c));
+const newApp = (c: CommandContext) => import('./commands/new.js').then((m) => m.newApp(c));
+const doctor = (c: CommandContext) => import('./commands/doctor.js').then((m) => m.doctor(c));
+const secret = (c: CommandContext) => import('./commands/secret.js').then((m) => m.secret(c));
+const exportCommand = (c: CommandContext) => import('./commands/export.js').then((m) => m.exportCommand(c));
+const connect = (...args: Parameters<typeof import('./connect.js').connect>) => import('./connect.js').then((m) => m.connect(...args));
 
 const GLOBAL_OPTIONS = {
   host: { type: 'string' },
@@ -27,13 +36,14 @@ const GLOBAL_OPTIONS = {
 
 const COMMANDS: Record<string, Command> = {
   gateway: {
-    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--access-log] [--admin-port PORT --admin-token-file FILE]',
+    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--access-log] [--admin-port PORT --admin-token-file FILE] [--metrics-listen HOST:PORT] [--no-metrics]',
     summary: 'run the gateway in the foreground',
     needsHost: false,
     options: {
       backend: { type: 'string' }, port: { type: 'string' }, listen: { type: 'string' }, 'state-dir': { type: 'string' },
       'runtime-dir': { type: 'string' }, 'admin-socket': { type: 'string' }, 'idle-timeout': { type: 'string' },
       'admin-port': { type: 'string' }, 'admin-token-file': { type: 'string' }, 'runner-dir': { type: 'string' }, 'cache-dir': { type: 'string' }, 'access-log': { type: 'boolean' },
+      'metrics-listen': { type: 'string' }, 'no-metrics': { type: 'boolean' },
     },
     run: gateway,
   },
@@ -43,8 +53,25 @@ const COMMANDS: Record<string, Command> = {
   logs: { usage: 'rustless logs APP [--follow] [--lines N]', summary: "show an app's runner log", needsHost: true, options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } }, run: logs },
   stop: { usage: 'rustless stop APP', summary: "stop an app's runner (it restarts on the next request)", needsHost: true, options: {}, run: stop },
   rollback: { usage: 'rustless rollback APP [--build ID]', summary: 'serve the previous (or the given) build again', needsHost: true, options: { build: { type: 'string' } }, run: rollback },
-  rm: { usage: 'rustless rm APP', summary: 'delete an app, its routes and builds', needsHost: true, options: {}, run: rm },
+  rm: {
+    usage: 'rustless rm APP [--keep-data | --delete-data]',
+    summary: 'delete an app, its routes, builds and secrets (an app with a data directory needs one of the two flags)',
+    needsHost: true,
+    options: { 'keep-data': { type: 'boolean' }, 'delete-data': { type: 'boolean' } },
+    run: rm,
+  },
+  secret: { usage: 'rustless secret set APP NAME < value | secret ls APP | secret rm APP NAME', summary: "manage an app's secrets (values from stdin, never shown)", needsHost: true, options: {}, run: secret },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, options: {}, run: newApp },
+  export: {
+    usage: 'rustless export APP... [--out DIR] [--registry REGISTRY/PREFIX] [--kind knative|deployment] [--namespace NS] [--gateway [NS/]NAME] [--hostname HOST] [--port 8080] [--state-dir DIR] [--json]',
+    summary: 'write Kubernetes manifests (Knative or Deployment), a Gateway API HTTPRoute and the images of deployed apps',
+    needsHost: true,
+    options: {
+      out: { type: 'string', short: 'o' }, registry: { type: 'string' }, kind: { type: 'string' }, namespace: { type: 'string' }, gateway: { type: 'string' },
+      hostname: { type: 'string' }, port: { type: 'string' }, 'state-dir': { type: 'string' },
+    },
+    run: exportCommand,
+  },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, options: { backend: { type: 'string' } }, run: doctor },
 };
 

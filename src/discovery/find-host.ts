@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostSpec } from '../admin/admin-client.js';
 import { RustlessError } from '../errors.js';
-import { browse as browseDnsSd, type DiscoveredHost } from './dns-sd.js';
+import type { DiscoveredHost } from './dns-sd.js';
 
 export const SYSTEM_ADMIN_SOCKET = '/run/rustless/admin.sock';
 export const DEFAULT_BROWSE_TIMEOUT_MS = 1500;
@@ -76,7 +76,9 @@ export async function findHost(options: FindHostOptions = {}): Promise<FoundHost
 
   const timeoutMs = options.browseTimeoutMs ?? DEFAULT_BROWSE_TIMEOUT_MS;
   try {
-    const found = await (options.browse ?? browseDnsSd)({ timeoutMs });
+    // mDNS loads only when it is needed: the gateway imports this module for its state dir.
+    const browse = options.browse ?? (await import('./dns-sd.js')).browse;
+    const found = await browse({ timeoutMs });
     const first = found[0];
     if (first) return { host: { kind: 'url', url: first.url, token }, via: `DNS-SD _rustless._tcp (${first.name})` };
     tried.push(`DNS-SD _rustless._tcp on the local network: no answer within ${timeoutMs} ms`);

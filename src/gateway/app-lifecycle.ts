@@ -5,7 +5,7 @@
  * `exclusive()`, which holds new requests back, waits for the ones in flight to finish, does
  * the work, then lets the held requests through (they cold-start the app again if needed).
  */
-import type { Backend } from '../backends/backend.js';
+import type { Backend, RunnerExit } from '../backends/backend.js';
 import { AppStats } from './app-stats.js';
 
 export interface LifecycleOptions {
@@ -14,21 +14,28 @@ export interface LifecycleOptions {
   defaultIdleTimeoutMs: number;
   /** Called after an app was stopped, so its connection pool can be dropped. */
   onStopped?: (app: string) => void;
+  /** A request started the app's runner; `seconds` the backend took to have it accept. */
+  onColdStart?: (app: string, seconds: number) => void;
 }
 
 export interface Lease {
   socketPath: string;
   /** True when this request started the app. */
   coldStart: boolean;
-  release(outcome: { status: number; durationMs: number }): void;
+  /** Ends the request's slot; `undefined` when it is sent again (the retry's lease records the outcome). */
+  release(outcome: { status: number; durationMs: number } | undefined): void;
 }
 
 interface AppState {
   inflight: number;
   /** The gateway believes the app's runner is up (started and not stopped since). */
   active: boolean;
+  /** Where the runner listens, as the backend said on the last activation. */
+  socketPath: string | undefined;
   idleTimeoutMs: number | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** `performance.now()` when the last request in flight ended. */
+  idleSince: number;
   /** Set while an exclusive section runs; new requests wait for it. */
   gate: Promise<void> | undefined;
   drained: (() => void) | undefined;
@@ -56,34 +63,73 @@ export class AppLifecycle {
     return this.#apps.get(app)?.inflight ?? 0;
   }
 
-  /** Takes a slot for one request: waits out any stop or swap, then makes sure the app runs. */
-  async acquire(app: string): Promise<Lease> {
+  /**
+   * The warm path: a slot for one request when the app is known to be up and no stop, swap
+   * or lone retry is under way, without asking the backend; undefined otherwise (then use
+   * `acquire`). A runner that died meanwhile shows as a failed connection, and the caller
+   * retries through `acquire`.
+   */
+  tryAcquire(app: string): Lease | undefined {
+    const state = this.#apps.get(app);
+    if (state === undefined || !state.active || state.gate !== undefined || state.socketPath === undefined) return undefined;
+    this.#enter(state);
+    return new AppLease(this, app, state, state.socketPath, false, undefined);
+  }
+
+  /**
+   * Takes a slot for one request: waits out any stop or swap, then makes sure the app runs.
+   * With `alone`, the request also waits for every request in flight to finish and holds new
+   * ones back until it is released: a request retried after its runner died runs by itself, so
+   * that if it is the one that kills the runner, it takes no other request with it.
+   */
+  async acquire(app: string, { alone = false }: { alone?: boolean } = {}): Promise<Lease> {
     const state = this.#state(app);
     while (state.gate) await state.gate;
-    state.inflight++;
-    clearTimeout(state.idleTimer);
-    state.idleTimer = undefined;
-    let released = false;
-    const release = (outcome: { status: number; durationMs: number }): void => {
-      if (released) return;
-      released = true;
-      state.inflight--;
-      state.stats.record(outcome.status, outcome.durationMs);
-      if (state.inflight === 0) {
-        state.drained?.();
-        this.#armIdleTimer(app, state);
-      }
-    };
+    let open: (() => void) | undefined;
+    if (alone) {
+      state.gate = new Promise<void>((resolve) => (open = resolve));
+      if (state.inflight > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+      state.drained = undefined;
+    }
+    this.#enter(state);
     try {
       const coldStart = !state.active;
+      const asked = performance.now();
       const socketPath = await this.#options.backend.activate(app, { coldStart });
-      if (coldStart) state.stats.coldStarts++;
+      if (coldStart) {
+        state.stats.coldStarts++;
+        this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);
+      }
       state.active = true;
-      return { socketPath, coldStart, release };
+      state.socketPath = socketPath;
+      return new AppLease(this, app, state, socketPath, coldStart, open);
     } catch (error) {
-      release({ status: 503, durationMs: 0 });
+      this.leave(app, state, { status: 503, durationMs: 0 }, open);
       throw error;
     }
+  }
+
+  /**
+   * Ends a slot taken by `#enter` (through its lease); `open` lets held requests in after a lone
+   * one. Without an outcome (a request sent again) nothing is counted.
+   */
+  leave(app: string, state: AppState, outcome: { status: number; durationMs: number } | undefined, open?: () => void): void {
+    state.inflight--;
+    if (outcome) state.stats.record(outcome.status, outcome.durationMs);
+    if (state.inflight === 0) {
+      state.idleSince = performance.now();
+      state.drained?.();
+      this.#armIdleTimer(app, state);
+    }
+    if (open) {
+      state.gate = undefined;
+      open();
+    }
+  }
+
+  #enter(state: AppState): void {
+    // The idle timer stays: it checks `inflight` and `idleSince` when it fires.
+    state.inflight++;
   }
 
   /**
@@ -117,6 +163,21 @@ export class AppLifecycle {
     });
   }
 
+  /**
+   * After a connection to the app's runner broke mid-request (sent at `since`, a `Date.now()`
+   * value): how the runner ended, or undefined when it still runs. A runner that ended is
+   * marked inactive, so the next request starts it again. A backend that cannot tell is taken
+   * to mean the runner died.
+   */
+  async runnerExit(app: string, since: number): Promise<(RunnerExit & { confirmed: boolean }) | undefined> {
+    const backend = this.#options.backend;
+    const exit = backend.runnerExit
+      ? await backend.runnerExit(app, since).then((seen) => seen && { ...seen, confirmed: true })
+      : { reason: `the connection to it broke mid-request (the ${backend.kind} backend cannot tell why)`, confirmed: false };
+    if (exit) this.markInactive(app);
+    return exit;
+  }
+
   /** Forgets that the runner is up (it crashed or was replaced), so the next request counts as a cold start. */
   markInactive(app: string): void {
     this.#state(app).active = false;
@@ -138,14 +199,18 @@ export class AppLifecycle {
     for (const state of this.#apps.values()) clearTimeout(state.idleTimer);
   }
 
-  #armIdleTimer(app: string, state: AppState): void {
-    if (this.#closed || !state.active) return;
-    const ms = state.idleTimeoutMs ?? this.#options.defaultIdleTimeoutMs;
+  /**
+   * Stops the app once it has been idle for its timeout. One timer per idle period rather than
+   * one per request: when it fires early (requests came and went meanwhile) it waits out the rest.
+   */
+  #armIdleTimer(app: string, state: AppState, ms = state.idleTimeoutMs ?? this.#options.defaultIdleTimeoutMs): void {
+    if (this.#closed || !state.active || state.idleTimer !== undefined) return;
     state.idleTimer = setTimeout(() => {
       state.idleTimer = undefined;
-      if (state.inflight === 0 && state.active) {
-        this.stop(app).catch((error: unknown) => console.error(`rustless: stopping idle app ${app} failed: ${String(error)}`));
-      }
+      if (state.inflight > 0 || !state.active) return;
+      const rest = state.idleSince + (state.idleTimeoutMs ?? this.#options.defaultIdleTimeoutMs) - performance.now();
+      if (rest > 1) return this.#armIdleTimer(app, state, rest);
+      this.stop(app).catch((error: unknown) => console.error(`rustless: stopping idle app ${app} failed: ${String(error)}`));
     }, ms);
     state.idleTimer.unref();
   }
@@ -153,9 +218,36 @@ export class AppLifecycle {
   #state(app: string): AppState {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { inflight: 0, active: false, idleTimeoutMs: undefined, idleTimer: undefined, gate: undefined, drained: undefined, stats: new AppStats() };
+      state = { inflight: 0, active: false, socketPath: undefined, idleTimeoutMs: undefined, idleTimer: undefined, idleSince: 0, gate: undefined, drained: undefined, stats: new AppStats() };
       this.#apps.set(app, state);
     }
     return state;
+  }
+}
+
+/** One request's slot; `release` counts once, however often it is called. */
+class AppLease implements Lease {
+  readonly socketPath: string;
+  readonly coldStart: boolean;
+  readonly #lifecycle: AppLifecycle;
+  readonly #app: string;
+  readonly #state: AppState;
+  /** Set for a lone request: lets the requests it held back in. */
+  readonly #open: (() => void) | undefined;
+  #released = false;
+
+  constructor(lifecycle: AppLifecycle, app: string, state: AppState, socketPath: string, coldStart: boolean, open: (() => void) | undefined) {
+    this.#lifecycle = lifecycle;
+    this.#app = app;
+    this.#state = state;
+    this.#open = open;
+    this.socketPath = socketPath;
+    this.coldStart = coldStart;
+  }
+
+  release(outcome: { status: number; durationMs: number } | undefined): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#lifecycle.leave(this.#app, this.#state, outcome, this.#open);
   }
 }

@@ -4,22 +4,27 @@
  * can do is a method here; src/admin maps them to HTTP.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dataDir, secretsDir } from '../backends/app-dirs.js';
 import type { Backend, BuildArtifact, RuntimeStatus } from '../backends/backend.js';
+import { RustlessError } from '../errors.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { SecretStore } from '../secrets/secret-store.js';
 import { Builder } from '../builder/builder.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppManifest } from '../manifest/manifest.js';
 import { Registry, type BuildRecord } from '../registry/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
-import type { AppDetail, AppStatus, AppSummary, BuildInfo, GatewayInfo, RouteInfo } from '../api/types.js';
+import type { AppDetail, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
 import { AppLifecycle } from './app-lifecycle.js';
 import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { createPublicHandler } from './public-handler.js';
-import { RunnerPools } from './runner-pools.js';
+import { RunnerClients } from './upstream/runner-clients.js';
 
 export interface GatewayOptions {
   backend: Backend;
@@ -27,6 +32,8 @@ export interface GatewayOptions {
   /** The runner/ workspace whose crates builds link against. */
   runnerDir: string;
   defaultIdleTimeoutS: number;
+  /** Record Prometheus metrics (default true); off only to measure what recording costs. */
+  metrics?: boolean;
 }
 
 /**
@@ -42,8 +49,11 @@ export class Gateway {
   readonly backend: Backend;
   readonly builder: Builder;
   readonly lifecycle: AppLifecycle;
+  readonly secrets: SecretStore;
+  /** Undefined when the gateway runs with `--no-metrics`. */
+  readonly metrics: GatewayMetrics | undefined;
   readonly #options: GatewayOptions;
-  readonly #pools = new RunnerPools();
+  readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
   readonly #started = Date.now();
   readonly #drainers: Array<{ drainer: Drainer; deadlineMs: number }> = [];
@@ -57,10 +67,20 @@ export class Gateway {
     this.#options = options;
     this.registry = registry;
     this.backend = options.backend;
+    this.secrets = new SecretStore(secretsDir(options.stateDir));
+    this.metrics =
+      options.metrics === false
+        ? undefined
+        : new GatewayMetrics({
+            apps: () => this.registry.listApps().map((app) => app.name),
+            inflight: (app) => this.lifecycle.inflight(app),
+            runnerUp: (app) => this.lifecycle.isActive(app),
+          });
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
-      onStopped: (app) => this.#pools.drop(app),
+      onStopped: (app) => this.#clients.drop(app),
+      onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
     });
     this.builder = new Builder({
       registry,
@@ -70,6 +90,7 @@ export class Gateway {
       hooks: {
         checkRoutes: (manifest) => this.#checkRoutes(manifest),
         activate: (build, artifact) => this.#activate(build, artifact),
+        finished: (app, outcome, seconds) => this.metrics?.build(app, outcome, seconds),
       },
     });
   }
@@ -86,7 +107,7 @@ export class Gateway {
       await gateway.backend.install(app.name, build.manifest, build.artifact as BuildArtifact);
       gateway.lifecycle.setIdleTimeout(app.name, secondsToMs(build.manifest.idleTimeoutS));
     }
-    gateway.#reloadRoutes();
+    gateway.#reloadRoutes((error) => console.error(`rustless: ${error.message} (both were deployed before this was refused; they keep serving, redeploy one to settle it)`));
     return gateway;
   }
 
@@ -98,8 +119,8 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, pools: this.#pools, onRequest: () => this.#requests++ });
-    const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => void handler(req, res));
+    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++, metrics: this.metrics });
+    const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
@@ -147,7 +168,45 @@ export class Gateway {
     const builds = this.registry.listBuilds(name).map(buildInfo);
     const current = builds.find((b) => b.id === summary.currentBuild);
     const manifest = current ? this.registry.requireBuild(current.id).manifest : undefined;
-    return { ...summary, builds, idleTimeoutS: manifest?.idleTimeoutS ?? this.#options.defaultIdleTimeoutS };
+    const data = dataDir(this.#options.stateDir, name);
+    return {
+      ...summary,
+      builds,
+      idleTimeoutS: manifest?.idleTimeoutS ?? this.#options.defaultIdleTimeoutS,
+      secrets: await this.listSecrets(name),
+      env: Object.keys(manifest?.env ?? {}),
+      dataDir: manifest?.storage.data || existsSync(data) ? data : null,
+    };
+  }
+
+  /** The secrets the serving build declares and those that are set, by name only. */
+  async listSecrets(app: string): Promise<SecretInfo[]> {
+    this.registry.requireApp(app);
+    const current = this.registry.requireApp(app).currentBuild;
+    const declared = current === null ? [] : this.registry.requireBuild(current).manifest.secrets;
+    const set = await this.secrets.names(app);
+    return [...new Set([...declared, ...set])].sort().map((name) => ({ name, set: set.includes(name), declared: declared.includes(name) }));
+  }
+
+  /** Sets a secret; the app's runner restarts (requests in flight finish, new ones wait) to see it. */
+  async setSecret(app: string, name: string, value: Buffer): Promise<void> {
+    this.registry.requireApp(app);
+    await this.secrets.set(app, name, value);
+    await this.lifecycle.exclusive(app, async () => {
+      await this.backend.secretsChanged(app);
+      this.#clients.drop(app);
+      this.lifecycle.markInactive(app);
+    });
+  }
+
+  async removeSecret(app: string, name: string): Promise<void> {
+    this.registry.requireApp(app);
+    if (!(await this.secrets.remove(app, name))) throw new RustlessError('RUSTLESS_SECRET_NOT_FOUND', `app ${app} has no secret ${name}`);
+    await this.lifecycle.exclusive(app, async () => {
+      await this.backend.secretsChanged(app);
+      this.#clients.drop(app);
+      this.lifecycle.markInactive(app);
+    });
   }
 
   async submitBuild(archive: Buffer): Promise<BuildInfo> {
@@ -174,14 +233,24 @@ export class Gateway {
     await this.lifecycle.stop(app);
   }
 
-  async deleteApp(app: string): Promise<void> {
+  /**
+   * Deletes an app: its routes, builds, units, secrets; its data directory only when `data` says
+   * so. An app with a data directory is not deleted until the caller says which.
+   */
+  async deleteApp(app: string, data?: DataChoice): Promise<void> {
     this.registry.requireApp(app);
+    const dir = dataDir(this.#options.stateDir, app);
+    if (data === undefined && existsSync(dir)) {
+      throw new RustlessError('RUSTLESS_DATA_CHOICE_NEEDED', `app ${app} has a data directory (${dir}): say whether to keep it or delete it (rustless rm ${app} --keep-data or --delete-data)`, { details: { dataDir: dir } });
+    }
     await this.lifecycle.exclusive(app, async () => {
       this.registry.deleteApp(app);
       this.#reloadRoutes();
-      this.#pools.drop(app);
+      this.#clients.drop(app);
       await this.backend.remove(app);
       await this.builder.removeApp(app);
+      await this.secrets.removeApp(app);
+      if (data === 'delete') await rm(dir, { recursive: true, force: true });
     });
     this.lifecycle.forget(app);
   }
@@ -200,7 +269,7 @@ export class Gateway {
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
       await this.builder.close({ abort: true });
-      await this.#pools.close();
+      await this.#clients.close();
       await this.backend.close();
       this.registry.close();
     })();
@@ -209,9 +278,18 @@ export class Gateway {
 
   #checkRoutes(manifest: AppManifest): void {
     const others = this.registry.liveRoutes().filter((route) => route.app !== manifest.name);
-    const table = RouteTable.from(others);
+    // Only this app's routes are judged: overlaps among others, from older rules, are not its fault.
+    const table = RouteTable.from(others, { onConflict: () => {} });
     for (const route of manifest.routes) {
-      table.add({ app: manifest.name, function: route.function, path: route.path, methods: route.methods, timeoutMs: route.timeoutMs, maxBodyBytes: manifest.maxBodyBytes });
+      table.add({
+        app: manifest.name,
+        function: route.function,
+        path: route.path,
+        methods: route.methods,
+        timeoutMs: route.timeoutMs,
+        maxBodyBytes: manifest.maxBodyBytes,
+        fallback: route.fallback === true,
+      });
     }
   }
 
@@ -220,7 +298,7 @@ export class Gateway {
     this.#checkRoutes(build.manifest);
     await this.lifecycle.exclusive(build.app, async () => {
       await this.backend.install(build.app, build.manifest, artifact);
-      this.#pools.drop(build.app);
+      this.#clients.drop(build.app);
       this.lifecycle.markInactive(build.app);
       this.registry.activateBuild(build);
       this.lifecycle.setIdleTimeout(build.app, secondsToMs(build.manifest.idleTimeoutS));
@@ -228,8 +306,9 @@ export class Gateway {
     });
   }
 
-  #reloadRoutes(): void {
-    this.#routes = RouteTable.from(this.registry.liveRoutes());
+  /** Serving routes are never refused here: `#checkRoutes` judged them when they were deployed. */
+  #reloadRoutes(onConflict: (error: RustlessError) => void = () => {}): void {
+    this.#routes = RouteTable.from(this.registry.liveRoutes(), { onConflict });
   }
 
   async #summary(name: string): Promise<AppSummary> {
@@ -267,7 +346,7 @@ function appStatus(latest: string | undefined, deployed: boolean, runtime: Runti
 }
 
 function routeInfo(build: BuildRecord): RouteInfo[] {
-  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs }));
+  return build.manifest.routes.map((r) => ({ methods: r.methods, path: r.path, function: r.function, timeoutMs: r.timeoutMs, ...(r.fallback ? { fallback: true } : {}) }));
 }
 
 function buildInfo(build: BuildRecord): BuildInfo {

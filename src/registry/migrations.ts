@@ -34,4 +34,8 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // Routes that answer only what no other app's route matches (`fallback = true`).
+  `
+  ALTER TABLE routes ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -46,8 +46,20 @@ interface BuildRow {
 export class Registry {
   readonly #db: Database.Database;
 
-  constructor(file: string) {
-    this.#db = new Database(file);
+  /**
+   * `readonly`: for a process beside the gateway (`rustless export`), which must neither migrate
+   * nor write the gateway's live file; it refuses a file of another schema version instead.
+   */
+  constructor(file: string, { readonly = false }: { readonly?: boolean } = {}) {
+    this.#db = new Database(file, { readonly, fileMustExist: readonly });
+    if (readonly) {
+      const version = this.#db.pragma('user_version', { simple: true }) as number;
+      if (version !== MIGRATIONS.length) {
+        this.#db.close();
+        throw new RustlessError('RUSTLESS_BACKEND_FAILED', `${file} is at schema version ${version}, this rustless reads version ${MIGRATIONS.length}: run the rustless that the gateway runs`);
+      }
+      return;
+    }
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('foreign_keys = ON');
     this.#migrate();
@@ -132,10 +144,10 @@ export class Registry {
       this.#db.prepare('UPDATE apps SET current_build = ? WHERE name = ?').run(build.id, build.app);
       this.#db.prepare('DELETE FROM routes WHERE app = ?').run(build.app);
       const insert = this.#db.prepare(
-        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
       for (const route of build.manifest.routes) {
-        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes);
+        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes, route.fallback ? 1 : 0);
       }
     })();
   }
@@ -149,6 +161,7 @@ export class Registry {
       function: string;
       timeout_ms: number;
       max_body_bytes: number;
+      fallback: number;
     }>;
     return rows.map((row) => ({
       app: row.app,
@@ -157,6 +170,7 @@ export class Registry {
       methods: row.methods.split(','),
       timeoutMs: row.timeout_ms,
       maxBodyBytes: row.max_body_bytes,
+      fallback: row.fallback === 1,
     }));
   }
 
@@ -194,7 +208,8 @@ function toBuild(row: BuildRow): BuildRecord {
     status: row.status,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
-    manifest: JSON.parse(row.manifest) as AppManifest,
+    // Builds recorded before [env], secrets and [storage] existed lack them.
+    manifest: { env: {}, secrets: [], storage: { data: false }, ...(JSON.parse(row.manifest) as Partial<AppManifest>) } as AppManifest,
     artifact: row.artifact === null ? null : (JSON.parse(row.artifact) as unknown),
     error: row.error,
   };

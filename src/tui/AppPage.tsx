@@ -2,12 +2,15 @@ import { useState } from 'react';
 import { Box, Text } from 'ink';
 import { useKeys } from './use-keys.js';
 import { BuildList } from './BuildList.js';
+import type { DataChoice } from '../api/types.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
 import { runtimeNote } from '../api/runtime-note.js';
-import { ago, ms } from './format.js';
+import { DataPrompt } from './DataPrompt.js';
+import { ago, ms, percent, rate } from './format.js';
 import { Frame, useBodyRows } from './Frame.js';
 import { LogTail } from './LogTail.js';
 import { RouteList } from './RouteList.js';
+import { SecretPrompt } from './SecretPrompt.js';
 import { colour, statusColour } from './theme.js';
 import { useTui } from './tui-context.js';
 import { usePoll } from './use-poll.js';
@@ -16,9 +19,9 @@ export interface AppPageProps {
   app: string;
 }
 
-type Pending = { kind: 'delete' } | { kind: 'rollback'; build: number } | null;
+type Pending = { kind: 'delete' } | { kind: 'delete-data'; dir: string } | { kind: 'rollback'; build: number } | { kind: 'secret' } | null;
 
-/** One app: runtime state, routes, builds (with rollback), recent logs; stop and delete. */
+/** One app: runtime state, routes, builds (with rollback), secrets, recent logs; stop and delete. */
 export function AppPage({ app }: AppPageProps) {
   const { client, open, back, home, quit } = useTui();
   const rows = useBodyRows();
@@ -51,7 +54,8 @@ export function AppPage({ app }: AppPageProps) {
       else if (input === 'l') open({ name: 'logs', app });
       else if (input === 'd') open({ name: 'deploy' });
       else if (input === 's') void act(`Stopping ${app}…`, () => client.stopApp(app), `Stopped ${app}; the next request starts it again.`);
-      else if (input === 'x') setPending({ kind: 'delete' });
+      else if (input === 'x') setPending(detail.data?.dataDir ? { kind: 'delete-data', dir: detail.data.dataDir } : { kind: 'delete' });
+      else if (input === 'e') setPending({ kind: 'secret' });
       else if (input === 'r') {
         const build = builds[index];
         if (!build) return;
@@ -63,26 +67,34 @@ export function AppPage({ app }: AppPageProps) {
     { isActive: pending === null },
   );
 
+  const remove = (data?: DataChoice): void => {
+    void (async () => {
+      setMessage({ text: `Deleting ${app}…` });
+      try {
+        await client.deleteApp(app, data);
+        home();
+      } catch (error) {
+        setMessage({ text: (error as Error).message, error: true });
+      }
+    })();
+  };
+
   const answer = (yes: boolean): void => {
     const what = pending;
     setPending(null);
     if (!yes || !what) return setMessage({ text: 'Cancelled.' });
     if (what.kind === 'rollback') void act(`Switching ${app} to build #${what.build}…`, () => client.rollback(app, what.build), `${app} now serves build #${what.build}.`);
-    else {
-      void (async () => {
-        setMessage({ text: `Deleting ${app}…` });
-        try {
-          await client.deleteApp(app);
-          home();
-        } catch (error) {
-          setMessage({ text: (error as Error).message, error: true });
-        }
-      })();
-    }
+    else remove();
+  };
+
+  const setSecret = (name: string, value: string): void => {
+    setPending(null);
+    void act(`Setting secret ${name}…`, () => client.setSecret(app, name, Buffer.from(value, 'utf8')), `Set secret ${name}; ${app}'s runner restarts to see it.`);
   };
 
   const data = detail.data;
-  const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['x', 'delete'], ['esc', 'back']];
+  const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['e', 'secret'], ['x', 'delete'], ['esc', 'back']];
+  const unset = data?.secrets.find((s) => s.declared && !s.set)?.name ?? '';
   const routeRows = Math.min(data?.routes.length ?? 1, Math.max(1, Math.floor((rows - 10) / 2)));
   const note = data ? runtimeNote(data.runtime) : undefined;
   const buildRows = Math.max(1, rows - routeRows - 12 - (note ? 1 : 0));
@@ -105,8 +117,17 @@ export function AppPage({ app }: AppPageProps) {
             </Text>
           ) : null}
           <Text wrap="truncate-end" dimColor>
-            {`requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
+            {`rate ${rate(data.stats.requestsPerS)}  5xx ${percent(data.stats.errorRatio)}  requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
           </Text>
+          {data.secrets.length > 0 || data.dataDir ? (
+            <Text wrap="truncate-end">
+              {data.secrets.length > 0 ? 'secrets ' : ''}
+              {data.secrets.map((s, i) => (
+                <Text key={s.name} color={s.set ? undefined : colour('red')}>{`${i > 0 ? ', ' : ''}${s.name}${s.set ? '' : ' (NOT SET)'}`}</Text>
+              ))}
+              {data.dataDir ? <Text dimColor>{`${data.secrets.length > 0 ? '  ' : ''}data ${data.dataDir}`}</Text> : null}
+            </Text>
+          ) : null}
           <Text bold>Routes</Text>
           <RouteList routes={data.routes} max={routeRows} />
           <Text bold>Builds</Text>
@@ -118,7 +139,14 @@ export function AppPage({ app }: AppPageProps) {
         <Text dimColor>{detail.error ? '' : 'Loading…'}</Text>
       )}
       <Box flexGrow={1} />
-      {pending ? (
+      {pending?.kind === 'secret' ? (
+        <SecretPrompt suggestedName={unset} onSubmit={setSecret} onCancel={() => (setPending(null), setMessage({ text: 'Cancelled.' }))} />
+      ) : pending?.kind === 'delete-data' ? (
+        <DataPrompt
+          question={`Delete ${app}? Its data (${pending.dir}):`}
+          onAnswer={(choice) => (setPending(null), choice ? remove(choice) : setMessage({ text: 'Cancelled.' }))}
+        />
+      ) : pending ? (
         <ConfirmPrompt
           question={pending.kind === 'delete' ? `Delete ${app}, its routes, builds and logs?` : `Roll ${app} back to build #${pending.build}?`}
           onAnswer={answer}

@@ -1,6 +1,6 @@
 import { Box, Text } from 'ink';
 import type { AppSummary } from '../api/types.js';
-import { ago, fit, ms, routesSummary } from './format.js';
+import { ago, fit, ms, percent, rate, routesSummary } from './format.js';
 import { statusColour } from './theme.js';
 
 export interface AppTableProps {
@@ -11,7 +11,7 @@ export interface AppTableProps {
   height: number;
 }
 
-const FIXED = { name: 14, status: 8, version: 5, requests: 5, p50: 7, cold: 4, last: 8 };
+const FIXED = { name: 14, status: 8, version: 5, rate: 6, errors: 4, p50: 7, cold: 4, last: 8 };
 
 /** The dashboard's table: one app per row, the selected row in inverse. */
 export function AppTable({ apps, selected, width, height }: AppTableProps) {
@@ -23,7 +23,7 @@ export function AppTable({ apps, selected, width, height }: AppTableProps) {
   return (
     <Box flexDirection="column">
       <Text bold wrap="truncate-end">
-        {row(['NAME', 'STATUS', 'BUILD', 'ROUTES', 'REQS', 'P50', 'COLD', 'LAST USE'], routesWidth)}
+        {row(['NAME', 'STATUS', 'BUILD', 'ROUTES', 'REQ/S', 'ERR', 'P50', 'COLD', 'LAST USE'], routesWidth)}
       </Text>
       {apps.slice(start, start + visible).map((app, index) => {
         const isSelected = start + index === selected;
@@ -32,7 +32,8 @@ export function AppTable({ apps, selected, width, height }: AppTableProps) {
           app.status,
           app.currentBuild === null ? '-' : `#${app.currentBuild}`,
           routesSummary(app.routes),
-          String(app.stats.requests),
+          rate(app.stats.requestsPerS),
+          percent(app.stats.errorRatio),
           ms(app.stats.latencyMsP50),
           String(app.stats.coldStarts),
           ago(app.stats.lastUsedAt),
@@ -52,6 +53,6 @@ export function AppTable({ apps, selected, width, height }: AppTableProps) {
 
 /** Lays out cells from column `from` on, each cut to its width. */
 function row(cells: string[], routesWidth: number, from = 0): string {
-  const widths = [FIXED.name, FIXED.status, FIXED.version, routesWidth, FIXED.requests, FIXED.p50, FIXED.cold, FIXED.last].slice(from);
+  const widths = [FIXED.name, FIXED.status, FIXED.version, routesWidth, FIXED.rate, FIXED.errors, FIXED.p50, FIXED.cold, FIXED.last].slice(from);
   return cells.map((cell, index) => fit(cell, widths[index]!)).join(' ');
 }

@@ -11,10 +11,12 @@ export interface TextInputProps {
   /** Only the focused input takes keys and shows a cursor. */
   focus: boolean;
   placeholder?: string;
+  /** Draw each character as `•`: for secrets, which must never be on the screen. */
+  mask?: boolean;
 }
 
 /** A one-line text field: type, Backspace, Ctrl-U clears, Enter submits. */
-export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder }: TextInputProps) {
+export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder, mask = false }: TextInputProps) {
   // Keys can arrive faster than React re-renders: edit the latest text, not the last rendered one.
   const latest = useRef(value);
   latest.current = value;
@@ -38,7 +40,7 @@ export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder
   if (value === '' && placeholder && !focus) return <Text dimColor>{placeholder}</Text>;
   return (
     <Text>
-      {value === '' && placeholder ? <Text dimColor>{focus ? '' : placeholder}</Text> : value}
+      {value === '' && placeholder ? <Text dimColor>{focus ? '' : placeholder}</Text> : mask ? '•'.repeat(value.length) : value}
       {focus ? <Text inverse> </Text> : null}
     </Text>
   );

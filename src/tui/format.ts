@@ -66,3 +66,16 @@ export function prettyBody(text: string): string {
     return text;
   }
 }
+
+/** `12.5/s`, `0.02/s`, `-` when idle. */
+export function rate(perSecond: number): string {
+  if (perSecond === 0) return '-';
+  return `${perSecond >= 10 ? Math.round(perSecond) : perSecond.toFixed(perSecond >= 1 ? 1 : 2)}/s`;
+}
+
+/** `0%`, `2.5%`, `-` without requests. */
+export function percent(ratio: number | null): string {
+  if (ratio === null) return '-';
+  const value = ratio * 100;
+  return `${value === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)}%`;
+}

@@ -57,19 +57,7 @@ export async function startGateway(options: { idleTimeoutS?: number; args?: stri
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code} before listening:\n${output.join('\n')}`)));
   });
 
-  const send = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
-    const payload = body === undefined ? null : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-    const hdrs = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body) ? { 'content-type': 'application/json', ...headers } : headers;
-    const response = await request(url + path, { method: method as 'GET', body: payload, headers: hdrs });
-    const text = await response.body.text();
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { status: response.statusCode, headers: response.headers, body: parsed, text };
-  };
+  const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => sendRequest(url, method, path, body, headers);
 
   const gateway: TestGateway = {
     url,
@@ -97,6 +85,21 @@ export async function startGateway(options: { idleTimeoutS?: number; args?: stri
     },
   };
   return gateway;
+}
+
+/** One request to `base + path`; a body that is not a string or Buffer is sent as JSON. */
+export async function sendRequest(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const payload = body === undefined ? null : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const hdrs = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body) ? { 'content-type': 'application/json', ...headers } : headers;
+  const response = await request(base + path, { method: method as 'GET', body: payload, headers: hdrs });
+  const text = await response.body.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.statusCode, headers: response.headers, body: parsed, text };
 }
 
 /** Polls `check` until it returns true, failing after `timeoutMs`. */

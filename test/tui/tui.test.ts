@@ -142,6 +142,46 @@ t.test('validation errors and a failed build show on screen; the app keeps servi
   t.equal(s.bufferType(), 'normal', 'terminal restored after Ctrl-C');
 });
 
+t.test('set a secret in a masked field; deleting an app with data asks what to do with it', async (t) => {
+  t.setTimeout(BUILD_TIMEOUT_MS + 60_000);
+  const value = 'hunter2-never-on-screen';
+  const deployed = await gw.deploy(join(HELLO, '..', 'todo'));
+  t.equal(deployed.exitCode, 0, `todo deployed by the CLI: ${deployed.stderr}`);
+  const dataDir = (await gw.app('todo')).dataDir as string;
+  t.equal((await gw.send('POST', '/todos', { title: 'keep me' })).status, 201);
+
+  const s = tui();
+  await s.waitFor(/todo +(ready|running|stopped)/);
+  // Apps are listed by name: hello (from the test before), then todo.
+  s.press(KEYS.down);
+  await s.settle();
+  s.press(KEYS.enter);
+  await s.waitFor(`data ${dataDir}`);
+  s.press('e');
+  await s.waitFor('Set a secret');
+  await s.type('API_KEY');
+  s.press(KEYS.enter);
+  await s.type(value);
+  await s.waitFor('•'.repeat(value.length));
+  s.press(KEYS.enter);
+  await s.waitFor('Set secret API_KEY');
+  await s.waitFor('secrets API_KEY');
+  t.pass('the app page lists it by name');
+  t.notMatch(s.raw, value, 'the value was never drawn');
+  t.match((await gw.cli(['secret', 'ls', 'todo'])).stdout, /API_KEY\tset/);
+
+  s.press('x');
+  await s.waitFor('k keep / d delete');
+  s.press('k');
+  await s.waitFor(/apps/);
+  await s.settle();
+  t.notMatch(s.text(), /todo +(ready|running|stopped)/, 'the app is gone');
+  const { existsSync } = await import('node:fs');
+  t.ok(existsSync(join(dataDir, 'todos.json')), 'its data was kept, as asked');
+  s.press('q');
+  t.equal((await s.exited).exitCode, 0);
+});
+
 t.test('fits 80x24, follows a resize, honours NO_COLOR', async (t) => {
   const colourful = tui();
   await colourful.waitFor(/apps/);

@@ -6,18 +6,20 @@
 //! small machine, so the number of connections stays modest (bounded below).
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::{Dispatcher, FUNCTION_HEADER};
+use crate::frames::{self, FrameRequest, Outbox};
+use crate::front::Front;
 use crate::http::{self, ReadError};
 use crate::listen::{Listener, Stream};
 use crate::log;
 use crate::notify;
+use crate::pool::Pool;
 use crate::signals::StopSignals;
 
 /// Connections served at once; more wait in the listen backlog.
@@ -35,8 +37,10 @@ pub struct Options {
 }
 
 struct Shared {
-    dispatcher: Dispatcher,
+    front: Front,
     options: Options,
+    /// Runs the requests of frame connections.
+    pool: Arc<Pool>,
     state: Mutex<State>,
     /// Signalled whenever `busy` or the set of connections changes.
     changed: Condvar,
@@ -49,7 +53,8 @@ struct State {
     busy: usize,
     next_id: u64,
     /// Every open connection: a handle to shut it down, and whether it sits idle
-    /// between requests.
+    /// between requests (a frame connection always counts as idle: a stop ends its
+    /// reading at once and lets the requests it already read finish).
     connections: HashMap<u64, Connection>,
 }
 
@@ -66,10 +71,11 @@ impl Shared {
 }
 
 /// Serves until a stop signal, then drains. Returns the process's exit code.
-pub fn serve(listener: Listener, signals: StopSignals, dispatcher: Dispatcher, options: Options) -> i32 {
+pub fn serve(listener: Listener, signals: StopSignals, front: Front, options: Options) -> i32 {
     let shared = Arc::new(Shared {
-        dispatcher,
+        front,
         options,
+        pool: Arc::new(Pool::default()),
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
     });
@@ -182,7 +188,9 @@ fn start_connection(stream: Stream, shared: &Arc<Shared>) {
     let spawned = thread::Builder::new()
         .name(format!("conn-{}", id))
         .spawn(move || {
-            serve_connection(&thread_shared, stream, id);
+            if serve_connection(&thread_shared, stream, id) {
+                return;
+            }
             let mut state = thread_shared.lock();
             state.connections.remove(&id);
             thread_shared.changed.notify_all();
@@ -194,19 +202,27 @@ fn start_connection(stream: Stream, shared: &Arc<Shared>) {
 }
 
 /// Serves requests on one connection until it closes, fails, or the runner stops.
-fn serve_connection(shared: &Shared, stream: Stream, id: u64) {
+/// Returns `true` when the connection became a frame connection, which lives on (on the
+/// pool's threads) and unregisters itself.
+fn serve_connection(shared: &Arc<Shared>, stream: Stream, id: u64) -> bool {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
-        Err(_) => return,
+        Err(_) => return false,
     };
     let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    let mut first = true;
     loop {
         // Idle: wait for the first byte of the next request. A stop shuts the read
         // side down, which ends this wait.
-        match reader.fill_buf() {
-            Ok(buf) if !buf.is_empty() => {}
-            _ => return,
+        let frame_preface = match reader.fill_buf() {
+            Ok(buf) if !buf.is_empty() => first && buf[0] == frames::PREFACE[0],
+            _ => return false,
+        };
+        if frame_preface {
+            serve_frames(shared, reader, writer, id);
+            return true;
         }
+        first = false;
         let stopping = {
             let mut state = shared.lock();
             state.busy += 1;
@@ -223,7 +239,7 @@ fn serve_connection(shared: &Shared, stream: Stream, id: u64) {
         }
         shared.changed.notify_all();
         if close || state.stopping {
-            return;
+            return false;
         }
     }
 }
@@ -247,21 +263,22 @@ fn serve_request(
         }
         Err(ReadError::Bad(status, code, message)) => {
             let res = rustless::Response::error(status, code, message);
-            let _ = write(writer, &res, false, true);
+            let _ = write(writer, &res, "-", false, true);
             log::line(&format!("bad request: {} {}", status, code));
             return true;
         }
     };
-    let response = shared.dispatcher.handle(&req);
+    let (response, function) = shared.front.handle(&req);
     // Re-read: a stop may have begun while the function ran.
     let close = stopping || req.wants_close() || shared.lock().stopping;
-    let written = write(writer, &response, req.method == "HEAD", close);
+    let function = function.as_deref().unwrap_or("-");
+    let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
-        log::line(&format!(
+        log::access(&format!(
             "{} {} -> {} {} {:.1}ms{}",
             req.method,
             req.target,
-            req.header(FUNCTION_HEADER).unwrap_or("-"),
+            function,
             response.status_code(),
             started.elapsed().as_secs_f64() * 1000.0,
             if written.is_err() { " (client gone)" } else { "" }
@@ -270,8 +287,128 @@ fn serve_request(
     close || written.is_err()
 }
 
-fn write(writer: &mut Stream, res: &rustless::Response, head_only: bool, close: bool) -> io::Result<()> {
-    let mut headers = res.headers().to_vec();
+/// A frame connection: the socket, and its answers waiting to be written. Whoever drops
+/// the last reference (the last answer written after the gateway closed) unregisters it.
+struct FrameConnection {
+    shared: Arc<Shared>,
+    id: u64,
+    reader: Mutex<BufReader<Stream>>,
+    writer: Mutex<Stream>,
+    outbox: Outbox,
+}
+
+impl Drop for FrameConnection {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.connections.remove(&self.id);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Starts serving a frame connection (see `frames`): requests run on the pool and are
+/// answered in whatever order they finish. Returns at once; the connection unregisters
+/// itself when it ends.
+fn serve_frames(shared: &Arc<Shared>, mut reader: BufReader<Stream>, writer: Stream, id: u64) {
+    let mut preface = [0u8; frames::PREFACE.len()];
+    if reader.read_exact(&mut preface).is_err() || preface != frames::PREFACE {
+        log::line("closing a connection that started with NUL but no frame preface");
+        shared.lock().connections.remove(&id);
+        return;
+    }
+    // The gateway owns this connection and closes it; no idle timeout here.
+    let _ = reader.get_ref().set_read_timeout(None);
+    let connection = Arc::new(FrameConnection {
+        shared: Arc::clone(shared),
+        id,
+        reader: Mutex::new(reader),
+        writer: Mutex::new(writer),
+        outbox: Outbox::new(),
+    });
+    read_frames(connection);
+}
+
+/// Reads request frames until none is left in the buffer, then hands reading over to
+/// another pool thread and answers the last frame itself: at one request at a time the
+/// answer needs no thread switch, and a slow function never stops the reading. Frames
+/// that arrived together go to the pool while this thread reads on.
+fn read_frames(connection: Arc<FrameConnection>) {
+    let shared = &connection.shared;
+    let mut reader = connection.reader.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let frame = match frames::read_request(&mut *reader) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    log::line(&e.to_string());
+                }
+                // Whatever comes after a broken frame cannot be trusted: stop reading.
+                let _ = reader.get_ref().shutdown(Shutdown::Read);
+                return;
+            }
+        };
+        shared.lock().busy += 1;
+        if !reader.buffer().is_empty() {
+            let job_connection = Arc::clone(&connection);
+            shared
+                .pool
+                .run(Box::new(move || answer_frame(&job_connection, frame)));
+            continue;
+        }
+        drop(reader);
+        let next_reader = Arc::clone(&connection);
+        shared.pool.run(Box::new(move || read_frames(next_reader)));
+        answer_frame(&connection, frame);
+        return;
+    }
+}
+
+fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
+    let shared = &connection.shared;
+    let started = Instant::now();
+    let req = &frame.request;
+    let (response, function) = shared.front.handle(req);
+    let function = function.as_deref().unwrap_or("-");
+    let (headers, body) = response_parts(&response, function);
+    let status = response.status_code();
+    if shared.options.access_log {
+        log::access(&format!(
+            "{} {} -> {} {} {:.1}ms",
+            req.method,
+            req.target,
+            function,
+            status,
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    connection.outbox.send(
+        &connection.writer,
+        |out| frames::encode_response(out, frame.id, status, &headers, &body, req.method == "HEAD"),
+        |count| {
+            let mut state = shared.lock();
+            state.busy -= count;
+            shared.changed.notify_all();
+        },
+    );
+}
+
+/// Writes a function's response on an HTTP connection.
+fn write(writer: &mut Stream, res: &rustless::Response, function: &str, head_only: bool, close: bool) -> io::Result<()> {
+    let (headers, body) = response_parts(res, function);
+    http::write_response(writer, res.status_code(), &headers, &body, head_only, close)
+}
+
+/// The headers and serialized body of a function's response. A header that is not valid
+/// HTTP is dropped with a log line naming it and the function: sent, it would break the
+/// response for the gateway.
+fn response_parts(res: &rustless::Response, function: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    let mut headers = Vec::with_capacity(res.headers().len() + 1);
+    for (name, value) in res.headers() {
+        match http::invalid_header(name, value) {
+            None => headers.push((name.clone(), value.clone())),
+            Some(why) => log::line(&format!("dropped the header {:?} set by {}: {}", name, function, why)),
+        }
+    }
     let body = match res.body() {
         Some(value) => {
             if res.header("content-type").is_none() {
@@ -282,7 +419,7 @@ fn write(writer: &mut Stream, res: &rustless::Response, head_only: bool, close: 
         }
         None => Vec::new(),
     };
-    http::write_response(writer, res.status_code(), &headers, &body, head_only, close)
+    (headers, body)
 }
 
 /// Marks the stop and closes idle connections; returns the requests in flight.

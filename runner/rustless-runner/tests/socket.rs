@@ -329,6 +329,44 @@ fn binds_a_path_replacing_a_stale_socket_and_answers_the_protocol() {
 }
 
 #[test]
+fn a_header_that_is_not_http_is_dropped_with_a_log_line() {
+    let dir = temp_dir("bad-header");
+    let path = dir.join("app.sock");
+    let runner = Runner::listen(path.to_str().unwrap());
+    let mut c = Client::unix(&path);
+    // Each of these used to reach the gateway, which refused the whole response (502).
+    for (query, name) in [
+        ("name=x-nul&value=a%00b", "x-nul"),
+        ("name=x-ctl&value=a%01b", "x-ctl"),
+        ("name=x-del&value=a%7Fb", "x-del"),
+        ("name=x-lf&value=a%0D%0Aset-cookie:%20x", "x-lf"),
+        ("name=x%20space&value=v", "x space"),
+    ] {
+        let r = c.call("GET", &format!("/set-header?{}", query), "SetHeader", "");
+        assert_eq!(r.status, 200, "{}", query);
+        assert_eq!(r.header(name), None, "{}", query);
+        assert_eq!(r.header("set-cookie"), None, "{}", query);
+        assert_eq!(r.json(), json!({ "set": name }));
+    }
+    let r = c.call("GET", "/set-header?name=X-Fine&value=caf%C3%A9%09ok", "SetHeader", "");
+    assert_eq!(r.header("x-fine"), Some("café\tok"), "UTF-8 (obs-text) and tabs are fine");
+
+    runner.signal(libc::SIGTERM);
+    let (_, stderr) = runner.wait(Duration::from_secs(2));
+    assert!(
+        stderr.contains("dropped the header \"x-ctl\" set by SetHeader: its value holds a byte HTTP forbids (0x01)"),
+        "{}",
+        stderr
+    );
+    assert!(
+        stderr.contains("dropped the header \"x space\" set by SetHeader: its name is not an HTTP token"),
+        "{}",
+        stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn takes_a_unix_socket_from_listen_fds_and_notifies_systemd() {
     let dir = temp_dir("listenfds");
     let path = dir.join("app.sock");
@@ -520,5 +558,131 @@ fn an_aborting_function_kills_the_runner() {
     assert!(c.is_closed());
     let (status, _) = runner.wait(Duration::from_secs(2));
     assert!(!status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------
+// Frame connections (the gateway's protocol, docs/runner-protocol.md)
+
+const PREFACE: &[u8] = b"\0rustless-frames/1\n";
+
+fn request_frame(id: u32, method: &str, target: &str, function: &str, params: &str, headers: &str, body: &str) -> Vec<u8> {
+    let head = format!("{} {}\n{}\n{}\n{}", method, target, function, params, headers);
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&((8 + head.len() + body.len()) as u32).to_le_bytes());
+    frame.extend_from_slice(&id.to_le_bytes());
+    frame.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    frame.extend_from_slice(head.as_bytes());
+    frame.extend_from_slice(body.as_bytes());
+    frame
+}
+
+/// (id, status, head, body) of the next response frame.
+fn read_response_frame(stream: &mut UnixStream) -> (u32, u16, String, Vec<u8>) {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut frame = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut frame).unwrap();
+    let id = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+    let status = u16::from_le_bytes([frame[4], frame[5]]);
+    let head_len = u32::from_le_bytes([frame[6], frame[7], frame[8], frame[9]]) as usize;
+    let head = String::from_utf8(frame[10..10 + head_len].to_vec()).unwrap();
+    (id, status, head, frame[10 + head_len..].to_vec())
+}
+
+#[test]
+fn a_frame_connection_carries_many_requests_answered_as_they_finish() {
+    let dir = temp_dir("frames");
+    let path = dir.join("app.sock");
+    let runner = Runner::listen(path.to_str().unwrap());
+    let mut stream = wait_connect(|| UnixStream::connect(&path));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    // Everything in one write: a slow request first, then quick ones behind it.
+    let mut wire = PREFACE.to_vec();
+    wire.extend(request_frame(1, "GET", "/slow?ms=700", "Slow", "{}", "", ""));
+    wire.extend(request_frame(2, "POST", "/inspect/a%20b?x=1", "Inspect", r#"{"rest":"a b"}"#, "content-type: application/json\nX-Custom: yes\n", r#"{"a":1}"#));
+    wire.extend(request_frame(3, "HEAD", "/version", "Version", "{}", "", ""));
+    wire.extend(request_frame(4, "GET", "/nope", "Nope", "{}", "", ""));
+    let sent = Instant::now();
+    stream.write_all(&wire).unwrap();
+
+    let mut answers = std::collections::HashMap::new();
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let (id, status, head, body) = read_response_frame(&mut stream);
+        order.push(id);
+        answers.insert(id, (status, head, body, sent.elapsed()));
+    }
+    assert_eq!(order.last(), Some(&1), "the slow answer came last: {:?}", order);
+    assert!(answers[&2].3 < Duration::from_millis(500), "a quick request waited for the slow one");
+
+    let (status, head, body, _) = &answers[&2];
+    assert_eq!(*status, 200);
+    assert_eq!(head, "content-type: application/json\n");
+    let body: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(body["method"], json!("POST"));
+    assert_eq!(body["path"], json!("/inspect/a%20b"));
+    assert_eq!(body["params"], json!({ "rest": "a b" }));
+    assert_eq!(body["headers"]["x-custom"], json!("yes"));
+    assert_eq!(body["headers"].get("x-rustless-function"), None);
+    assert_eq!(body["body"], json!({ "a": 1 }));
+
+    // HEAD: the length GET would have had, no body.
+    let (status, head, body, _) = &answers[&3];
+    assert_eq!(*status, 200);
+    assert!(head.contains("content-length: 13\n"), "{}", head);
+    assert!(body.is_empty());
+
+    let (status, _, body, _) = &answers[&4];
+    assert_eq!(*status, 404);
+    let body: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(body["error"]["code"], json!("RUSTLESS_FUNCTION_NOT_FOUND"));
+    let (status, _, body, _) = &answers[&1];
+    assert_eq!(*status, 200);
+    assert_eq!(serde_json::from_slice::<Value>(body).unwrap(), json!({ "slept_ms": 700 }));
+
+    // HTTP/1.1 still answers on the same socket, beside the frame connection.
+    assert_eq!(Client::unix(&path).call("GET", "/version", "Version", "").status, 200);
+
+    // A stop with a request in flight on the frame connection: it is answered, then the
+    // connection closes and the runner exits 0.
+    stream
+        .write_all(&request_frame(5, "GET", "/slow?ms=500", "Slow", "{}", "", ""))
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    runner.signal(libc::SIGTERM);
+    let (id, status, _, _) = read_response_frame(&mut stream);
+    assert_eq!((id, status), (5, 200));
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0, "the connection closes after the last answer");
+    let (status, stderr) = runner.wait(Duration::from_secs(3));
+    assert_eq!(status.code(), Some(0), "{}", stderr);
+    assert!(stderr.contains("stopping on SIGTERM: 1 request(s) in flight"), "{}", stderr);
+    assert!(stderr.contains("POST /inspect/a%20b?x=1 -> Inspect 200"), "access log lines for frames: {}", stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_frame_ends_that_connection_only() {
+    let dir = temp_dir("bad-frame");
+    let path = dir.join("app.sock");
+    let runner = Runner::listen(path.to_str().unwrap());
+    let mut stream = wait_connect(|| UnixStream::connect(&path));
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut wire = PREFACE.to_vec();
+    // A head longer than its frame.
+    wire.extend_from_slice(&12u32.to_le_bytes());
+    wire.extend_from_slice(&1u32.to_le_bytes());
+    wire.extend_from_slice(&999u32.to_le_bytes());
+    wire.extend_from_slice(b"GET ");
+    stream.write_all(&wire).unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
+    assert_eq!(Client::unix(&path).call("GET", "/version", "Version", "").status, 200);
+    runner.signal(libc::SIGTERM);
+    let (status, stderr) = runner.wait(Duration::from_secs(3));
+    assert_eq!(status.code(), Some(0), "{}", stderr);
+    assert!(stderr.contains("bad request frame: head longer than the frame"), "{}", stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }

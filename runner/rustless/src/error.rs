@@ -38,6 +38,9 @@ pub struct Error {
 enum Kind {
     MissingBody,
     InvalidBody,
+    /// The host's configuration is not what the function needs (a secret not set, no data
+    /// directory): the code says which.
+    Config(&'static str),
 }
 
 impl Error {
@@ -55,20 +58,28 @@ impl Error {
         }
     }
 
+    pub(crate) fn config(code: &'static str, message: String) -> Self {
+        Error { kind: Kind::Config(code), message }
+    }
+
     /// The HTTP status this error answers with: `400` for a missing body, `422` for a
-    /// body of the wrong shape.
+    /// body of the wrong shape, `500` for what the host's configuration lacks (a
+    /// [secret](crate::secret) not set, no [data directory](crate::data_dir)).
     pub fn status(&self) -> u16 {
         match self.kind {
             Kind::MissingBody => 400,
             Kind::InvalidBody => 422,
+            Kind::Config(_) => 500,
         }
     }
 
-    /// The machine-readable code of the JSON error: `MISSING_BODY` or `INVALID_BODY`.
+    /// The machine-readable code of the JSON error: `MISSING_BODY`, `INVALID_BODY`, or
+    /// for configuration `SECRET_NOT_SET`, `NO_DATA_DIR` and the like.
     pub fn code(&self) -> &'static str {
         match self.kind {
             Kind::MissingBody => "MISSING_BODY",
             Kind::InvalidBody => "INVALID_BODY",
+            Kind::Config(code) => code,
         }
     }
 

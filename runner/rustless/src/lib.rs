@@ -76,11 +76,13 @@
 //! ```
 #![warn(missing_docs)]
 
+mod config;
 mod error;
 mod function;
 mod request;
 mod response;
 
+pub use config::{data_dir, env, secret};
 pub use error::Error;
 pub use function::Function;
 pub use request::{Request, RequestBuilder};

@@ -81,7 +81,10 @@ impl Response {
 
     /// Adds a header (the name is lower-cased; a repeated name is sent repeatedly).
     /// `content-length`, `transfer-encoding` and `connection` are set by the runner
-    /// and ignored here.
+    /// and ignored here. The name must be an HTTP token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``) and the value must hold no control characters (no NUL, CR,
+    /// LF, DEL...): the runner drops a header that breaks either rule, with a log line,
+    /// rather than send a response no client could read.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
         let mut name = name.into();
         name.make_ascii_lowercase();

@@ -8,9 +8,17 @@ import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { configFlags, runCargo } from '../../builder/cargo.js';
-import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeStatus } from '../backend.js';
+import { SecretStore } from '../../secrets/secret-store.js';
+import { dataDir, secretsDir } from '../app-dirs.js';
+import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
-import { RunnerProcess } from './runner-process.js';
+import { RunnerProcess, type ProcessEnd } from './runner-process.js';
+
+/**
+ * How long `runnerExit` waits for a runner's exit to be seen: the gateway may see the runner's
+ * connections close a moment before node reaps the process.
+ */
+const EXIT_WAIT_MS = 500;
 
 export interface LocalBackendOptions {
   stateDir: string;
@@ -20,8 +28,11 @@ export interface LocalBackendOptions {
 
 interface LocalApp {
   binaryPath: string | undefined;
+  manifest: AppManifest | undefined;
   runner: RunnerProcess | undefined;
   starting: Promise<RunnerProcess> | undefined;
+  /** How the last runner that ended did; kept after a new one starts. */
+  lastEnd: ProcessEnd | undefined;
   log: LogRing;
 }
 
@@ -29,11 +40,13 @@ export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly #stateDir: string;
   readonly #cacheDir: string;
+  readonly #secrets: SecretStore;
   readonly #apps = new Map<string, LocalApp>();
 
   constructor({ stateDir, cacheDir }: LocalBackendOptions) {
     this.#stateDir = stateDir;
     this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
+    this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
@@ -49,11 +62,14 @@ export class LocalBackend implements Backend {
     return { binaryPath };
   }
 
-  async install(app: string, _manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
+  async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     const state = this.#app(app);
     // The gateway calls install with nothing in flight: the old runner can go at once.
     await this.stop(app);
     state.binaryPath = artifact.binaryPath;
+    state.manifest = manifest;
+    // Made at deploy, not at first start: from now on `rm` asks what to do with it.
+    if (manifest.storage.data) await mkdir(dataDir(this.#stateDir, app), { recursive: true, mode: 0o700 });
   }
 
   async activate(app: string): Promise<string> {
@@ -74,11 +90,29 @@ export class LocalBackend implements Backend {
     await runner?.stop();
   }
 
+  async secretsChanged(app: string): Promise<void> {
+    // Secrets are delivered at start: the next request starts a runner that sees the new set.
+    await this.stop(app);
+  }
+
   async status(app: string): Promise<RuntimeStatus> {
     const state = this.#apps.get(app);
     if (state?.starting) return { state: 'starting' };
     if (state?.runner?.alive) return { state: 'running', pid: state.runner.pid!, detail: `pid ${state.runner.pid}` };
     return { state: 'stopped' };
+  }
+
+  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+    const state = this.#apps.get(app);
+    if (!state) return undefined;
+    const endedSince = (): RunnerExit | undefined => (state.lastEnd && state.lastEnd.at >= since ? { reason: state.lastEnd.reason } : undefined);
+    const runner = state.runner;
+    if (endedSince() === undefined && runner?.alive) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([runner.exited, new Promise((resolve) => (timer = setTimeout(resolve, EXIT_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    return endedSince();
   }
 
   logs(app: string, options: LogOptions = {}): AsyncIterable<string> {
@@ -89,6 +123,7 @@ export class LocalBackend implements Backend {
     await this.stop(app);
     this.#apps.delete(app);
     await rm(this.#socketPath(app), { force: true });
+    await rm(join(this.#stateDir, 'run', 'secrets', app), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
@@ -97,7 +132,16 @@ export class LocalBackend implements Backend {
 
   async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
     await mkdir(join(this.#stateDir, 'run'), { recursive: true });
-    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log);
+    const secrets = join(this.#stateDir, 'run', 'secrets', app);
+    await this.#secrets.deliver(app, secrets);
+    let data: string | undefined;
+    if (state.manifest?.storage.data) {
+      data = dataDir(this.#stateDir, app);
+      await mkdir(data, { recursive: true, mode: 0o700 });
+    }
+    const config = { env: state.manifest?.env ?? {}, secretsDir: secrets, dataDir: data };
+    const runner = await RunnerProcess.start(app, binaryPath, this.#socketPath(app), state.log, config);
+    void runner.exited.then(() => (state.lastEnd = runner.ended));
     state.runner = runner;
     return runner;
   }
@@ -109,7 +153,7 @@ export class LocalBackend implements Backend {
   #app(app: string): LocalApp {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { binaryPath: undefined, runner: undefined, starting: undefined, log: new LogRing() };
+      state = { binaryPath: undefined, manifest: undefined, runner: undefined, starting: undefined, lastEnd: undefined, log: new LogRing() };
       this.#apps.set(app, state);
     }
     return state;

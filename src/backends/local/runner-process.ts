@@ -9,24 +9,50 @@ import type { LogRing } from './log-ring.js';
 
 const STOP_GRACE_MS = 10_000;
 
-/** The gateway's environment minus what belongs to the gateway's own service manager. */
-function runnerEnv(app: string): NodeJS.ProcessEnv {
-  const { NOTIFY_SOCKET: _notify, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...env } = process.env;
-  return { ...env, LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app };
+/** What a runner is told at start besides its socket: the app's settings and where its secrets and data are. */
+export interface RunnerConfig {
+  /** `[env]` from rustless.toml. */
+  env: Record<string, string>;
+  /** A directory with one file per secret, readable by the runner only. */
+  secretsDir: string;
+  /** The app's data directory, when it asked for one. */
+  dataDir: string | undefined;
+}
+
+/** Of the gateway's environment, only what makes a process behave: never its tokens or its service manager's variables. */
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'RUST_BACKTRACE'];
+
+function runnerEnv(app: string, config: RunnerConfig): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];
+  Object.assign(env, config.env, { LISTEN_FDS: '1', LISTEN_FDNAMES: app, RUSTLESS_APP: app, RUSTLESS_SECRETS_DIR: config.secretsDir });
+  if (config.dataDir) env.RUSTLESS_DATA_DIR = config.dataDir;
+  return env;
+}
+
+/** When and how a runner process ended. */
+export interface ProcessEnd {
+  /** `Date.now()` when the exit was seen. */
+  at: number;
+  reason: string;
 }
 
 export class RunnerProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
   #alive = true;
+  #ended: ProcessEnd | undefined;
 
   private constructor(child: ChildProcess) {
     this.#child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => (this.#alive = false));
+    child.once('exit', (code, signal) => {
+      this.#alive = false;
+      this.#ended = { at: Date.now(), reason: signal ? `it was killed by ${signal}` : `it exited with code ${code}` };
+    });
   }
 
-  static async start(app: string, binaryPath: string, socketPath: string, log: LogRing): Promise<RunnerProcess> {
+  static async start(app: string, binaryPath: string, socketPath: string, log: LogRing, config: RunnerConfig): Promise<RunnerProcess> {
     const socket = await createListeningSocket(socketPath);
     let child: ChildProcess;
     try {
@@ -34,7 +60,7 @@ export class RunnerProcess {
       // exports its own pid and then execs the runner, keeping that pid.
       child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0"', binaryPath], {
         stdio: ['ignore', 'pipe', 'pipe', socket.fd],
-        env: runnerEnv(app),
+        env: runnerEnv(app, config),
       });
     } finally {
       await socket.close();
@@ -54,6 +80,11 @@ export class RunnerProcess {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /** Undefined while the process runs. */
+  get ended(): ProcessEnd | undefined {
+    return this.#ended;
   }
 
   async stop(): Promise<void> {

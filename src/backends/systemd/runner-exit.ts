@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:os';
 import { execa } from 'execa';
-import type { RunnerExit } from '../backend.js';
+import type { LastExit } from '../backend.js';
 
 /** "Main process exited" (EXIT_CODE=, EXIT_STATUS=); logged only for an unclean exit. */
 const PROCESS_EXIT = '98e322203f7a4ed290d09fe03c09fe15';
@@ -31,7 +31,7 @@ interface Entry {
 }
 
 /** The last unrequested end of `service`, or undefined when it never ended so. */
-export async function readRunnerExit(service: string, memoryLimit: string | undefined): Promise<RunnerExit | undefined> {
+export async function readRunnerExit(service: string, memoryLimit: string | undefined): Promise<LastExit | undefined> {
   const entries = await journalEntries(['-u', service, '-n', '20', `MESSAGE_ID=${PROCESS_EXIT}`, `MESSAGE_ID=${UNIT_FAILED}`, `MESSAGE_ID=${UNIT_OOM}`]);
   const last = entries.at(-1);
   if (!last) return undefined;
@@ -43,7 +43,7 @@ export async function readRunnerExit(service: string, memoryLimit: string | unde
   const result = episode.findLast((entry) => entry.MESSAGE_ID === UNIT_FAILED)?.UNIT_RESULT;
   const at = new Date(Number(exitEntry?.__REALTIME_TIMESTAMP ?? micros) / 1000).toISOString();
   const limit = memoryLimit ?? 'unknown';
-  const oom = (status?: number): RunnerExit => ({ reason: 'oom-kill', message: `out of memory: killed at its memory limit of ${limit}`, at, memoryLimit: limit, ...(status === undefined ? {} : { exitStatus: status }) });
+  const oom = (status?: number): LastExit => ({ reason: 'oom-kill', message: `out of memory: killed at its memory limit of ${limit}`, at, memoryLimit: limit, ...(status === undefined ? {} : { exitStatus: status }) });
 
   if (result === 'oom-kill' || episode.some((entry) => entry.MESSAGE_ID === UNIT_OOM)) return oom();
   if (result === 'timeout') return { reason: 'start-failed', message: 'did not become ready in time (or did not stop in time)', at };

@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
+import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { readRunnerExit } from './runner-exit.js';
@@ -47,7 +48,7 @@ export class SystemdBackend implements Backend {
   /** Apps this process stopped: their next start needs no look at how they ended. */
   readonly #stopped = new Set<string>();
   /** The last unrequested exit logged per app, so each is logged once. */
-  readonly #exits = new Map<string, RunnerExit>();
+  readonly #exits = new Map<string, LastExit>();
 
   constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false }: SystemdBackendOptions) {
     this.#accessLog = accessLog;
@@ -138,8 +139,24 @@ export class SystemdBackend implements Backend {
     }
   }
 
+  /**
+   * Whether the app's runner ended since `since` (the gateway asks when a connection to it broke
+   * mid-request), and how: an out-of-memory kill with the limit it hit. systemd logs the exit a
+   * few hundred ms after the connection breaks (conmon reaps the runner, then ExecStopPost=
+   * runs), so this looks for up to 1.5 s; undefined means the runner still runs.
+   */
+  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+    const deadline = Date.now() + RUNNER_EXIT_WAIT_MS;
+    for (;;) {
+      const exit = await this.lastExit(app).catch(() => undefined);
+      if (exit && Date.parse(exit.at) >= since - CLOCK_SLACK_MS) return runnerExitOf(exit, this.#memory.get(app));
+      if (Date.now() >= deadline) return undefined;
+      await sleep(100);
+    }
+  }
+
   /** How the app's runner last ended on its own (a crash, an out-of-memory kill), logged once per exit. */
-  async lastExit(app: string): Promise<RunnerExit | undefined> {
+  async lastExit(app: string): Promise<LastExit | undefined> {
     const names = this.#names(app);
     const exit = await readRunnerExit(names.service, this.#memory.get(app));
     if (!exit) return undefined;
@@ -157,6 +174,10 @@ export class SystemdBackend implements Backend {
     // Only the service: the socket keeps listening and starts it again on the next connection.
     await systemctl('stop', names.service);
     this.#stopped.add(app);
+  }
+
+  async secretsChanged(app: string): Promise<void> {
+    await this.stop(app);
   }
 
   async status(app: string): Promise<RuntimeStatus> {
@@ -228,6 +249,26 @@ export class SystemdBackend implements Backend {
   }
 }
 
+/** How long `runnerExit` looks for an exit systemd has not logged yet. */
+const RUNNER_EXIT_WAIT_MS = 1_500;
+/** The journal's timestamps and the gateway's clock are the same clock; this covers rounding. */
+const CLOCK_SLACK_MS = 50;
+
+/** The gateway's view of a last exit: a reason that reads after `the runner ... died: `. */
+function runnerExitOf(exit: LastExit, memoryLimit: string | undefined): RunnerExit {
+  const limit = exit.memoryLimit ?? memoryLimit;
+  switch (exit.reason) {
+    case 'oom-kill':
+      return { reason: "it was killed by the kernel's out-of-memory killer", oomKilled: true, ...(limit ? { memoryLimit: limit } : {}) };
+    case 'signal':
+      return { reason: `it was ${exit.message}`, oomKilled: false };
+    case 'exit-code':
+      return { reason: `it ${exit.message}`, oomKilled: false };
+    default:
+      return { reason: `it ${exit.message}` };
+  }
+}
+
 /** An exit older than this when first seen was logged by an earlier gateway. */
 const FRESH_EXIT_MS = 60_000;
 /** How long after a crash systemd has surely logged it (ExecStopPost=, podman rm, runs first). */
@@ -244,7 +285,7 @@ function startBackoff({ failures, until, message }: { failures: number; until: n
  * entry from root about a unit, OBJECT_SYSTEMD_UNIT=, is part of `journalctl -u` of that
  * unit), and in the gateway's: `logger` runs in rustless.service.
  */
-async function logExit(app: string, service: string, exit: RunnerExit): Promise<void> {
+async function logExit(app: string, service: string, exit: LastExit): Promise<void> {
   const line = `rustless: the runner of ${app} ended: ${exit.message}`;
   const fields = [`MESSAGE=${line}`, 'PRIORITY=3', 'SYSLOG_IDENTIFIER=rustless', `OBJECT_SYSTEMD_UNIT=${service}`, `RUSTLESS_EXIT_REASON=${exit.reason}`].join('\n');
   await execa('logger', ['--journald'], { input: `${fields}\n`, reject: false });

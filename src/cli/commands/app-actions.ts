@@ -9,10 +9,12 @@ function appName(positionals: string[], usage: string): string {
 }
 
 export async function rm({ client, positionals, flags }: CommandContext): Promise<number> {
-  const app = appName(positionals, 'rustless rm APP');
-  await client().deleteApp(app);
-  if (flags.json) printJson({ deleted: app });
-  else process.stderr.write(`deleted ${app}\n`);
+  const app = appName(positionals, 'rustless rm APP [--keep-data | --delete-data]');
+  if (flags['keep-data'] && flags['delete-data']) throw new UsageError('--keep-data and --delete-data exclude each other');
+  const data = flags['keep-data'] ? 'keep' : flags['delete-data'] ? 'delete' : undefined;
+  await client().deleteApp(app, data);
+  if (flags.json) printJson({ deleted: app, ...(data ? { data } : {}) });
+  else process.stderr.write(`deleted ${app}${data === 'keep' ? ' (its data directory is kept)' : data === 'delete' ? ' and its data' : ''}\n`);
   return 0;
 }
 

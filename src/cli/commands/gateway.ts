@@ -8,8 +8,8 @@ import { createAdminHandler } from '../../admin/admin-server.js';
 import type { Backend } from '../../backends/backend.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
 import { defaultStateDir } from '../../discovery/find-host.js';
-import { advertise } from '../../discovery/dns-sd.js';
 import { Gateway } from '../../gateway/gateway.js';
+import { createMetricsHandler } from '../../metrics/metrics-handler.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext, Flags } from '../command.js';
@@ -22,7 +22,10 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
   const idle = integerFlag(flags, 'idle-timeout', 60);
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true);
-  const gw = await Gateway.open({ backend, stateDir, runnerDir: stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner'), defaultIdleTimeoutS: idle });
+  const metricsListen = stringFlag(flags, 'metrics-listen');
+  const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
+  if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
+  const gw = await Gateway.open({ backend, stateDir, runnerDir: stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner'), defaultIdleTimeoutS: idle, metrics: !flags['no-metrics'] });
 
   const inherited = inheritedSockets();
   const publicTarget: ListenTarget = inherited.has('http')
@@ -41,7 +44,9 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     admin.push({ target: { port: integerFlag(flags, 'admin-port', 0), host: stringFlag(flags, 'listen') ?? '0.0.0.0' }, handler: createAdminHandler(gw, { token }), mode: 0o660 });
   }
 
+  if (metricsTarget) admin.push({ target: metricsTarget, handler: createMetricsHandler(gw), mode: 0o660 });
   const adminServers = await gw.serve(publicTarget, admin);
+  if (metricsTarget) process.stdout.write(`rustless gateway: Prometheus metrics on http://${metricsListen}/metrics\n`);
   const info = gw.info();
   process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}, state ${stateDir})\n`);
   if (adminPort !== undefined) {
@@ -49,6 +54,8 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     const address = adminServers[1]?.address();
     const port = address && typeof address === 'object' ? address.port : Number(adminPort);
     process.stdout.write(`rustless gateway: TCP admin API on port ${port}, advertised as _rustless._tcp\n`);
+    // Loaded only here: mDNS is for the TCP admin listener, and its module costs memory.
+    const { advertise } = await import('../../discovery/dns-sd.js');
     advertisement = advertise({ port, name: `rustless on ${(await import('node:os')).hostname()}` });
   }
 
@@ -70,6 +77,14 @@ async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtim
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   // On systemd every log line is a journal entry: per-request lines only when asked for.
   return new SystemdBackend({ stateDir, runtimeDir, accessLog });
+}
+
+/** `127.0.0.1:9464` or `[::1]:9464`. */
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new UsageError(`${flag} must be HOST:PORT (such as 127.0.0.1:9464), got ${JSON.stringify(text)}`);
+  return { host: (match[1] ?? match[2])!, port };
 }
 
 function stringFlag(flags: Flags, name: string): string | undefined {

@@ -200,6 +200,9 @@ t.test('refusals record nothing', async (t) => {
   await refuses(await withManifest('[[routes]]\npath = "/x"\nfunction = "a-b"\n'), { code: 'RUSTLESS_INVALID_MANIFEST' }, 'a function that is no Rust path');
   await refuses(await tgzOf(CRATE_FILES.filter((e) => e.name !== 'src/lib.rs')), { code: 'RUSTLESS_INVALID_UPLOAD', message: /not a library/ }, 'a binary crate');
   await refuses(await tgzOf([...CRATE_FILES, { name: '../x', content: '' }]), { code: 'RUSTLESS_INVALID_UPLOAD' }, 'a hostile archive');
+  const withCargo = (extra: string) => tgzOf(CRATE_FILES.map((e) => (e.name === 'Cargo.toml' ? { ...e, content: `${e.content}${extra}` } : e)));
+  await refuses(await withCargo('authors.workspace = true\n'), { code: 'RUSTLESS_INVALID_UPLOAD', message: /`package.authors` is inherited from a workspace/ }, 'inheritance from no workspace');
+  await refuses(await withCargo('[dependencies]\nserde = { workspace = true }\n'), { code: 'RUSTLESS_INVALID_UPLOAD', message: /`dependencies.serde`/ }, 'a dependency from no workspace');
   t.notOk(existsSync(join(h.stateDir, 'builds')), 'no build directory');
 });
 

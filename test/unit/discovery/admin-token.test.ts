@@ -47,6 +47,14 @@ t.test('the right token works', async (t) => {
   t.match(JSON.parse(reply.text), { backend: 'local' });
 });
 
+t.test('the scheme is case-insensitive (RFC 9110 §11.1)', async (t) => {
+  for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+    const reply = await get('/v1/info', { authorization: `${scheme} ${TOKEN}` });
+    t.equal(reply.status, 200, `${scheme} works`);
+  }
+  t.equal((await get('/v1/info', { authorization: `bearer ${TOKEN.toUpperCase()}` })).status, 401, 'the token itself is not');
+});
+
 t.test('a wrong or missing token gets 401 and nothing else', async (t) => {
   for (const [what, headers] of [
     ['missing', {}],

@@ -9,10 +9,19 @@ const ROUTE = '[[routes]]\nmethod = "GET"\npath = "/hello/:name"\nfunction = "He
 t.test('a valid manifest with defaults', async (t) => {
   const manifest = parseManifest(`name = "greeter"\n${ROUTE}[[routes]]\nmethod = ["post", "PUT"]\npath = "/echo"\nfunction = "handlers::Echo"\ntimeout_ms = 500\n`);
   t.equal(manifest.name, 'greeter');
-  t.same(manifest.routes[0], { methods: ['GET'], path: '/hello/:name', function: 'Hello', timeoutMs: DEFAULT_ROUTE_TIMEOUT_MS });
-  t.same(manifest.routes[1], { methods: ['POST', 'PUT'], path: '/echo', function: 'handlers::Echo', timeoutMs: 500 });
+  t.same(manifest.routes[0], { methods: ['GET'], path: '/hello/:name', function: 'Hello', timeoutMs: DEFAULT_ROUTE_TIMEOUT_MS, fallback: false });
+  t.same(manifest.routes[1], { methods: ['POST', 'PUT'], path: '/echo', function: 'handlers::Echo', timeoutMs: 500, fallback: false });
   t.same(manifest.container, { network: false, memory: '128M', pids: 64 });
   t.equal(manifest.idleTimeoutS, undefined);
+});
+
+t.test('a catch-all route says fallback = true', async (t) => {
+  const manifest = parseManifest('name = "site"\n[[routes]]\nmethod = "*"\npath = "/*rest"\nfunction = "Site"\nfallback = true\n');
+  t.equal(manifest.routes[0]!.fallback, true);
+  t.throws(() => parseManifest('name = "site"\n[[routes]]\npath = "/*rest"\nfunction = "Site"\nfallback = "yes"\n'), {
+    code: 'RUSTLESS_INVALID_MANIFEST',
+    message: /`routes\[0\]\.fallback` must be true or false, got "yes"/,
+  });
 });
 
 t.test('the app name defaults to the crate name', async (t) => {

@@ -29,7 +29,7 @@ impl Function for Panic {
     }
 }
 
-/// `GET /slow?ms=N` sleeps N ms (default 1000, at most 60 s) then answers 200, to test
+/// `GET|POST /slow?ms=N` sleeps N ms (default 1000, at most 60 s) then answers 200, to test
 /// timeouts and draining on stop.
 #[derive(Default)]
 pub struct Slow;
@@ -82,6 +82,32 @@ impl Function for Headers {
     }
 }
 
+/// `GET /status/:code` answers that status with no body, to test bodiless statuses.
+#[derive(Default)]
+pub struct Status;
+
+impl Function for Status {
+    fn call(&self, req: &Request) -> Response {
+        match req.param("code").map(str::parse::<u16>) {
+            Some(Ok(code)) if (200..600).contains(&code) => Response::status(code),
+            _ => Response::error(400, "BAD_CODE", "code must be a status from 200 to 599"),
+        }
+    }
+}
+
+/// `GET /set-header?name=N&value=V` answers 200 with the header `N: V` exactly as given,
+/// to test what the runner does with a header that is not valid HTTP.
+#[derive(Default)]
+pub struct SetHeader;
+
+impl Function for SetHeader {
+    fn call(&self, req: &Request) -> Response {
+        let name = req.query("name").unwrap_or("x-testbed");
+        let value = req.query("value").unwrap_or("");
+        Response::ok(json!({ "set": name })).with_header(name, value)
+    }
+}
+
 /// `* /inspect/*rest` answers everything the function saw.
 #[derive(Default)]
 pub struct Inspect;
@@ -96,6 +122,30 @@ impl Function for Inspect {
             "headers": req.headers(),
             "body": req.body(),
         }))
+    }
+}
+
+/// `GET /config/:kind/:name` answers what the host handed the runner: an `[env]` setting
+/// (`env`), a secret's value (`secret`; a testbed only: a real app never echoes one), or
+/// whether the data directory is there (`data`).
+#[derive(Default)]
+pub struct Config;
+
+impl Function for Config {
+    fn call(&self, req: &Request) -> Response {
+        let name = req.param("name").unwrap_or_default();
+        match req.param("kind") {
+            Some("env") => Response::ok(json!({ "name": name, "value": rustless::env(name) })),
+            Some("secret") => match rustless::secret(name) {
+                Ok(value) => Response::ok(json!({ "name": name, "value": value })),
+                Err(e) => e.into(),
+            },
+            Some("data") => match rustless::data_dir() {
+                Ok(dir) => Response::ok(json!({ "dir": dir, "exists": dir.is_dir() })),
+                Err(e) => e.into(),
+            },
+            _ => Response::not_found("kind is env, secret or data"),
+        }
     }
 }
 
@@ -127,6 +177,19 @@ mod tests {
     }
 
     #[test]
+    fn status_and_set_header_answer_what_was_asked() {
+        let req = Request::builder().param("code", "304").build();
+        assert_eq!(Status.call(&req).status_code(), 304);
+        let req = Request::builder().param("code", "99").build();
+        assert_eq!(Status.call(&req).status_code(), 400);
+        let req = Request::builder()
+            .query("name", "X-A")
+            .query("value", "b")
+            .build();
+        assert_eq!(SetHeader.call(&req).header("x-a"), Some("b"));
+    }
+
+    #[test]
     fn headers_and_inspect_echo_the_request() {
         let req = Request::builder().header("X-A", "1").build();
         let res = Headers.call(&req);
@@ -141,5 +204,15 @@ mod tests {
         let body = Inspect.call(&req).body().unwrap().clone();
         assert_eq!(body["params"], json!({ "rest": "a" }));
         assert_eq!(body["body"], json!([1]));
+    }
+
+    #[test]
+    fn config_says_what_is_missing() {
+        let req = Request::builder().param("kind", "secret").param("name", "NOT_SET_ANYWHERE").build();
+        let res = Config.call(&req);
+        assert_eq!(res.status_code(), 500);
+        assert_eq!(res.body().unwrap()["error"]["code"], json!("SECRET_NOT_SET"));
+        let req = Request::builder().param("kind", "nope").build();
+        assert_eq!(Config.call(&req).status_code(), 404);
     }
 }

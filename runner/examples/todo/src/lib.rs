@@ -1,4 +1,5 @@
-//! An in-memory to-do API in one function:
+//! A to-do API in one function, kept in the app's data directory (`[storage] data = true`
+//! in its rustless.toml), so the list survives idle stops, restarts and redeploys:
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -7,14 +8,20 @@
 //! | `GET /todos/:id` | 200 or 404 |
 //! | `PUT /todos/:id` `{"title": "..", "done": true}` | 200, the replaced to-do, or 404 |
 //! | `DELETE /todos/:id` | 204 or 404 |
+//!
+//! Every change is written to a temporary file, synced, and renamed over `todos.json`: a
+//! crash or a power cut leaves the old list or the new one, never half of one.
 
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rustless::{Function, Request, Response};
 use serde::{Deserialize, Serialize};
 
 /// One to-do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Todo {
     /// Assigned on creation, never reused.
     pub id: u64,
@@ -33,7 +40,7 @@ struct TodoInput {
     done: bool,
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Store {
     next_id: u64,
     todos: Vec<Todo>,
@@ -41,9 +48,46 @@ struct Store {
 
 /// All `/todos` routes. The runner builds it once with `Default` and calls it from
 /// many threads, so the list sits behind a `Mutex`.
-#[derive(Default)]
 pub struct Todos {
     store: Mutex<Store>,
+    /// `todos.json` in the data directory; `None` keeps the list in memory (unit tests).
+    file: Option<PathBuf>,
+}
+
+impl Default for Todos {
+    fn default() -> Self {
+        let file = rustless::data_dir().ok().map(|dir| dir.join("todos.json"));
+        let store = file.as_deref().map(load).unwrap_or_default();
+        Todos { store: Mutex::new(store), file }
+    }
+}
+
+/// Reads the saved list; a file that cannot be read as one is moved aside, never overwritten.
+fn load(file: &Path) -> Store {
+    let text = match fs::read(file) {
+        Ok(text) => text,
+        Err(_) => return Store::default(),
+    };
+    match serde_json::from_slice(&text) {
+        Ok(store) => store,
+        Err(e) => {
+            let aside = file.with_extension("json.unreadable");
+            eprintln!("todo: {} is not a to-do list ({}); moved to {}", file.display(), e, aside.display());
+            let _ = fs::rename(file, aside);
+            Store::default()
+        }
+    }
+}
+
+/// Writes the list to a temporary file, syncs it, and renames it over `file`.
+fn save(file: &Path, store: &Store) -> std::io::Result<()> {
+    let tmp = file.with_extension("json.tmp");
+    let mut out = File::create(&tmp)?;
+    out.write_all(&serde_json::to_vec(store)?)?;
+    out.sync_all()?;
+    fs::rename(&tmp, file)?;
+    // The rename itself is durable only once the directory is synced.
+    File::open(file.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 impl Function for Todos {
@@ -71,8 +115,21 @@ impl Function for Todos {
 impl Todos {
     fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock poisons it; the data is still consistent
-        // (every change is a single push/assign/remove), so keep serving.
+        // (a change is made on a copy and swapped in once saved), so keep serving.
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `change` to a copy of the list, saves the copy, and only then makes it the list:
+    /// a change that cannot be saved is not made, and answers 500.
+    fn update<T>(&self, change: impl FnOnce(&mut Store) -> T) -> Result<T, Response> {
+        let mut store = self.store();
+        let mut next = store.clone();
+        let result = change(&mut next);
+        if let Some(file) = &self.file {
+            save(file, &next).map_err(|e| Response::error(500, "SAVE_FAILED", format!("the to-do list could not be saved: {}", e)))?;
+        }
+        *store = next;
+        Ok(result)
     }
 
     fn create(&self, req: &Request) -> Response {
@@ -80,15 +137,20 @@ impl Todos {
             Ok(input) => input,
             Err(res) => return res,
         };
-        let mut store = self.store();
-        store.next_id += 1;
-        let todo = Todo {
-            id: store.next_id,
-            title: input.title,
-            done: input.done,
-        };
-        store.todos.push(todo.clone());
-        Response::created(&todo).with_header("location", format!("/todos/{}", todo.id))
+        let created = self.update(|store| {
+            store.next_id += 1;
+            let todo = Todo {
+                id: store.next_id,
+                title: input.title,
+                done: input.done,
+            };
+            store.todos.push(todo.clone());
+            todo
+        });
+        match created {
+            Ok(todo) => Response::created(&todo).with_header("location", format!("/todos/{}", todo.id)),
+            Err(res) => res,
+        }
     }
 
     fn get(&self, id: u64) -> Response {
@@ -103,25 +165,28 @@ impl Todos {
             Ok(input) => input,
             Err(res) => return res,
         };
-        let mut store = self.store();
-        match store.todos.iter_mut().find(|t| t.id == id) {
-            Some(todo) => {
-                todo.title = input.title;
-                todo.done = input.done;
-                Response::ok(&*todo)
-            }
-            None => not_found(id),
+        let replaced = self.update(|store| {
+            let todo = store.todos.iter_mut().find(|t| t.id == id)?;
+            todo.title = input.title;
+            todo.done = input.done;
+            Some(todo.clone())
+        });
+        match replaced {
+            Ok(Some(todo)) => Response::ok(&todo),
+            Ok(None) => not_found(id),
+            Err(res) => res,
         }
     }
 
     fn delete(&self, id: u64) -> Response {
-        let mut store = self.store();
-        match store.todos.iter().position(|t| t.id == id) {
-            Some(i) => {
-                store.todos.remove(i);
-                Response::no_content()
-            }
-            None => not_found(id),
+        let deleted = self.update(|store| {
+            let i = store.todos.iter().position(|t| t.id == id)?;
+            Some(store.todos.remove(i))
+        });
+        match deleted {
+            Ok(Some(_)) => Response::no_content(),
+            Ok(None) => not_found(id),
+            Err(res) => res,
         }
     }
 }
@@ -204,6 +269,27 @@ mod tests {
         let res = call(&todos, "POST", None, Some(json!({ "title": "  " })));
         assert_eq!((res.status_code(), code(&res)), (422, "EMPTY_TITLE"));
         assert_eq!(call(&todos, "GET", None, None).body(), Some(&json!([])));
+    }
+
+    #[test]
+    fn the_list_survives_a_new_instance_through_its_file() {
+        let dir = std::env::temp_dir().join(format!("todo-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("todos.json");
+        let first = Todos { store: Mutex::new(Store::default()), file: Some(file.clone()) };
+        call(&first, "POST", None, Some(json!({ "title": "milk" })));
+        call(&first, "POST", None, Some(json!({ "title": "eggs" })));
+        assert_eq!(call(&first, "DELETE", Some("1"), None).status_code(), 204);
+
+        let second = Todos { store: Mutex::new(load(&file)), file: Some(file.clone()) };
+        assert_eq!(call(&second, "GET", None, None).body(), Some(&json!([{ "id": 2, "title": "eggs", "done": false }])));
+        let res = call(&second, "POST", None, Some(json!({ "title": "bread" })));
+        assert_eq!(res.body().unwrap()["id"], json!(3), "ids are never reused, across instances too");
+
+        fs::write(&file, "not json").unwrap();
+        assert!(load(&file).todos.is_empty());
+        assert!(dir.join("todos.json.unreadable").exists(), "an unreadable list is moved aside, not overwritten");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,0 +1,86 @@
+/**
+ * Secrets of function apps, kept on the host as one file each under
+ * `<stateDir>/secrets/<app>/<NAME>`: directories 0700 and files 0600, owned by the gateway's
+ * user (root in production). Never in the registry, a unit file, an image or a log line.
+ *
+ * A backend hands a runner a copy made at start (`deliver`), readable by the runner's user only,
+ * so removing a secret takes effect at the next start and the stored copy stays the gateway's.
+ */
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RustlessError } from '../errors.js';
+import { VARIABLE_NAME } from '../manifest/manifest.js';
+
+/** Large enough for a key or a certificate, small enough to keep out of mistakes. */
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+export interface SecretOwner {
+  uid: number;
+  gid: number;
+}
+
+export class SecretStore {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  async set(app: string, name: string, value: Buffer): Promise<void> {
+    checkName(name);
+    if (value.length === 0) throw new RustlessError('RUSTLESS_BAD_REQUEST', `secret ${name} is empty: give it a value on standard input`);
+    if (value.length > MAX_SECRET_BYTES) throw new RustlessError('RUSTLESS_BAD_REQUEST', `secret ${name} is ${value.length} bytes; at most ${MAX_SECRET_BYTES} are allowed`);
+    const dir = this.#appDir(app);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(this.#dir, 0o700);
+    // Written under a temporary name first, so a runner never reads half a secret.
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    await writeFile(tmp, value, { mode: 0o600 });
+    await rename(tmp, join(dir, name));
+  }
+
+  /** Removes a secret; false when it was not set. */
+  async remove(app: string, name: string): Promise<boolean> {
+    checkName(name);
+    const file = join(this.#appDir(app), name);
+    const existed = (await this.names(app)).includes(name);
+    await rm(file, { force: true });
+    return existed;
+  }
+
+  /** The names of the secrets set for `app`, sorted; never the values. */
+  async names(app: string): Promise<string[]> {
+    const entries = await readdir(this.#appDir(app)).catch(() => [] as string[]);
+    return entries.filter((name) => VARIABLE_NAME.test(name)).sort();
+  }
+
+  async removeApp(app: string): Promise<void> {
+    await rm(this.#appDir(app), { recursive: true, force: true });
+  }
+
+  /**
+   * Puts a fresh copy of the app's secrets in `target` (emptied first), readable by `owner`
+   * only: the directory 0500 and the files 0400.
+   */
+  async deliver(app: string, target: string, owner?: SecretOwner): Promise<void> {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true, mode: 0o700 });
+    for (const name of await this.names(app)) {
+      const file = join(target, name);
+      await writeFile(file, await readFile(join(this.#appDir(app), name)), { mode: 0o400 });
+      if (owner) await chown(file, owner.uid, owner.gid);
+    }
+    if (owner) await chown(target, owner.uid, owner.gid);
+    await chmod(target, 0o500);
+  }
+
+  #appDir(app: string): string {
+    return join(this.#dir, app);
+  }
+}
+
+function checkName(name: string): void {
+  if (!VARIABLE_NAME.test(name)) {
+    throw new RustlessError('RUSTLESS_BAD_REQUEST', `a secret's name is upper-case letters, digits and _, not starting with a digit (at most 64), got ${JSON.stringify(name)}`);
+  }
+}
