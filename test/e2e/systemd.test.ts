@@ -319,6 +319,7 @@ t.test('rollback goes back to the previous build image, and forth again', async 
 
 t.test('systemctl restart rustless under keep-alive load: no request is lost, the old gateway is gone within seconds', async (t) => {
   const before = (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  const crashesBefore = (await ok(t, 'systemctl show -p NRestarts --value rustless.service')).stdout.trim();
   let restartMs = 0;
   let restartAt = 0;
   const restarting = (async () => {
@@ -361,6 +362,7 @@ t.test('systemctl restart rustless under keep-alive load: no request is lost, th
   const after = (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
   t.not(after, before, `a new gateway process (${before} -> ${after})`);
   t.equal(await unitActive('rustless.service'), 'active');
+  t.equal((await ok(t, 'systemctl show -p NRestarts --value rustless.service')).stdout.trim(), crashesBefore, 'no gateway crashed and was restarted by systemd meanwhile');
 });
 
 t.test('no number of cold starts or crashes takes an app offline; a runner that cannot start answers 503 and recovers', async (t) => {
