@@ -1,8 +1,9 @@
 /**
  * The systemd backend: each function app is a Quadlet container (`rustless-fn-<app>.service`)
- * behind a socket unit systemd holds (`rustless-fn-<app>.socket`). systemd starts the container
- * on the first connection; the gateway stops it when idle; the socket keeps listening, so a
- * request that arrives meanwhile waits in its backlog instead of failing.
+ * behind a socket unit systemd holds (`rustless-fn-<app>.socket`). The gateway starts the
+ * container for a cold start (and backs off when it cannot start), systemd on a connection
+ * otherwise; the gateway stops it when idle; the socket keeps listening, so a request that
+ * arrives meanwhile waits in its backlog instead of failing.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
