@@ -18,7 +18,7 @@ export function RouteList({ routes, max = routes.length }: RouteListProps) {
     <Box flexDirection="column">
       {shown.map((route) => (
         <Text key={`${methods(route)} ${route.path}`} wrap="truncate-end">
-          <Text color={colour('cyan')}>{methods(route).padEnd(width)}</Text> {route.path} <Text dimColor>→ {route.function} ({route.timeoutMs / 1000}s)</Text>
+          <Text color={colour('cyan')}>{methods(route).padEnd(width)}</Text> {route.path} <Text dimColor>→ {route.function} ({route.timeoutMs / 1000}s{route.fallback ? ', fallback' : ''})</Text>
         </Text>
       ))}
       {routes.length > shown.length ? <Text dimColor>{`… and ${routes.length - shown.length} more`}</Text> : null}

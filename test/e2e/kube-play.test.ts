@@ -38,6 +38,8 @@ if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
 t.setTimeout(25 * 60_000);
 
 let host: Guest;
+/** The gateway's public port in the test host (it shares this machine's loopback). */
+let gatewayPort: number;
 const ports = new Map<string, number>();
 const fresh = new Agent({ pipelining: 0, headersTimeout: 30_000, bodyTimeout: 30_000 });
 
@@ -84,9 +86,44 @@ t.test('install rust-less in the test host and deploy the apps on the systemd ba
   const modules = realpathSync(join(ROOT, 'node_modules'));
   if (!modules.startsWith(`${ROOT}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
   host = (await boot({ name: NAME, binds, log: (m: string) => t.comment(m) })) as Guest;
-  await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${await freePort()}`, 'install.mjs succeeds');
+  gatewayPort = await freePort();
+  await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${gatewayPort}`, 'install.mjs succeeds');
   await ok(t, `mkdir -p /root/apps && for app in ${APPS.join(' ')}; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
   for (const app of APPS) await ok(t, `rustless deploy /root/apps/${app}`, `rustless deploy ${app}`);
+});
+
+t.test('on the systemd backend: [env] settings, a secret set and rotated, and data that outlives the container', async (t) => {
+  const gateway = async (method: string, path: string, body?: unknown) => {
+    const response = await request(`http://127.0.0.1:${gatewayPort}${path}`, {
+      method: method as 'GET',
+      dispatcher: fresh,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
+  };
+  t.same((await gateway('GET', '/config/env/GREETING')).body, { name: 'GREETING', value: 'hej' }, 'the [env] setting, through EnvironmentFile=');
+  const unset = await gateway('GET', '/config/secret/TESTBED_TOKEN');
+  t.equal(unset.body?.error?.code, 'SECRET_NOT_SET');
+
+  const value = 'systemd-secret-value';
+  await ok(t, `printf '%s' '${value}' | rustless secret set testbed TESTBED_TOKEN`, 'rustless secret set');
+  t.same((await gateway('GET', '/config/secret/TESTBED_TOKEN')).body, { name: 'TESTBED_TOKEN', value }, 'a Podman secret mounted for the runner');
+  await ok(t, `printf rotated | rustless secret set testbed TESTBED_TOKEN`, 'set again');
+  t.same((await gateway('GET', '/config/secret/TESTBED_TOKEN')).body?.value, 'rotated', 'the restarted runner sees the new value');
+  const leaks = await sh(`grep -rl -e '${value}' -e rotated /etc/containers/systemd /etc/systemd/system /var/lib/rustless/rustless.db /var/lib/rustless/env 2>/dev/null; journalctl --no-pager -o cat | grep -c -e '${value}' -e rotated`);
+  t.equal(leaks.stdout.trim(), '0', 'not in a unit, the registry, the env files or the journal', { stdout: leaks.stdout });
+  t.equal((await ok(t, 'stat -c %a /var/lib/rustless/secrets/testbed/TESTBED_TOKEN')).stdout.trim(), '600', 'the stored copy is root-only');
+  const data = await gateway('GET', '/config/data/x');
+  t.same(data.body, { dir: '/data', exists: true }, 'the data directory is mounted at /data');
+
+  const created = await gateway('POST', '/todos', { title: 'survive the container' });
+  t.equal(created.status, 201);
+  await ok(t, 'rustless stop todo', 'stopped, as an idle app is');
+  t.same((await gateway('GET', '/todos')).body, [created.body], 'the todo is there after a cold start');
+  await ok(t, 'rustless deploy /root/apps/todo', 'redeployed');
+  t.same((await gateway('GET', '/todos')).body, [created.body], 'and after a redeploy');
+  t.equal((await ok(t, 'stat -c %u /var/lib/rustless/data/todo')).stdout.trim(), '65534', "the data directory belongs to the container's user");
 });
 
 t.test('export each app as a Deployment + Service, and the image as an OCI archive', async (t) => {

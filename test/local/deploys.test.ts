@@ -82,6 +82,8 @@ t.test('an app cannot take paths another app answers, with any method; a fallbac
   await writeFile(join(dir, 'rustless.toml'), 'name = "thief"\n[[routes]]\nmethod = "*"\npath = "/*rest"\nfunction = "Hello"\nfallback = true\n');
   const fallback = await gw.deploy(dir);
   t.equal(fallback.exitCode, 0, fallback.stderr);
+  t.match(fallback.stderr, /\* +\/\*rest -> Hello \(fallback\)/, 'deploy says it is a fallback');
+  t.match((await gw.cli(['ls'])).stdout, /\* \/\*rest \(fallback\)/, 'so does ls');
   t.match((await gw.get('/version')).body, { version: Number }, 'testbed still answers its paths');
   const taken = await gw.send('DELETE', '/version');
   t.equal(taken.status, 405, 'and its 405s');

@@ -3,6 +3,7 @@
 // alone keeps too are in test/helpers/http-contract.ts; the ones here are the gateway's own
 // (a runner dying under it, Expect, the header log).
 import t from 'tap';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { EXAMPLES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { contractCases, rawHttp as rawHttpTo } from '../helpers/http-contract.js';
@@ -98,6 +99,18 @@ t.test('Expect: 100-continue works, is not forwarded, and fails no request in fl
     [200, 200, 201],
     'the other requests in flight are untouched',
   );
+});
+
+t.test('curl sending a body with Expect: 100-continue gets the answer', async (t) => {
+  const body = JSON.stringify({ blob: 'y'.repeat(2048) });
+  // Older curl sends the header itself past 1 KiB, newer only past 1 MiB: ask for it.
+  const args = ['-sS', '-v', '-X', 'PUT', '-H', 'content-type: application/json', '-H', 'expect: 100-continue', '--data-binary', body, `${gw.url}/inspect/curl`];
+  const { stdout, stderr } = await execa('curl', args);
+  t.match(stderr, /> expect: 100-continue/i, 'curl asked for 100-continue');
+  t.match(stderr, /< HTTP\/1\.1 100 Continue/);
+  t.match(stderr, /< HTTP\/1\.1 200 OK/);
+  t.equal(JSON.parse(stdout).body.blob.length, 2048);
+  t.notOk('expect' in JSON.parse(stdout).headers, 'the function never sees it');
 });
 
 t.test('a header a function sets that is not valid HTTP is dropped by the runner, with a log line', async (t) => {

@@ -13,6 +13,9 @@ import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
+import { SecretStore } from '../../secrets/secret-store.js';
+import { secretsDir } from '../app-dirs.js';
+import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { readRunnerExit } from './runner-exit.js';
@@ -38,6 +41,9 @@ export class SystemdBackend implements Backend {
   readonly #dirs: { quadletDir: string; unitDir: string };
   readonly #limits: BuildLimits;
   readonly #accessLog: boolean;
+  readonly #secrets: SecretStore;
+  /** What each app was last installed with, to render its unit again when its secrets change. */
+  readonly #installed = new Map<string, { manifest: AppManifest; artifact: BuildArtifact }>();
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
   /** One start at a time per app: a burst of cold requests shares it. */
@@ -57,6 +63,7 @@ export class SystemdBackend implements Backend {
     this.#runtimeDir = runtimeDir;
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
+    this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
@@ -74,7 +81,12 @@ export class SystemdBackend implements Backend {
     // A new build is a new chance: its first request starts it at once.
     this.#backoff.delete(app);
     const buildId = /:([^:]+)$/.exec(artifact.image)?.[1] ?? '?';
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, accessLog: this.#accessLog });
+    this.#installed.set(app, { manifest, artifact });
+    // Podman keeps its secrets across restarts; they are synced here only for an app that has
+    // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
+    const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
+    const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -178,6 +190,12 @@ export class SystemdBackend implements Backend {
   }
 
   async secretsChanged(app: string): Promise<void> {
+    const installed = this.#installed.get(app);
+    // Not installed yet: the first install delivers them.
+    if (!installed) return;
+    await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir));
+    // Rewrites the unit's Secret= lines.
+    await this.install(app, installed.manifest, installed.artifact);
     await this.stop(app);
   }
 
@@ -213,6 +231,8 @@ export class SystemdBackend implements Backend {
     await systemctl('reset-failed', names.service, names.socket).catch(() => undefined);
     await removeImages(app);
     await removeAppCache(app);
+    await removeAppConfig(this.#stateDir, app);
+    this.#installed.delete(app);
     await rm(this.#socketPath(app), { force: true });
   }
 

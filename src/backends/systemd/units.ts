@@ -38,9 +38,11 @@ export interface ContainerValues {
   container: ContainerSpec;
   /** The runner logs a line per request. */
   accessLog?: boolean;
+  /** `[Container]` lines for settings, secrets and data (see app-config.ts). */
+  appConfig?: string;
 }
 
-export async function renderContainer({ app, buildId, image, container, accessLog = false }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
+export async function renderContainer({ app, buildId, image, container, accessLog = false, appConfig = '' }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
   if (!IMAGE.test(image)) throw new RustlessError('RUSTLESS_INTERNAL', `not an image name a unit can carry: ${JSON.stringify(image)}`);
   if (!MEMORY.test(container.memory)) throw new RustlessError('RUSTLESS_INTERNAL', `container.memory must be a size such as 64M, got ${JSON.stringify(container.memory)}`);
   if (!Number.isInteger(container.pids) || container.pids < 1) throw new RustlessError('RUSTLESS_INTERNAL', `container.pids must be a positive integer, got ${JSON.stringify(container.pids)}`);
@@ -54,6 +56,7 @@ export async function renderContainer({ app, buildId, image, container, accessLo
     // podman's --memory takes the same suffixes as rustless.toml (k, m, g), lower case.
     memory: container.memory.toLowerCase(),
     accessLog: accessLog ? '1' : '0',
+    appConfig,
   });
 }
 
@@ -62,12 +65,15 @@ export async function renderSocket({ app, socketPath }: { app: string; socketPat
   return fill(template, { app, socketPath });
 }
 
+/** Values that are whole lines of the unit; every other value must stay on its line. */
+const MULTILINE = new Set(['appConfig']);
+
 /** Replaces each `{{key}}`; a key without a value is a bug in the template or here. */
 export function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
     const value = values[key];
     if (value === undefined) throw new RustlessError('RUSTLESS_INTERNAL', `unit template uses {{${key}}}, which has no value`);
-    if (/[\n\r]/.test(value)) throw new RustlessError('RUSTLESS_INTERNAL', `unit template value ${key} spans lines: ${JSON.stringify(value)}`);
+    if (/\r/.test(value) || (!MULTILINE.has(key) && /\n/.test(value))) throw new RustlessError('RUSTLESS_INTERNAL', `unit template value ${key} spans lines: ${JSON.stringify(value)}`);
     return value;
   });
 }

@@ -36,7 +36,7 @@ export async function deploy({ client, positionals, flags }: CommandContext): Pr
   if (json) printJson(finished);
   else if (finished.status === 'succeeded') {
     process.stderr.write(`${manifest.name} is live (build #${finished.id}):\n`);
-    for (const route of finished.routes) process.stderr.write(`  ${route.methods.join(',').padEnd(6)} ${route.path} -> ${route.function}\n`);
+    for (const route of finished.routes) process.stderr.write(`  ${route.methods.join(',').padEnd(6)} ${route.path} -> ${route.function}${route.fallback ? ' (fallback)' : ''}\n`);
     for (const missing of (await client().secrets(manifest.name)).filter((s) => s.declared && !s.set)) {
       process.stderr.write(`warning: ${manifest.name} declares secret ${missing.name}, which is not set: rustless secret set ${manifest.name} ${missing.name}\n`);
     }

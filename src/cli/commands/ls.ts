@@ -20,7 +20,7 @@ export async function ls({ client, flags }: CommandContext): Promise<number> {
 }
 
 function row(app: AppSummary): string[] {
-  const routes = app.routes.map((r) => `${r.methods.join(',')} ${r.path}`).join('; ');
+  const routes = app.routes.map((r) => `${r.methods.join(',')} ${r.path}${r.fallback ? ' (fallback)' : ''}`).join('; ');
   const p50 = app.stats.latencyMsP50 === null ? '-' : `${app.stats.latencyMsP50}ms`;
   return [app.name, app.status, app.currentBuild === null ? '-' : `#${app.currentBuild}`, String(app.stats.requests), p50, routes, runtimeNote(app.runtime) ?? ''];
 }
