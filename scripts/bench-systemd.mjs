@@ -3,7 +3,8 @@
 // with rust-less installed by scripts/install.mjs as a user would, and prints:
 //   - first build and one-line-change rebuild of runner/examples/hello in the sandboxed build;
 //   - cold start through the gateway (stopped app -> first response), p50/p95 over --starts,
-//     beside a bare `podman run` of the same image with the same flags, as a ratio;
+//     beside a bare socket-activated start on the app's socket (no gateway) and a bare
+//     `podman run` of the same image with the same flags;
 //   - warm p50/p99 and req/s through the gateway and straight to the app's socket;
 //   - `systemd-analyze security` exposure of rustless.service and rustless-fn-hello.service.
 //   - the issue #8 yardstick: nginx (from Debian, on this host, one worker) proxying to the same
@@ -34,11 +35,9 @@ await requireTools();
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
 const port = (await portFree(8080)) ? 8080 : await freePort();
-// A checkout whose node_modules is a symlink (a git worktree sharing one) needs the link's
-// target inside the guest too, at the same path.
-const modules = path.join(root, 'node_modules');
-const binds = [{ host: root, guest: SRC, readOnly: true }];
-if (fs.lstatSync(modules).isSymbolicLink()) binds.push({ host: fs.realpathSync(modules), guest: fs.realpathSync(modules), readOnly: true });
+// node_modules may be a symlink out of the checkout (a git worktree sharing another's): bind it at the same path.
+const modules = fs.realpathSync(path.join(root, 'node_modules'));
+const binds = [{ host: root, guest: SRC, readOnly: true }, ...(modules.startsWith(`${root}/`) ? [] : [{ host: modules, guest: modules, readOnly: true }])];
 const host = await boot({ name: NAME, binds, log });
 const results = {};
 try {
@@ -64,6 +63,23 @@ try {
     if (response.status !== 200) throw new Error(`cold start ${i}: status ${response.status}`);
     cold.push(performance.now() - t0);
   }
+
+  log(`socket-activated starts straight on the app's socket, no gateway (${starts})`);
+  const appSocket = host.hostPath('/run/rustless/fn/hello.sock');
+  const socketCold = [];
+  for (let i = 0; i < starts; i++) {
+    await guest('systemctl stop rustless-fn-hello.service');
+    await sleep(200);
+    const pool = new Pool('http://localhost', { connections: 1, socketPath: appSocket });
+    const t0 = performance.now();
+    const { statusCode, body } = await pool.request({ method: 'GET', path: `/hello/s${i}`, headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"s"}', connection: 'close' } });
+    await body.text();
+    socketCold.push(performance.now() - t0);
+    await pool.close();
+    if (statusCode !== 200) throw new Error(`socket-activated start ${i}: status ${statusCode}`);
+  }
+  // The gateway believes hello runs; one request through it so its next stop is its own.
+  await fetch(`${url}/hello/again`).then((r) => r.text());
 
   log(`bare podman run of ${image} (${starts})`);
   await host.writeFile('/root/bare.mjs', bareScript(image, starts));
@@ -93,9 +109,11 @@ try {
   console.log(`  rebuild after a one-line change   ${results.rebuildS.toFixed(1)} s`);
   console.log('');
   console.log(`cold start, ${starts} starts        p50        p95`);
+  const sc = stats(socketCold);
   console.log(`  through the gateway         ${ms(c.p50)}  ${ms(c.p95)}`);
+  console.log(`  socket-activated, no gateway ${ms(sc.p50)}  ${ms(sc.p95)}`);
   console.log(`  bare podman run             ${ms(b.p50)}  ${ms(b.p95)}`);
-  console.log(`  ratio                       ${(c.p50 / b.p50).toFixed(2)}x      ${(c.p95 / b.p95).toFixed(2)}x`);
+  console.log(`  gateway / socket-activated  ${(c.p50 / sc.p50).toFixed(2)}x      ${(c.p95 / sc.p95).toFixed(2)}x`);
   console.log('');
   console.log(`warm, ${connections} connections, ${seconds} s      p50        p99        req/s`);
   console.log(`  through the gateway         ${ms(viaGateway.p50)}  ${ms(viaGateway.p99)}  ${viaGateway.rps.toFixed(0).padStart(8)}`);

@@ -66,6 +66,8 @@ async function install() {
   }
   await fs.mkdirp(stateDir);
   await fs.chmod(stateDir, 0o750);
+  // Earlier versions shared one writable cargo target dir here, which any build could poison: gone.
+  await fs.remove(path.join(stateDir, 'cache'));
   await fs.mkdirp(configDir);
   await fs.mkdirp(quadletDir);
   const envFile = path.join(configDir, 'gateway.env');
@@ -160,6 +162,9 @@ async function uninstall() {
   await fs.remove(binLink);
   await fs.remove(libDir);
   await fs.remove('/run/rustless');
+  // The apps' build caches (owned by their builds' dynamic users); rebuilt on the next deploy.
+  await fs.remove('/var/cache/rustless');
+  await fs.remove('/var/cache/private/rustless');
   if (!argv['keep-data']) {
     await fs.remove(stateDir);
     await fs.remove(configDir);

@@ -40,6 +40,35 @@ export interface RuntimeStatus {
   /** Backend-specific detail, e.g. the unit's ActiveState/SubState or a child's pid. */
   detail?: string;
   pid?: number;
+  /** How the runner last ended when nobody asked it to (a crash, an out-of-memory kill). */
+  lastExit?: LastExit;
+  /** Set while the backend refuses to start the app after failed starts (it retries by itself). */
+  backoff?: StartBackoff;
+}
+
+/** Why a runner last ended on its own, for `rustless ls` and the TUI. */
+export interface LastExit {
+  /**
+   * `oom-kill`: the kernel killed it at its memory limit; `signal`: killed by a signal (an
+   * abort, say); `exit-code`: it exited non-zero; `start-failed`: it never became ready.
+   */
+  reason: 'oom-kill' | 'signal' | 'exit-code' | 'start-failed';
+  /** One line for people: `out of memory: killed at its limit of 128M`. */
+  message: string;
+  /** ISO time it ended. */
+  at: string;
+  /** The memory limit it ran under (as in rustless.toml), set for `oom-kill`. */
+  memoryLimit?: string;
+  exitStatus?: number;
+  signal?: string;
+}
+
+export interface StartBackoff {
+  /** Failed starts in a row. */
+  failures: number;
+  /** ISO time of the next start the backend will try; requests before it get 503 at once. */
+  retryAt: string;
+  message: string;
 }
 
 /** How an app's runner ended, as far as the backend can tell. */
@@ -60,6 +89,15 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+export interface ActivateOptions {
+  /**
+   * The gateway believes the runner is not up (never started, stopped for idleness, or died):
+   * the backend may start it now and report a failed start, instead of leaving it to the first
+   * connection.
+   */
+  coldStart?: boolean;
+}
+
 export interface Backend {
   readonly kind: 'local' | 'systemd';
   /** Compiles a prepared runner crate. Rejects with RUSTLESS_BUILD_FAILED and the compiler's output. */
@@ -70,7 +108,7 @@ export interface Backend {
    * Makes sure `app` accepts connections (started, or started on connect by socket activation)
    * and returns the unix socket path to send its requests to.
    */
-  activate(app: string): Promise<string>;
+  activate(app: string, options?: ActivateOptions): Promise<string>;
   /** Stops the app's runner; the next `activate` starts it again. */
   stop(app: string): Promise<void>;
   /**
@@ -84,8 +122,8 @@ export interface Backend {
    * ended since `since` (a `Date.now()` value)? Waits briefly for an exit still in progress
    * to be seen. Resolves with how it ended, or undefined when it is still running (so the
    * failure was that one connection's). Optional: without it the gateway assumes the runner
-   * died and cannot say why. The systemd backend is to implement it with the unit's result
-   * (an out-of-memory kill and the limit it hit).
+   * died and cannot say why. The systemd backend reads it from the journal (an out-of-memory
+   * kill and the limit it hit).
    */
   runnerExit?(app: string, since: number): Promise<RunnerExit | undefined>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;

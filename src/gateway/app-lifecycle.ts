@@ -95,7 +95,7 @@ export class AppLifecycle {
     try {
       const coldStart = !state.active;
       const asked = performance.now();
-      const socketPath = await this.#options.backend.activate(app);
+      const socketPath = await this.#options.backend.activate(app, { coldStart });
       if (coldStart) {
         state.stats.coldStarts++;
         this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);

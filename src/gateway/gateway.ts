@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir, secretsDir } from '../backends/app-dirs.js';
-import type { Backend, BuildArtifact } from '../backends/backend.js';
+import type { Backend, BuildArtifact, RuntimeStatus } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { SecretStore } from '../secrets/secret-store.js';
@@ -20,6 +20,7 @@ import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
 import type { AppDetail, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
 import { AppLifecycle } from './app-lifecycle.js';
+import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { createPublicHandler } from './public-handler.js';
@@ -35,6 +36,14 @@ export interface GatewayOptions {
   metrics?: boolean;
 }
 
+/**
+ * How long a stopping gateway waits for public requests in flight (a slow function) and for
+ * the admin API's (a build upload; a `logs --follow` stream is cut at the end). systemd's
+ * TimeoutStopSec=30 must stay above both.
+ */
+const PUBLIC_DRAIN_MS = 20_000;
+const ADMIN_DRAIN_MS = 3_000;
+
 export class Gateway {
   readonly registry: Registry;
   readonly backend: Backend;
@@ -47,7 +56,7 @@ export class Gateway {
   readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
   readonly #started = Date.now();
-  readonly #servers: Server[] = [];
+  readonly #drainers: Array<{ drainer: Drainer; deadlineMs: number }> = [];
   #routes = new RouteTable();
   #requests = 0;
   #publicUrl: string | null = null;
@@ -117,8 +126,9 @@ export class Gateway {
       const body = JSON.stringify({ error: { code: 'RUSTLESS_BAD_REQUEST', message: `malformed HTTP request: ${error.message}` } });
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
+    const drainer = drainable(server);
     await listen(server, publicTarget);
-    this.#servers.push(server);
+    this.#drainers.push({ drainer, deadlineMs: PUBLIC_DRAIN_MS });
     const address = server.address();
     if (address && typeof address === 'object') {
       const host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
@@ -127,8 +137,9 @@ export class Gateway {
     const adminServers: Server[] = [];
     for (const { target, handler: adminHandler, mode } of admin) {
       const adminServer = createServer(adminHandler);
+      const adminDrainer = drainable(adminServer);
       await listen(adminServer, target, mode);
-      this.#servers.push(adminServer);
+      this.#drainers.push({ drainer: adminDrainer, deadlineMs: ADMIN_DRAIN_MS });
       adminServers.push(adminServer);
     }
     this.#notifier.ready();
@@ -254,15 +265,7 @@ export class Gateway {
     this.#closing ??= (async () => {
       this.#notifier.stopping();
       clearInterval(this.#statusTimer);
-      await Promise.all(
-        this.#servers.map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              server.close(() => resolve());
-              server.closeIdleConnections();
-            }),
-        ),
-      );
+      await Promise.all(this.#drainers.map(({ drainer, deadlineMs }) => drainer.drain(deadlineMs)));
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
       await this.builder.close({ abort: true });
@@ -316,7 +319,7 @@ export class Gateway {
     const stats = this.lifecycle.stats(name).snapshot();
     return {
       name,
-      status: appStatus(latest?.status, current !== undefined, runtime.state, stats.requests),
+      status: appStatus(latest?.status, current !== undefined, runtime, stats.requests),
       currentBuild: app.currentBuild,
       latestBuild: latest ? { id: latest.id, status: latest.status } : null,
       routes: current ? routeInfo(current) : [],
@@ -334,10 +337,11 @@ export class Gateway {
   }
 }
 
-function appStatus(latest: string | undefined, deployed: boolean, runtime: string, requests: number): AppStatus {
+function appStatus(latest: string | undefined, deployed: boolean, runtime: RuntimeStatus, requests: number): AppStatus {
   if (latest === 'queued' || latest === 'building') return 'building';
-  if (!deployed) return 'failed';
-  if (runtime === 'running' || runtime === 'starting') return 'running';
+  // A runner that cannot start is failed until the backend's next try succeeds.
+  if (!deployed || runtime.backoff) return 'failed';
+  if (runtime.state === 'running' || runtime.state === 'starting') return 'running';
   return requests > 0 ? 'stopped' : 'ready';
 }
 

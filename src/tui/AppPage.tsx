@@ -4,6 +4,7 @@ import { useKeys } from './use-keys.js';
 import { BuildList } from './BuildList.js';
 import type { DataChoice } from '../api/types.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
+import { runtimeNote } from '../api/runtime-note.js';
 import { DataPrompt } from './DataPrompt.js';
 import { ago, ms, percent, rate } from './format.js';
 import { Frame, useBodyRows } from './Frame.js';
@@ -95,7 +96,8 @@ export function AppPage({ app }: AppPageProps) {
   const keys: Array<[string, string]> = [['↑↓', 'build'], ['r', 'rollback'], ['i', 'invoke'], ['l', 'logs'], ['s', 'stop'], ['e', 'secret'], ['x', 'delete'], ['esc', 'back']];
   const unset = data?.secrets.find((s) => s.declared && !s.set)?.name ?? '';
   const routeRows = Math.min(data?.routes.length ?? 1, Math.max(1, Math.floor((rows - 10) / 2)));
-  const buildRows = Math.max(1, rows - routeRows - 12);
+  const note = data ? runtimeNote(data.runtime) : undefined;
+  const buildRows = Math.max(1, rows - routeRows - 12 - (note ? 1 : 0));
   return (
     <Frame title={app} note={data ? `build #${data.currentBuild ?? '-'}` : 'loading…'} error={detail.error?.message} keys={keys}>
       {data ? (
@@ -109,6 +111,11 @@ export function AppPage({ app }: AppPageProps) {
             {data.runtime.detail ? <Text dimColor>{` (${data.runtime.detail})`}</Text> : null}
             {data.runtime.pid && !data.runtime.detail?.includes(String(data.runtime.pid)) ? <Text dimColor>{` pid ${data.runtime.pid}`}</Text> : null}
           </Text>
+          {note ? (
+            <Text wrap="truncate-end" color={data.runtime.backoff ? 'red' : 'yellow'}>
+              {note}
+            </Text>
+          ) : null}
           <Text wrap="truncate-end" dimColor>
             {`rate ${rate(data.stats.requestsPerS)}  5xx ${percent(data.stats.errorRatio)}  requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
           </Text>

@@ -22,14 +22,20 @@ export interface UnitState {
   loadState: string;
 }
 
-/** The unit's ActiveState, SubState, MainPID and LoadState (`not-found` for a unit that does not exist). */
-export async function unitState(unit: string): Promise<UnitState> {
-  const text = await systemctl('show', unit, '--property=ActiveState,SubState,MainPID,LoadState');
+/** The given properties of a unit (`systemctl show -p`), by name. */
+export async function unitProperties(unit: string, names: readonly string[], flags: readonly string[] = []): Promise<Map<string, string>> {
+  const text = await systemctl('show', unit, `--property=${names.join(',')}`, ...flags);
   const props = new Map<string, string>();
   for (const line of text.split('\n')) {
     const at = line.indexOf('=');
     if (at > 0) props.set(line.slice(0, at), line.slice(at + 1));
   }
+  return props;
+}
+
+/** The unit's ActiveState, SubState, MainPID and LoadState (`not-found` for a unit that does not exist). */
+export async function unitState(unit: string): Promise<UnitState> {
+  const props = await unitProperties(unit, ['ActiveState', 'SubState', 'MainPID', 'LoadState']);
   return {
     activeState: props.get('ActiveState') ?? 'unknown',
     subState: props.get('SubState') ?? 'unknown',

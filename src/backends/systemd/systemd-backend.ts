@@ -1,59 +1,73 @@
 /**
  * The systemd backend: each function app is a Quadlet container (`rustless-fn-<app>.service`)
- * behind a socket unit systemd holds (`rustless-fn-<app>.socket`). systemd starts the container
- * on the first connection; the gateway stops it when idle; the socket keeps listening, so a
- * request that arrives meanwhile waits in its backlog instead of failing.
+ * behind a socket unit systemd holds (`rustless-fn-<app>.socket`). The gateway starts the
+ * container for a cold start (and backs off when it cannot start), systemd on a connection
+ * otherwise; the gateway stops it when idle; the socket keeps listening, so a request that
+ * arrives meanwhile waits in its backlog instead of failing.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RuntimeState, RuntimeStatus } from '../backend.js';
+import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
-import { DEFAULT_BUILD_LIMITS, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 
 export interface SystemdBackendOptions {
-  /** `/var/lib/rustless`: builds, the cargo cache. */
+  /** `/var/lib/rustless`: the registry, builds. */
   stateDir: string;
   /** `/run/rustless`: the apps' sockets live in `<runtimeDir>/fn/`. */
   runtimeDir: string;
-  /** Dependency artifacts and cargo's home; defaults to `<stateDir>/cache`. */
-  cacheDir?: string | undefined;
   quadletDir?: string;
   unitDir?: string;
   buildLimits?: Partial<BuildLimits>;
+  /** Runners log one line per request (`rustless gateway --access-log`); off by default. */
+  accessLog?: boolean;
 }
 
 export class SystemdBackend implements Backend {
   readonly kind = 'systemd' as const;
   readonly #stateDir: string;
   readonly #runtimeDir: string;
-  readonly #cacheDir: string;
   readonly #dirs: { quadletDir: string; unitDir: string };
   readonly #limits: BuildLimits;
+  readonly #accessLog: boolean;
   readonly #secrets: SecretStore;
   /** What each app was last installed with, to render its unit again when its secrets change. */
   readonly #installed = new Map<string, { manifest: AppManifest; artifact: BuildArtifact }>();
   /** Apps whose socket unit this process has seen active: activate() skips systemctl for them. */
   readonly #listening = new Set<string>();
+  /** One start at a time per app: a burst of cold requests shares it. */
+  readonly #starting = new Map<string, Promise<void>>();
+  /** Apps whose last starts failed: no systemctl call until `until`. */
+  readonly #backoff = new Map<string, { failures: number; until: number; message: string }>();
+  /** Each app's container memory limit, as in its rustless.toml, for the out-of-memory message. */
+  readonly #memory = new Map<string, string>();
+  /** Apps this process stopped: their next start needs no look at how they ended. */
+  readonly #stopped = new Set<string>();
+  /** The last unrequested exit logged per app, so each is logged once. */
+  readonly #exits = new Map<string, LastExit>();
 
-  constructor({ stateDir, runtimeDir, cacheDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {} }: SystemdBackendOptions) {
+  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false }: SystemdBackendOptions) {
+    this.#accessLog = accessLog;
     this.#stateDir = stateDir;
     this.#runtimeDir = runtimeDir;
-    this.#cacheDir = cacheDir ?? join(stateDir, 'cache');
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
     this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const binaryPath = await sandboxedBuild(job, output, { cacheDir: this.#cacheDir, limits: this.#limits, signal: job.signal });
+    const binaryPath = await sandboxedBuild(job, output, { stateDir: this.#stateDir, limits: this.#limits, signal: job.signal });
     const image = imageName(job.app, job.buildId);
     output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
     await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });
@@ -63,13 +77,16 @@ export class SystemdBackend implements Backend {
   async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     if (!artifact.image) throw new RustlessError('RUSTLESS_BACKEND_FAILED', `build of ${app} has no image (built by another backend?): deploy it again`);
     const names = this.#names(app);
+    this.#memory.set(app, manifest.container.memory);
+    // A new build is a new chance: its first request starts it at once.
+    this.#backoff.delete(app);
     const buildId = /:([^:]+)$/.exec(artifact.image)?.[1] ?? '?';
     this.#installed.set(app, { manifest, artifact });
     // Podman keeps its secrets across restarts; they are synced here only for an app that has
     // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
     const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
     const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig });
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -85,20 +102,91 @@ export class SystemdBackend implements Backend {
     }
   }
 
-  async activate(app: string): Promise<string> {
+  /**
+   * Returns the app's socket. For a cold start it starts the service itself and waits for its
+   * READY=1, rather than leaving that to the first connection: a runner that cannot start is
+   * then a 503 with its reason at once, not a request queued in the socket while systemd tries
+   * again and again. After failed starts it waits (1 s, doubling up to 30 s) before the next
+   * systemctl call; requests meanwhile get the same 503 straight away.
+   */
+  async activate(app: string, { coldStart = false }: ActivateOptions = {}): Promise<string> {
     const socketPath = this.#socketPath(app);
-    if (this.#listening.has(app) && existsSync(socketPath)) return socketPath;
+    const listening = this.#listening.has(app) && existsSync(socketPath);
+    if (listening && !coldStart) return socketPath;
+    const backoff = this.#backoff.get(app);
+    if (backoff && Date.now() < backoff.until) throw new RustlessError('RUSTLESS_UNAVAILABLE', backoff.message, { details: { retryAt: new Date(backoff.until).toISOString() } });
+    let starting = this.#starting.get(app);
+    if (!starting) {
+      starting = this.#start(app, listening).finally(() => this.#starting.delete(app));
+      this.#starting.set(app, starting);
+    }
+    await starting;
+    return socketPath;
+  }
+
+  async #start(app: string, listening: boolean): Promise<void> {
     const names = this.#names(app);
     if (!existsSync(names.containerFile)) throw new RustlessError('RUSTLESS_UNAVAILABLE', `app ${app} has no installed build to run`);
-    await systemctl('start', names.socket);
-    this.#listening.add(app);
-    return socketPath;
+    try {
+      if (!listening) {
+        // A socket that failed (its trigger limit, say) starts only once reset.
+        await systemctl('reset-failed', names.socket).catch(() => undefined);
+        await systemctl('start', names.socket);
+        this.#listening.add(app);
+      }
+      const stoppedByUs = this.#stopped.delete(app);
+      await systemctl('start', names.service);
+      this.#backoff.delete(app);
+      // The runner died rather than being stopped: log how, once systemd has logged it too
+      // (the gateway often hears of a crash first, when its connection drops).
+      if (!stoppedByUs) setTimeout(() => void this.lastExit(app).catch(() => undefined), EXIT_SETTLE_MS).unref();
+    } catch (error) {
+      const exit = await this.lastExit(app).catch(() => undefined);
+      const failures = (this.#backoff.get(app)?.failures ?? 0) + 1;
+      const delayMs = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
+      const why = exit ? exit.message : (error as Error).message.split('\n')[0];
+      const message = `app ${app} failed to start (${why}); rust-less tries again in ${delayMs / 1000} s${failures > 1 ? ` (${failures} failed starts in a row)` : ''}: \`rustless logs ${app}\` has its log`;
+      this.#backoff.set(app, { failures, until: Date.now() + delayMs, message });
+      console.error(`rustless: ${message}`);
+      throw new RustlessError('RUSTLESS_UNAVAILABLE', message, { cause: error, details: { retryAt: new Date(Date.now() + delayMs).toISOString() } });
+    }
+  }
+
+  /**
+   * Whether the app's runner ended since `since` (the gateway asks when a connection to it broke
+   * mid-request), and how: an out-of-memory kill with the limit it hit. systemd logs the exit a
+   * few hundred ms after the connection breaks (conmon reaps the runner, then ExecStopPost=
+   * runs), so this looks for up to 1.5 s; undefined means the runner still runs.
+   */
+  async runnerExit(app: string, since: number): Promise<RunnerExit | undefined> {
+    const deadline = Date.now() + RUNNER_EXIT_WAIT_MS;
+    for (;;) {
+      const exit = await this.lastExit(app).catch(() => undefined);
+      if (exit && Date.parse(exit.at) >= since - CLOCK_SLACK_MS) return runnerExitOf(exit, this.#memory.get(app));
+      if (Date.now() >= deadline) return undefined;
+      await sleep(100);
+    }
+  }
+
+  /** How the app's runner last ended on its own (a crash, an out-of-memory kill), logged once per exit. */
+  async lastExit(app: string): Promise<LastExit | undefined> {
+    const names = this.#names(app);
+    const exit = await readRunnerExit(names.service, this.#memory.get(app));
+    if (!exit) return undefined;
+    const known = this.#exits.get(app);
+    if (known?.at !== exit.at || known.reason !== exit.reason) {
+      this.#exits.set(app, exit);
+      // A new gateway finds old exits in the journal: only a fresh one is news.
+      if (Date.now() - Date.parse(exit.at) < FRESH_EXIT_MS) await logExit(app, names.service, exit);
+    }
+    return exit;
   }
 
   async stop(app: string): Promise<void> {
     const names = this.#names(app);
     // Only the service: the socket keeps listening and starts it again on the next connection.
     await systemctl('stop', names.service);
+    this.#stopped.add(app);
   }
 
   async secretsChanged(app: string): Promise<void> {
@@ -117,6 +205,11 @@ export class SystemdBackend implements Backend {
     const detail = `${service.activeState} (${service.subState}), socket ${socket.activeState === 'active' ? 'listening' : socket.activeState}`;
     const status: RuntimeStatus = { state: runtimeState(service.activeState), detail };
     if (service.mainPid > 0) status.pid = service.mainPid;
+    const exit = await this.lastExit(app).catch(() => undefined);
+    if (exit) status.lastExit = exit;
+    // Failed until a start succeeds, also once the next try is due.
+    const backoff = this.#backoff.get(app);
+    if (backoff) status.backoff = startBackoff(backoff);
     return status;
   }
 
@@ -127,6 +220,9 @@ export class SystemdBackend implements Backend {
   async remove(app: string): Promise<void> {
     const names = this.#names(app);
     this.#listening.delete(app);
+    this.#backoff.delete(app);
+    this.#exits.delete(app);
+    this.#memory.delete(app);
     await systemctl('stop', names.socket, names.service).catch(() => undefined);
     const existed = existsSync(names.containerFile) || existsSync(names.socketFile);
     await rm(names.containerFile, { force: true });
@@ -134,6 +230,7 @@ export class SystemdBackend implements Backend {
     if (existed) await daemonReload();
     await systemctl('reset-failed', names.service, names.socket).catch(() => undefined);
     await removeImages(app);
+    await removeAppCache(app);
     await removeAppConfig(this.#stateDir, app);
     this.#installed.delete(app);
     await rm(this.#socketPath(app), { force: true });
@@ -171,6 +268,48 @@ export class SystemdBackend implements Backend {
   #socketPath(app: string): string {
     return join(this.#runtimeDir, 'fn', `${app}.sock`);
   }
+}
+
+/** How long `runnerExit` looks for an exit systemd has not logged yet. */
+const RUNNER_EXIT_WAIT_MS = 1_500;
+/** The journal's timestamps and the gateway's clock are the same clock; this covers rounding. */
+const CLOCK_SLACK_MS = 50;
+
+/** The gateway's view of a last exit: a reason that reads after `the runner ... died: `. */
+function runnerExitOf(exit: LastExit, memoryLimit: string | undefined): RunnerExit {
+  const limit = exit.memoryLimit ?? memoryLimit;
+  switch (exit.reason) {
+    case 'oom-kill':
+      return { reason: "it was killed by the kernel's out-of-memory killer", oomKilled: true, ...(limit ? { memoryLimit: limit } : {}) };
+    case 'signal':
+      return { reason: `it was ${exit.message}`, oomKilled: false };
+    case 'exit-code':
+      return { reason: `it ${exit.message}`, oomKilled: false };
+    default:
+      return { reason: `it ${exit.message}` };
+  }
+}
+
+/** An exit older than this when first seen was logged by an earlier gateway. */
+const FRESH_EXIT_MS = 60_000;
+/** How long after a crash systemd has surely logged it (ExecStopPost=, podman rm, runs first). */
+const EXIT_SETTLE_MS = 2_000;
+/** The longest wait between two starts of an app that keeps failing. */
+const MAX_BACKOFF_MS = 30_000;
+
+function startBackoff({ failures, until, message }: { failures: number; until: number; message: string }): StartBackoff {
+  return { failures, retryAt: new Date(until).toISOString(), message };
+}
+
+/**
+ * Says how a runner ended in the app's own journal, where `rustless logs` shows it (a journal
+ * entry from root about a unit, OBJECT_SYSTEMD_UNIT=, is part of `journalctl -u` of that
+ * unit), and in the gateway's: `logger` runs in rustless.service.
+ */
+async function logExit(app: string, service: string, exit: LastExit): Promise<void> {
+  const line = `rustless: the runner of ${app} ended: ${exit.message}`;
+  const fields = [`MESSAGE=${line}`, 'PRIORITY=3', 'SYSLOG_IDENTIFIER=rustless', `OBJECT_SYSTEMD_UNIT=${service}`, `RUSTLESS_EXIT_REASON=${exit.reason}`].join('\n');
+  await execa('logger', ['--journald'], { input: `${fields}\n`, reject: false });
 }
 
 function runtimeState(activeState: string): RuntimeState {

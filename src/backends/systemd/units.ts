@@ -36,11 +36,13 @@ export interface ContainerValues {
   buildId: number | string;
   image: string;
   container: ContainerSpec;
+  /** The runner logs a line per request. */
+  accessLog?: boolean;
   /** `[Container]` lines for settings, secrets and data (see app-config.ts). */
   appConfig?: string;
 }
 
-export async function renderContainer({ app, buildId, image, container, appConfig = '' }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
+export async function renderContainer({ app, buildId, image, container, accessLog = false, appConfig = '' }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
   if (!IMAGE.test(image)) throw new RustlessError('RUSTLESS_INTERNAL', `not an image name a unit can carry: ${JSON.stringify(image)}`);
   if (!MEMORY.test(container.memory)) throw new RustlessError('RUSTLESS_INTERNAL', `container.memory must be a size such as 64M, got ${JSON.stringify(container.memory)}`);
   if (!Number.isInteger(container.pids) || container.pids < 1) throw new RustlessError('RUSTLESS_INTERNAL', `container.pids must be a positive integer, got ${JSON.stringify(container.pids)}`);
@@ -53,6 +55,7 @@ export async function renderContainer({ app, buildId, image, container, appConfi
     pids: String(container.pids),
     // podman's --memory takes the same suffixes as rustless.toml (k, m, g), lower case.
     memory: container.memory.toLowerCase(),
+    accessLog: accessLog ? '1' : '0',
     appConfig,
   });
 }

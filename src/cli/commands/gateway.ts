@@ -28,7 +28,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const tokenFile = stringFlag(flags, 'admin-token-file');
   if (adminPort !== undefined && !tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
   const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
-  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'));
+  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true);
   const metricsListen = stringFlag(flags, 'metrics-listen');
   const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
@@ -85,10 +85,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   return 0;
 }
 
-async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined): Promise<Backend> {
+async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean): Promise<Backend> {
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
-  return new SystemdBackend({ stateDir, runtimeDir });
+  // On systemd every log line is a journal entry: per-request lines only when asked for.
+  return new SystemdBackend({ stateDir, runtimeDir, accessLog });
 }
 
 /** The TCP admin listener's bearer token: one line of errors for a missing, open or short file. */

@@ -1,3 +1,4 @@
+import { runtimeNote } from '../../api/runtime-note.js';
 import type { AppSummary } from '../../api/types.js';
 import type { CommandContext } from '../command.js';
 import { printJson, table } from '../output.js';
@@ -12,7 +13,7 @@ export async function ls({ client, flags }: CommandContext): Promise<number> {
     process.stdout.write('no apps yet: deploy one with `rustless deploy DIR`\n');
     return 0;
   }
-  const rows = [['APP', 'STATUS', 'BUILD', 'REQUESTS', 'P50', 'ROUTES']];
+  const rows = [['APP', 'STATUS', 'BUILD', 'REQUESTS', 'P50', 'ROUTES', 'NOTE']];
   for (const app of apps) rows.push(row(app));
   process.stdout.write(`${table(rows)}\n`);
   return 0;
@@ -21,5 +22,5 @@ export async function ls({ client, flags }: CommandContext): Promise<number> {
 function row(app: AppSummary): string[] {
   const routes = app.routes.map((r) => `${r.methods.join(',')} ${r.path}${r.fallback ? ' (fallback)' : ''}`).join('; ');
   const p50 = app.stats.latencyMsP50 === null ? '-' : `${app.stats.latencyMsP50}ms`;
-  return [app.name, app.status, app.currentBuild === null ? '-' : `#${app.currentBuild}`, String(app.stats.requests), p50, routes];
+  return [app.name, app.status, app.currentBuild === null ? '-' : `#${app.currentBuild}`, String(app.stats.requests), p50, routes, runtimeNote(app.runtime) ?? ''];
 }

@@ -57,6 +57,21 @@ impl Function for Abort {
     }
 }
 
+/// `GET /hog` allocates and touches memory until the container's memory limit kills it.
+#[derive(Default)]
+pub struct Hog;
+
+impl Function for Hog {
+    fn call(&self, _req: &Request) -> Response {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        loop {
+            // Non-zero bytes: the pages are really written, not lazily mapped zeroes.
+            held.push(vec![1u8; 1 << 20]);
+            std::hint::black_box(&held);
+        }
+    }
+}
+
 /// `* /headers` answers the request's headers, and sets one of its own.
 #[derive(Default)]
 pub struct Headers;

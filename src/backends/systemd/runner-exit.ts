@@ -1,0 +1,84 @@
+/**
+ * How an app's runner last ended on its own, read from the journal: systemd logs every
+ * unclean end of a unit's main process (conmon, whose status is the container's) with
+ * structured fields, and the unit's `Result=` when it fails. The journal keeps them after the
+ * next start, which resets the unit's own properties; and the gateway often hears of a crash
+ * (its connection drops) before systemd does.
+ *
+ * An out-of-memory kill is `Result=oom-kill` where systemd sees it (the unified cgroup
+ * hierarchy); on cgroup v1 it is only a SIGKILL (status 137), so the kernel's OOM report for the
+ * unit's cgroup decides.
+ */
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import type { LastExit } from '../backend.js';
+
+/** "Main process exited" (EXIT_CODE=, EXIT_STATUS=); logged only for an unclean exit. */
+const PROCESS_EXIT = '98e322203f7a4ed290d09fe03c09fe15';
+/** "Failed with result" (UNIT_RESULT=). */
+const UNIT_FAILED = 'd9b373ed55a64feb8242e02dbe79a49c';
+/** "A process of this unit has been killed by the OOM killer." */
+const UNIT_OOM = 'fe6faa94e7774663a0da52717891d8ef';
+/** Entries this close to the last one belong to the same failure. */
+const EPISODE_MICROS = 5_000_000;
+
+interface Entry {
+  MESSAGE_ID?: string;
+  EXIT_CODE?: string;
+  EXIT_STATUS?: string;
+  UNIT_RESULT?: string;
+  __REALTIME_TIMESTAMP?: string;
+}
+
+/** The last unrequested end of `service`, or undefined when it never ended so. */
+export async function readRunnerExit(service: string, memoryLimit: string | undefined): Promise<LastExit | undefined> {
+  const entries = await journalEntries(['-u', service, '-n', '20', `MESSAGE_ID=${PROCESS_EXIT}`, `MESSAGE_ID=${UNIT_FAILED}`, `MESSAGE_ID=${UNIT_OOM}`]);
+  const last = entries.at(-1);
+  if (!last) return undefined;
+  // The last failure is what systemd logged about it within a few seconds: the process's exit,
+  // an OOM kill, the unit's result.
+  const micros = Number(last.__REALTIME_TIMESTAMP ?? 0);
+  const episode = entries.filter((entry) => micros - Number(entry.__REALTIME_TIMESTAMP ?? 0) <= EPISODE_MICROS);
+  const exitEntry = episode.findLast((entry) => entry.MESSAGE_ID === PROCESS_EXIT);
+  const result = episode.findLast((entry) => entry.MESSAGE_ID === UNIT_FAILED)?.UNIT_RESULT;
+  const at = new Date(Number(exitEntry?.__REALTIME_TIMESTAMP ?? micros) / 1000).toISOString();
+  const limit = memoryLimit ?? 'unknown';
+  const oom = (status?: number): LastExit => ({ reason: 'oom-kill', message: `out of memory: killed at its memory limit of ${limit}`, at, memoryLimit: limit, ...(status === undefined ? {} : { exitStatus: status }) });
+
+  if (result === 'oom-kill' || episode.some((entry) => entry.MESSAGE_ID === UNIT_OOM)) return oom();
+  if (result === 'timeout') return { reason: 'start-failed', message: 'did not become ready in time (or did not stop in time)', at };
+  if (result === 'protocol') return { reason: 'start-failed', message: 'ended before it said it was ready', at };
+  if (result === 'start-limit-hit') return { reason: 'start-failed', message: 'systemd refused to start it again so soon (start limit)', at };
+  if (!exitEntry) return { reason: 'start-failed', message: `failed (${result ?? 'unknown'})`, at };
+
+  // Podman passes the container's status on: 128 + N when the runner died of signal N.
+  const status = Number(exitEntry.EXIT_STATUS);
+  const signal = exitEntry.EXIT_CODE === 'exited' ? (status > 128 ? signalName(status - 128) : undefined) : `SIG${exitEntry.EXIT_STATUS ?? '?'}`;
+  if (signal) {
+    if (signal === 'SIGKILL' && (await killedByOom(service, Number(exitEntry.__REALTIME_TIMESTAMP ?? micros)))) return oom(Number.isNaN(status) ? undefined : status);
+    return { reason: 'signal', message: `killed by ${signal}`, at, signal, ...(Number.isNaN(status) ? {} : { exitStatus: status }) };
+  }
+  return { reason: 'exit-code', message: `exited with status ${status}${status === 125 ? ' (Podman could not run the container)' : ''}`, at, exitStatus: status };
+}
+
+/** Whether the kernel reported an OOM kill in the unit's cgroup in the minute before `micros`. */
+async function killedByOom(service: string, micros: number): Promise<boolean> {
+  const since = Math.floor(micros / 1e6) - 60;
+  // _TRANSPORT=kernel, not `-k`: that implies `-b`, which needs the boot id from /proc/sys,
+  // hidden by the gateway's ProcSubset=pid.
+  const journal = await execa('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${Math.ceil(micros / 1e6) + 1}`], { reject: false, stdin: 'ignore' });
+  return journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && line.includes(`/${service}/`));
+}
+
+async function journalEntries(args: readonly string[]): Promise<Entry[]> {
+  const result = await execa('journalctl', ['-o', 'json', '--no-pager', '-q', ...args], { reject: false, stdin: 'ignore' });
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Entry);
+}
+
+function signalName(number: number): string {
+  const found = Object.entries(constants.signals).find(([, value]) => value === number);
+  return found ? found[0] : `signal ${number}`;
+}
