@@ -1,6 +1,5 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { Box, Text } from 'ink';
-import { TextInput } from './TextInput.js';
 import { useKeys } from './use-keys.js';
 import { colour } from './theme.js';
 
@@ -11,14 +10,34 @@ export interface SecretPromptProps {
   onCancel(): void;
 }
 
-/** Set a secret: its name, then its value in a masked field (never drawn on the screen). */
+type Field = 'name' | 'value';
+
+/**
+ * Set a secret: its name, then its value in a masked field (never drawn on the screen). One key
+ * handler for both fields, with the field in a ref: keys typed right after Enter belong to the
+ * value even when they arrive before the screen shows the switch.
+ */
 export function SecretPrompt({ suggestedName, onSubmit, onCancel }: SecretPromptProps) {
-  const [name, setName] = useState(suggestedName);
-  const [value, setValue] = useState('');
-  const [field, setField] = useState<'name' | 'value'>(suggestedName ? 'value' : 'name');
-  useKeys((_input, key) => {
-    if (key.escape) onCancel();
+  const [, redraw] = useState(0);
+  const field = useRef<Field>(suggestedName ? 'value' : 'name');
+  const text = useRef<Record<Field, string>>({ name: suggestedName, value: '' });
+  const set = (next: Partial<Record<Field, string>>, focus?: Field): void => {
+    Object.assign(text.current, next);
+    if (focus) field.current = focus;
+    redraw((n) => n + 1);
+  };
+  useKeys((input, key) => {
+    const current = field.current;
+    if (key.escape) return onCancel();
+    if (key.return) return current === 'name' ? set({}, 'value') : onSubmit(text.current.name, text.current.value);
+    if (key.tab) return set({}, current === 'name' ? 'value' : 'name');
+    if (key.backspace || key.delete) return set({ [current]: text.current[current].slice(0, -1) });
+    if (key.ctrl && input === 'u') return set({ [current]: '' });
+    if (key.ctrl || key.meta || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return;
+    const printable = input.replace(/[\u0000-\u001f\u007f]/g, '');
+    if (printable) set({ [current]: text.current[current] + (current === 'name' ? printable.toUpperCase() : printable) });
   });
+  const cursor = (which: Field) => (field.current === which ? <Text inverse> </Text> : null);
   return (
     <Box flexDirection="column">
       <Text bold color={colour('yellow')}>
@@ -26,11 +45,13 @@ export function SecretPrompt({ suggestedName, onSubmit, onCancel }: SecretPrompt
       </Text>
       <Text>
         {'name:  '}
-        <TextInput value={name} onChange={(next) => setName(next.toUpperCase())} onSubmit={() => setField('value')} onTab={() => setField('value')} focus={field === 'name'} placeholder="DB_PASSWORD" />
+        {text.current.name === '' && field.current !== 'name' ? <Text dimColor>DB_PASSWORD</Text> : text.current.name}
+        {cursor('name')}
       </Text>
       <Text>
         {'value: '}
-        <TextInput value={value} onChange={setValue} onSubmit={(typed) => onSubmit(name, typed)} onTab={() => setField('name')} focus={field === 'value'} mask />
+        {'•'.repeat(text.current.value.length)}
+        {cursor('value')}
       </Text>
     </Box>
   );

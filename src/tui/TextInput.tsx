@@ -11,12 +11,10 @@ export interface TextInputProps {
   /** Only the focused input takes keys and shows a cursor. */
   focus: boolean;
   placeholder?: string;
-  /** Draw each character as `•`: for secrets, which must never be on the screen. */
-  mask?: boolean;
 }
 
 /** A one-line text field: type, Backspace, Ctrl-U clears, Enter submits. */
-export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder, mask = false }: TextInputProps) {
+export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder }: TextInputProps) {
   // Keys can arrive faster than React re-renders: edit the latest text, not the last rendered one.
   const latest = useRef(value);
   latest.current = value;
@@ -40,7 +38,7 @@ export function TextInput({ value, onChange, onSubmit, onTab, focus, placeholder
   if (value === '' && placeholder && !focus) return <Text dimColor>{placeholder}</Text>;
   return (
     <Text>
-      {value === '' && placeholder ? <Text dimColor>{focus ? '' : placeholder}</Text> : mask ? '•'.repeat(value.length) : value}
+      {value === '' && placeholder ? <Text dimColor>{focus ? '' : placeholder}</Text> : value}
       {focus ? <Text inverse> </Text> : null}
     </Text>
   );
