@@ -17,7 +17,12 @@ const NAME = 'e2e-notify';
 const SRC = '/src/rustless';
 // node_modules may be a link into another checkout: show its real path at the same place.
 const MODULES = realpathSync(resolve(ROOT, 'node_modules'));
-const BINDING = realpathSync(resolve(MODULES, 'sd-notify'));
+const INSIDE = MODULES.startsWith(`${ROOT}/`);
+/** node_modules as the guest sees it: under SRC, or bound at its own path. */
+const GUEST_MODULES = INSIDE ? `${SRC}/node_modules` : MODULES;
+/** The binding a gateway started from SRC loads, and the one install.mjs copies for the service. */
+const BINDING = `${GUEST_MODULES}/sd-notify`;
+const INSTALLED_BINDING = '/usr/local/lib/rustless/node_modules/sd-notify';
 
 if (process.getuid?.() !== 0) {
   t.fail('the test host needs root: run the tests as root');
@@ -45,7 +50,7 @@ t.test('boot the test host', async (t) => {
     name: NAME,
     binds: [
       { host: ROOT, guest: SRC, readOnly: true },
-      ...(MODULES.startsWith(ROOT) ? [] : [{ host: MODULES, guest: MODULES, readOnly: true }]),
+      ...(INSIDE ? [] : [{ host: MODULES, guest: MODULES, readOnly: true }]),
     ],
     log: (m: string) => t.comment(m),
   })) as Guest;
@@ -70,18 +75,18 @@ t.test('without the sd-notify binding: ready and watched through systemd-notify'
 
 t.test('installed with scripts/install.mjs, the service starts without the binding too', async (t) => {
   const port = 18000 + (process.pid % 1000);
-  const install = await guest(`cd ${SRC} && node ${MODULES}/zx/build/cli.js scripts/install.mjs --port ${port}`);
+  const install = await guest(`cd ${SRC} && node ${GUEST_MODULES}/zx/build/cli.js scripts/install.mjs --port ${port}`);
   t.equal(install.exitCode, 0, `install.mjs: ${install.stdout}\n${install.stderr}`);
   t.match(install.stdout, /the gateway notifies systemd with /, 'install.mjs says how the gateway will notify');
   t.match(install.stdout, /ok\s+notify\s+READY=1 through/, 'rustless doctor --backend systemd checks it');
   t.match((await guest('systemctl cat rustless.service')).stdout, /NotifyAccess=all/);
   // What issue 9 saw: an install whose node_modules lacks the binding. Hide it from the service.
-  await guest(`mkdir -p /etc/systemd/system/rustless.service.d && printf '[Service]\\nTemporaryFileSystem=${BINDING}\\n' > /etc/systemd/system/rustless.service.d/no-binding.conf && systemctl daemon-reload`);
+  await guest(`mkdir -p /etc/systemd/system/rustless.service.d && printf '[Service]\\nTemporaryFileSystem=${INSTALLED_BINDING}\\n' > /etc/systemd/system/rustless.service.d/no-binding.conf && systemctl daemon-reload`);
   const start = await guest('timeout 60 systemctl start rustless.service');
   t.equal(start.exitCode, 0, `systemctl start returned: READY=1 arrived (${start.stderr})`);
   t.equal((await guest('systemctl is-active rustless.service')).stdout.trim(), 'active');
   t.match((await guest('journalctl -u rustless.service --no-pager -o cat')).stdout, /notifying systemd through \/usr\/bin\/systemd-notify/);
-  await guest(`node ${MODULES}/zx/build/cli.js ${SRC}/scripts/install.mjs --uninstall`);
+  await guest(`node ${GUEST_MODULES}/zx/build/cli.js ${SRC}/scripts/install.mjs --uninstall`);
 });
 
 t.test('with no way to notify: one line at start', async (t) => {
