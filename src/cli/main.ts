@@ -4,7 +4,8 @@
  * also a plain subcommand for scripts (most take --json).
  */
 import { parseArgs } from 'node:util';
-import { describeHost, type AdminClient } from '../admin/admin-client.js';
+// Types only: the admin client loads undici, which `rustless gateway` must not carry idle.
+import type { AdminClient } from '../admin/admin-client.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
 import type { CommandContext } from './command.js';
@@ -101,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
     delete process.env.CONTINUOUS_INTEGRATION;
     const { runTui } = await import('../tui/run-tui.js');
     const info = await client.info();
+    const { describeHost } = await import('../admin/admin-client.js');
     await runTui({ client, hostLabel: describeHost(client.host), ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
     await client.close();
     return 0;

@@ -4,7 +4,7 @@
  * `rustless-fn` (created by scripts/setup-system.mjs), else as `nobody`, with no supplementary
  * groups, and write only to their own directories (see sandbox-dir.ts).
  */
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -24,8 +24,8 @@ export interface RunAs {
 export async function unprivilegedUser(uid = process.getuid?.() ?? -1): Promise<RunAs | undefined> {
   if (uid !== 0) return undefined;
   for (const user of [BUILD_USER, FALLBACK_USER]) {
-    const entry = await execa('getent', ['passwd', user], { reject: false });
-    const fields = String(entry.stdout).split(':');
+    const entry = await run('getent', ['passwd', user]);
+    const fields = entry.stdout.split(':');
     if (entry.exitCode === 0 && fields.length >= 4) return { user, uid: Number(fields[2]), gid: Number(fields[3]) };
   }
   throw new RustlessError('RUSTLESS_BACKEND_FAILED', `running as root, and neither the user ${BUILD_USER} nor ${FALLBACK_USER} exists to run builds and functions as; create it: npx zx scripts/setup-system.mjs --user-only`);
@@ -39,9 +39,9 @@ export async function cargoFor(runAs: RunAs): Promise<string> {
   const candidates = [...new Set([cargoCommand(), '/usr/bin/cargo', '/usr/local/bin/cargo'])];
   const tried: string[] = [];
   for (const cargo of candidates) {
-    const result = await execa(cargo, ['--version'], { reject: false, uid: runAs.uid, gid: runAs.gid, env: { HOME: '/nonexistent' }, cwd: '/' });
+    const result = await run(cargo, ['--version'], { uid: runAs.uid, gid: runAs.gid, env: { HOME: '/nonexistent' }, cwd: '/' });
     if (result.exitCode === 0) return cargo;
-    tried.push(`${cargo}: ${String(result.stderr).split('\n')[0] || result.shortMessage}`);
+    tried.push(`${cargo}: ${result.stderr.split('\n')[0] || `exit ${result.exitCode}`}`);
   }
   throw new RustlessError('RUSTLESS_BUILD_FAILED', `no cargo that the build user ${runAs.user} can run (tried ${tried.join('; ')}); install Debian's: apt install cargo`);
 }
@@ -55,3 +55,15 @@ export async function blockedAncestor(path: string): Promise<string | undefined>
   }
 }
 
+/**
+ * A short command's exit code and output, never throwing. node's own execFile, not execa: the
+ * gateway calls this at start, and importing execa alone costs an idle gateway 16 MiB.
+ */
+function run(command: string, args: string[], options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
+      resolve({ exitCode: code, stdout, stderr: stderr || (error && typeof error.code !== 'number' ? error.message : '') });
+    });
+  });
+}
