@@ -6,12 +6,12 @@
 //   flock /tmp/rustless-testhost.lock npx tap test/e2e/kube-play.test.ts
 import t, { type Test } from 'tap';
 import { existsSync, realpathSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 // Plain JavaScript, shared with scripts/testhost.mjs.
 import { boot, down } from '../../scripts/lib/testhost.mjs';
+import { freePort } from '../helpers/free-port.js';
 
 interface GuestResult {
   stdout: string;
@@ -69,16 +69,6 @@ async function call(app: string, method: string, path: string, body?: string, co
   return { status: response.statusCode, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 t.test('install rust-less in the test host and deploy the apps on the systemd backend', async (t) => {
   const binds = [{ host: ROOT, guest: SRC, readOnly: true }];

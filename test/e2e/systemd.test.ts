@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 // Plain JavaScript, shared with scripts/testhost.mjs; Guest below types what is used of it.
 import { boot, down } from '../../scripts/lib/testhost.mjs';
+import { freePort } from '../helpers/free-port.js';
 
 interface GuestResult {
   stdout: string;
@@ -139,16 +140,6 @@ async function loadWhile(path: string, during: Promise<unknown>, { workers = 4, 
   );
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 t.test('boot the test host and install rust-less with scripts/install.mjs', async (t) => {
   // The public port: 8080 unless something on this machine (which the guest shares) has it.

@@ -3,11 +3,11 @@
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { EXAMPLES, eventually, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { freePort } from '../helpers/free-port.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 let gw: TestGateway;
@@ -15,13 +15,6 @@ let prometheus: ChildProcess;
 let promUrl: string;
 let work: string;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The value of an instant query that returns one series, or undefined while it has none. */
 async function query(promql: string): Promise<number | undefined> {

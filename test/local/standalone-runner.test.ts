@@ -4,13 +4,13 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '../../src/registry/registry.js';
 import type { BuildArtifact } from '../../src/backends/backend.js';
 import { EXAMPLES, eventually, sendRequest, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { contractCases } from '../helpers/http-contract.js';
+import { freePort } from '../helpers/free-port.js';
 
 const APPS = ['hello', 'echo', 'todo', 'testbed'];
 /** The app each path goes to, by its first segment, as an HTTPRoute in front of them would route it. */
@@ -81,13 +81,3 @@ t.test('SIGTERM stops a standalone runner cleanly, as Kubernetes stops a pod', a
   t.match(log.join(''), /stopping on SIGTERM/);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
