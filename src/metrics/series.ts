@@ -41,54 +41,58 @@ export class HistogramSeries {
   }
 }
 
-/** A counter family: series created on first use, read at scrape time. */
-export class CounterFamily implements CollectedMetric {
-  readonly type = 'counter' as const;
+/** A family's series by key, each created on first use (its labels built only then) and read at scrape time. */
+abstract class Family<S> {
   readonly aggregator = 'sum' as const;
-  readonly #series = new Map<string, CounterSeries>();
+  protected readonly all = new Map<string, S>();
 
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
 
-  series(key: string, labels: () => Labels): CounterSeries {
-    let found = this.#series.get(key);
+  protected abstract create(labels: Labels): S;
+
+  series(key: string, labels: () => Labels): S {
+    let found = this.all.get(key);
     if (found === undefined) {
-      found = new CounterSeries(labels());
-      this.#series.set(key, found);
+      found = this.create(labels());
+      this.all.set(key, found);
     }
     return found;
-  }
-
-  async get() {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.#series.values()].map((s) => ({ value: s.value, labels: s.labels })) };
   }
 }
 
-export class HistogramFamily implements CollectedMetric {
+export class CounterFamily extends Family<CounterSeries> implements CollectedMetric {
+  readonly type = 'counter' as const;
+
+  protected create(labels: Labels): CounterSeries {
+    return new CounterSeries(labels);
+  }
+
+  async get() {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.all.values()].map((s) => ({ value: s.value, labels: s.labels })) };
+  }
+}
+
+export class HistogramFamily extends Family<HistogramSeries> implements CollectedMetric {
   readonly type = 'histogram' as const;
-  readonly aggregator = 'sum' as const;
-  readonly #series = new Map<string, HistogramSeries>();
 
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     readonly buckets: readonly number[],
-  ) {}
+  ) {
+    super(name, help);
+  }
 
-  series(key: string, labels: () => Labels): HistogramSeries {
-    let found = this.#series.get(key);
-    if (found === undefined) {
-      found = new HistogramSeries(labels(), this.buckets);
-      this.#series.set(key, found);
-    }
-    return found;
+  protected create(labels: Labels): HistogramSeries {
+    return new HistogramSeries(labels, this.buckets);
   }
 
   async get() {
     const values: Array<{ value: number; labels: Labels; metricName: string }> = [];
-    for (const s of this.#series.values()) {
+    for (const s of this.all.values()) {
       let cumulative = 0;
       for (let i = 0; i <= this.buckets.length; i++) {
         cumulative += s.counts[i]!;

@@ -60,11 +60,7 @@ export async function renderAppConfig(stateDir: string, app: string, manifest: A
 /** Makes Podman's secrets of the app the ones the store holds: created, replaced, removed. */
 export async function syncPodmanSecrets(app: string, store: SecretStore, storeDir: string): Promise<string[]> {
   const names = await store.names(app);
-  const prefix = podmanSecretName(app, '');
-  const existing = (await podman(['secret', 'ls', '--noheading', '--format', '{{.Name}}', '--filter', `name=${prefix}`]))
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((name) => name.startsWith(prefix));
+  const existing = await listPodmanSecrets(app);
   for (const name of names) await podman(['secret', 'create', '--replace', podmanSecretName(app, name), join(storeDir, app, name)]);
   const stale = existing.filter((secret) => !names.some((name) => podmanSecretName(app, name) === secret));
   if (stale.length > 0) await podman(['secret', 'rm', ...stale]);
@@ -73,11 +69,17 @@ export async function syncPodmanSecrets(app: string, store: SecretStore, storeDi
 
 /** Removes the app's Podman secrets and env file (its data directory is the gateway's to keep or delete). */
 export async function removeAppConfig(stateDir: string, app: string): Promise<void> {
+  const existing = await listPodmanSecrets(app);
+  if (existing.length > 0) await podman(['secret', 'rm', ...existing]);
+  await rm(envFile(stateDir, app), { force: true });
+}
+
+/** The app's Podman secrets by name (`--filter name=` matches substrings: the prefix is checked here). */
+async function listPodmanSecrets(app: string): Promise<string[]> {
   const prefix = podmanSecretName(app, '');
-  const existing = (await podman(['secret', 'ls', '--noheading', '--format', '{{.Name}}', '--filter', `name=${prefix}`]))
+  const listed = await podman(['secret', 'ls', '--noheading', '--format', '{{.Name}}', '--filter', `name=${prefix}`]);
+  return listed
     .split('\n')
     .map((line) => line.trim())
     .filter((name) => name.startsWith(prefix));
-  if (existing.length > 0) await podman(['secret', 'rm', ...existing]);
-  await rm(envFile(stateDir, app), { force: true });
 }
