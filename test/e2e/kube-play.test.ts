@@ -5,13 +5,14 @@
 // with the gateway's HTTP contract. Run it holding the test host lock, as every boot should be:
 //   flock /tmp/rustless-testhost.lock npx tap test/e2e/kube-play.test.ts
 import t, { type Test } from 'tap';
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 // Plain JavaScript, shared with scripts/testhost.mjs.
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
+import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 
 interface GuestResult {
   stdout: string;
@@ -27,14 +28,7 @@ const NAME = 'e2e-kube';
 const SRC = '/src/rustless';
 const APPS = ['hello', 'echo', 'testbed', 'todo'];
 
-if (process.getuid?.() !== 0) {
-  t.fail('the test host needs root: run the tests as root');
-  process.exit(1);
-}
-if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
-  t.fail('dist/ is missing: run `npm run build` first (install.mjs installs the built package)');
-  process.exit(1);
-}
+requireTestHostPrerequisites(t, ROOT);
 t.setTimeout(25 * 60_000);
 
 let host: Guest;

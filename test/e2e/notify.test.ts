@@ -3,10 +3,11 @@
 // (NotifyAccess=all) and keeps the watchdog fed; with no way to notify, it says so in one line
 // at start instead of hanging silently in `activating`.
 import t from 'tap';
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
+import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 
 interface Guest {
   run(cmd: string[], options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
@@ -24,14 +25,7 @@ const GUEST_MODULES = INSIDE ? `${SRC}/node_modules` : MODULES;
 const BINDING = `${GUEST_MODULES}/sd-notify`;
 const INSTALLED_BINDING = '/usr/local/lib/rustless/node_modules/sd-notify';
 
-if (process.getuid?.() !== 0) {
-  t.fail('the test host needs root: run the tests as root');
-  process.exit(1);
-}
-if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
-  t.fail('dist/ is missing: run `npm run build` first');
-  process.exit(1);
-}
+requireTestHostPrerequisites(t, ROOT);
 t.setTimeout(20 * 60_000);
 
 let host: Guest;

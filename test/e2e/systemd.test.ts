@@ -3,7 +3,7 @@
 // `rustless deploy` inside it, and every HTTP call made from this machine through the
 // socket-activated gateway to Podman containers that Quadlet units start on demand.
 import t, { type Test } from 'tap';
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 // Plain JavaScript, shared with scripts/testhost.mjs; Guest below types what is used of it.
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
+import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 
 interface GuestResult {
   stdout: string;
@@ -33,15 +34,7 @@ const NAME = 'e2e-systemd';
 const SRC = '/src/rustless';
 const IDLE_TIMEOUT_S = 4;
 
-if (process.getuid?.() !== 0) {
-  // Never a silent skip: CI runs as root, and a person without root should hear why nothing ran.
-  t.fail('the test host needs root: run the tests as root');
-  process.exit(1);
-}
-if (!existsSync(resolve(ROOT, 'dist', 'cli', 'main.js'))) {
-  t.fail('dist/ is missing: run `npm run build` first (install.mjs installs the built package)');
-  process.exit(1);
-}
+requireTestHostPrerequisites(t, ROOT);
 // A first run may debootstrap the test host's root and compiles every dependency once.
 t.setTimeout(25 * 60_000);
 
