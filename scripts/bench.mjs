@@ -6,14 +6,17 @@
 //   - nginx (from Debian), one worker, started here on the same runner unix sockets with
 //     keep-alive upstream connections and the same x-rustless-* headers the gateway sends;
 //   - the rust-less gateway;
-//   - the same gateway started with --no-metrics, for what recording metrics costs (issue #10);
+//   - the same gateway started with --no-metrics, for what recording metrics costs (issue #10).
+//     Two gateway instances take the two roles and trade them after every round (both are
+//     restarted with the other flag), so what differs between two processes (heap history,
+//     runner placement) falls on both roles alike: use an even number of rounds;
 //   - (reference) the same runner binaries started alone on TCP and called directly. On TCP a
 //     runner is its own HTTP edge (it routes, checks bodies and runs each request on a thread of
 //     its own for the route's timeout), so this row is the standalone runner, not the runner
 //     the gateway talks to.
 // It prints req/s, p50/p99, CPU per request of the proxy and of the runner (from
 // /proc/<pid>/stat deltas), the gateway's RSS, and the issue's goals. Nothing is asserted.
-// Loopback only. Flags: --rounds 3 --seconds 3 --connections 1,16,64 --starts 20 --idle-seconds 15
+// Loopback only. Flags: --rounds 4 --seconds 3 --connections 1,16,64 --starts 20 --idle-seconds 15
 // --cache-dir DIR (reuse a cargo cache; the first build is then not a cold one) --no-builds
 // (skip the rebuild and cold starts).
 import { spawn } from 'node:child_process';
@@ -23,7 +26,7 @@ import { NGINX, cpuTicks, freePort, requireTools, startNginx, waitFor, writeWrkS
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
-const rounds = Number(argv.rounds ?? 3);
+const rounds = Number(argv.rounds ?? 4);
 const seconds = Number(argv.seconds ?? 3);
 const connections = String(argv.connections ?? '1,16,64').split(',').map(Number);
 const starts = Number(argv.starts ?? 20);
@@ -40,9 +43,10 @@ const log = (text) => process.stderr.write(`[bench] ${text}\n`);
 await requireTools();
 const loadBefore = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-const { gateway, url, admin } = await startGateway(stateDir);
-const plainStateDir = path.join(work, 'state-no-metrics');
-const plain = await startGateway(plainStateDir, ['--no-metrics']);
+// Instance `a` starts with metrics and does the builds; `b` starts without.
+const plainStateDir = path.join(work, 'state-b');
+const instances = { a: { dir: stateDir, ...(await startGateway(stateDir)) }, b: { dir: plainStateDir, ...(await startGateway(plainStateDir, ['--no-metrics'])) } };
+const { gateway, url, admin } = instances.a;
 const rustless = (...args) => $`node ${cli} ${args} --host ${admin}`;
 const children = [];
 const stops = [];
@@ -59,7 +63,7 @@ try {
   log('building echo');
   await rustless('deploy', echoApp);
   log('deploying both to the gateway without metrics');
-  for (const dir of [hello, echoApp]) await $`node ${cli} deploy ${dir} --host ${plain.admin}`;
+  for (const dir of [hello, echoApp]) await $`node ${cli} deploy ${dir} --host ${instances.b.admin}`;
   if (builds) {
     await fs.appendFile(path.join(hello, 'src', 'lib.rs'), '\n// a one-line change\n');
     log('rebuilding hello after a one-line change');
@@ -81,12 +85,8 @@ try {
   await sleep(Math.max(0, idleSeconds - 1) * 1000);
   figures.gatewayIdleRss = rss(gateway.pid);
 
-  await expectStatus(`${plain.url}/hello/pi`, 200);
-  await expectStatus(`${plain.url}/echo`, 201, body(16));
-  const apps = JSON.parse((await rustless('ls', '--json')).stdout);
-  const runner = (name) => apps.find((a) => a.name === name).runtime.pid;
-  const plainApps = JSON.parse((await $`node ${cli} ls --json --host ${plain.admin}`).stdout);
-  const plainRunner = (name) => plainApps.find((a) => a.name === name).runtime.pid;
+  for (const instance of Object.values(instances)) await warm(instance);
+  const runner = (name) => instances.a.runners[name];
   const socket = (name) => path.join(stateDir, 'run', `${name}.sock`);
 
   const nginx = await startNginx({
@@ -108,8 +108,8 @@ try {
   const directHeaders = { GET: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"pi"}' }, POST: { 'x-rustless-function': 'Echo', 'x-rustless-params': '{}' } };
   const targets = {
     nginx: { base: nginx.base, proxy: nginx.pids, runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
-    gateway: { base: url, proxy: [gateway.pid], runners: { GET: [runner('hello')], POST: [runner('echo')] }, headers: { GET: {}, POST: {} } },
-    nometrics: { base: plain.url, proxy: [plain.gateway.pid], runners: { GET: [plainRunner('hello')], POST: [plainRunner('echo')] }, headers: { GET: {}, POST: {} } },
+    gateway: gatewayTarget(instances.a),
+    nometrics: gatewayTarget(instances.b),
     direct: { base: null, proxy: [], runners: { GET: [direct.hello.pid], POST: [direct.echo.pid] }, headers: directHeaders, bases: { GET: direct.hello.base, POST: direct.echo.base } },
   };
   for (const [name, t] of Object.entries(targets)) {
@@ -125,6 +125,16 @@ try {
   const results = {};
   const order = Object.keys(targets);
   for (let round = 0; round < rounds; round++) {
+    if (round > 0) {
+      // The two instances trade roles: the one that had metrics now runs without, and back.
+      const withMetrics = round % 2 === 0 ? instances.a : instances.b;
+      log(`round ${round + 1}/${rounds}: restarting both gateways, metrics now on instance ${withMetrics === instances.a ? 'a' : 'b'}`);
+      for (const instance of Object.values(instances)) await restartGateway(instance, instance === withMetrics ? [] : ['--no-metrics']);
+      for (const instance of Object.values(instances)) await warm(instance);
+      targets.gateway = gatewayTarget(withMetrics);
+      targets.nometrics = gatewayTarget(withMetrics === instances.a ? instances.b : instances.a);
+      targets.nginx.runners = { GET: [runner('hello')], POST: [runner('echo')] };
+    }
     for (const method of ['GET', 'POST']) {
       for (const c of connections) {
         // Rotate who goes first so a burst of outside load hits all paths alike.
@@ -148,7 +158,7 @@ try {
       }
     }
   }
-  figures.gatewayAfterRss = rss(gateway.pid);
+  figures.gatewayAfterRss = rss(targets.gateway.proxy[0]);
   const loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
   const row = (name, method, c) => {
@@ -163,6 +173,7 @@ try {
   };
   echo(chalk.bold(`\nrust-less local backend, ${os.cpus().length} cores, node ${process.versions.node}, ${(await $`${NGINX} -v 2>&1`).stdout.trim()}`));
   echo(`load average before / after: ${loadBefore} / ${loadAfter}; ${rounds} interleaved rounds of ${seconds} s per cell`);
+  if (rounds % 2 === 1) echo(chalk.yellow(`an odd number of rounds: the metrics role ran ${Math.ceil(rounds / 2)} rounds on one instance and ${Math.floor(rounds / 2)} on the other`));
   if (builds) {
     echo(`build: first (${argv['cache-dir'] ? 'reused cache' : 'empty cache'}) / one-line change: ${fmt(figures.firstBuildMs / 1000)} / ${fmt(figures.rebuildMs / 1000)} s`);
     echo(`cold start through the gateway p50 / p95 (n=${starts}): ${fmt(pct(figures.cold, 0.5))} / ${fmt(pct(figures.cold, 0.95))} ms`);
@@ -199,7 +210,7 @@ try {
   goal('gateway CPU per request <= 2 x nginx (all cells)', `${fmt(cpuRatio, 2)} x`, cpuRatio <= 2);
   goal(`gateway RSS idle (${idleSeconds} s without work) <= 60 MiB`, `${fmt(figures.gatewayIdleRss)} MiB`, figures.gatewayIdleRss <= 60);
 
-  echo(chalk.bold('\nissue #10 goal (the gateway with metrics against the same gateway with --no-metrics, this run)'));
+  echo(chalk.bold('\nissue #10 goal (the gateway with metrics against the same gateway with --no-metrics, roles traded each round, this run)'));
   for (const method of ['GET', 'POST']) {
     for (const c of connections.filter((n) => n > 1)) {
       const ratio = row('gateway', method, c).rps / row('nometrics', method, c).rps;
@@ -211,10 +222,7 @@ try {
 } finally {
   await Promise.all(stops.map((stop) => stop()));
   for (const child of children) child.kill('SIGTERM');
-  for (const g of [gateway, plain.gateway]) {
-    g.kill('SIGTERM');
-    await new Promise((resolve) => g.once('exit', resolve));
-  }
+  for (const instance of Object.values(instances)) await stopGateway(instance.gateway);
   await Promise.all(children.map((child) => child.exitCode === null && child.signalCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined));
   await fs.remove(work);
 }
@@ -229,6 +237,31 @@ async function startGateway(dir, extra = []) {
     });
   });
   return { gateway: child, url, admin };
+}
+
+async function stopGateway(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Stops an instance's gateway (its runners go with it) and starts it again on the same state. */
+async function restartGateway(instance, extra) {
+  await stopGateway(instance.gateway);
+  Object.assign(instance, await startGateway(instance.dir, extra));
+}
+
+/** Starts an instance's runners with a call to each app, and notes their pids. */
+async function warm(instance) {
+  await expectStatus(`${instance.url}/hello/pi`, 200);
+  await expectStatus(`${instance.url}/echo`, 201, body(16));
+  const apps = JSON.parse((await $`node ${cli} ls --json --host ${instance.admin}`).stdout);
+  instance.runners = Object.fromEntries(apps.map((a) => [a.name, a.runtime.pid]));
+}
+
+function gatewayTarget(instance) {
+  return { base: instance.url, proxy: [instance.gateway.pid], runners: { GET: [instance.runners.hello], POST: [instance.runners.echo] }, headers: { GET: {}, POST: {} } };
 }
 
 async function startDirect(binary) {

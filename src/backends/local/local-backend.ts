@@ -4,7 +4,7 @@
  * No systemd or Podman needed: the default on a fresh machine and for development.
  * As root, builds and runners run as an unprivileged user in a sandbox dir (run-as.ts).
  */
-import { chmod, chown, copyFile, mkdir, rm } from 'node:fs/promises';
+import { chown, copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
@@ -97,9 +97,9 @@ export class LocalBackend implements Backend {
     const sandbox = await this.#openSandbox();
     if (sandbox) {
       // The build dir is root's; the user runs a root-owned copy it can execute, not change.
-      await copyFile(artifact.binaryPath, sandbox.binaryPath(app));
-      await chmod(sandbox.binaryPath(app), 0o755);
-      state.binaryPath = sandbox.binaryPath(app);
+      const previous = state.binaryPath;
+      state.binaryPath = await sandbox.installBinary(app, artifact.binaryPath);
+      if (previous && previous !== state.binaryPath) await sandbox.removeBinary(previous);
     } else {
       state.binaryPath = artifact.binaryPath;
     }
@@ -156,10 +156,12 @@ export class LocalBackend implements Backend {
   }
 
   async remove(app: string): Promise<void> {
+    const state = this.#apps.get(app);
     await this.stop(app);
     this.#apps.delete(app);
     await rm(this.#socketPath(app), { force: true });
     await rm(join(this.#stateDir, 'run', 'secrets', app), { recursive: true, force: true });
+    if (state?.binaryPath) await (await this.#openSandbox())?.removeBinary(state.binaryPath);
   }
 
   async close(): Promise<void> {

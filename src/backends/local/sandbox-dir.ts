@@ -1,13 +1,14 @@
 /**
  * The directories of the unprivileged build user (run-as.ts), under one root the gateway owns:
  *   runner/   root's copy of runner/'s `rustless` and `rustless-runner` crates (read-only to it)
- *   bin/      root's copies of the runner binaries it may execute, one per app
+ *   bin/      root's copies of the runner binaries it may execute, one per installed build
  *   work/     its copy of the build crate being compiled (its own)
  *   target/   cargo's target dir, shared between builds (its own)
  *   home/     its HOME and CARGO_HOME (its own)
  * Nothing else is writable to it: the state dir, the registry and the admin socket stay root's.
  */
-import { chown, cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, copyFile, cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RustlessError } from '../../errors.js';
 import { blockedAncestor, type RunAs } from './run-as.js';
@@ -66,9 +67,25 @@ export class SandboxDir {
     return work;
   }
 
-  /** Where the runner binary of `app` lives for the build user to execute (root's file, 0755). */
-  binaryPath(app: string): string {
-    return join(this.root, 'bin', app);
+  /**
+   * Puts a root-owned, 0755 copy of a build's runner where the build user can execute it, and
+   * returns its path. The name is the app's plus a hash of the build's own path: gateways that
+   * share this cache dir (a test gateway beside the real one) never overwrite each other's
+   * apps of the same name. The copy lands by rename, so a runner still executing an earlier
+   * copy keeps its file (copying over it would fail with ETXTBSY).
+   */
+  async installBinary(app: string, buildBinary: string): Promise<string> {
+    const path = join(this.root, 'bin', `${app}-${createHash('sha256').update(buildBinary).digest('hex').slice(0, 16)}`);
+    const partial = `${path}.${process.pid}.partial`;
+    await copyFile(buildBinary, partial);
+    await chmod(partial, 0o755);
+    await rename(partial, path);
+    return path;
+  }
+
+  /** Removes a copy installBinary made; anything else is left alone. */
+  async removeBinary(path: string): Promise<void> {
+    if (path.startsWith(join(this.root, 'bin') + '/')) await rm(path, { force: true });
   }
 }
 
