@@ -3,6 +3,7 @@
  * other line as is, and the compiler's errors as the message of a failed build. Both backends
  * use it: the local one runs the host's cargo, the systemd one prefixes `systemd-run --pipe`.
  */
+import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -23,6 +24,8 @@ export const CARGO_OUTPUT_ENV: Readonly<Record<string, string>> = {
 /** At most this much of the compiler's output goes into a failed build's message. */
 const MAX_ERROR_LINES = 200;
 const MAX_ERROR_CHARS = 16_000;
+/** A cancelled build gets SIGTERM, then SIGKILL if cargo is still there after this long. */
+const FORCE_KILL_AFTER_MS = 5_000;
 
 export interface RunCargoOptions {
   cwd: string;
@@ -49,29 +52,36 @@ export async function runCargo(args: readonly string[], { cwd, env, output, sign
     output.line(line);
   };
 
-  // Loaded on the first build, not at gateway start: the idle gateway stays smaller.
-  const { execa } = await import('execa');
-  const subprocess = execa(file, [...prefix, ...args], {
+  // node's own spawn, not execa: execa stays in memory once loaded (16 MiB), and a gateway
+  // that has built once would carry it while idle.
+  const child = spawn(file, [...prefix, ...args], {
     cwd,
-    env: { ...CARGO_OUTPUT_ENV, ...env },
-    stdin: 'ignore',
-    buffer: false,
-    reject: false,
-    cancelSignal: signal,
-    forceKillAfterDelay: 5_000,
+    env: { ...process.env, ...CARGO_OUTPUT_ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   });
-  const streams = [subprocess.stdout, subprocess.stderr].map((stream) => (stream ? forEachLine(stream, onLine) : Promise.resolve()));
-  const [result] = await Promise.all([subprocess, ...streams]);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  let cancelled = false;
+  let forceKill: NodeJS.Timeout | undefined;
+  const cancel = (): void => {
+    cancelled = true;
+    child.kill('SIGTERM');
+    forceKill = setTimeout(() => child.kill('SIGKILL'), FORCE_KILL_AFTER_MS);
+  };
+  if (signal?.aborted) cancel();
+  else signal?.addEventListener('abort', cancel, { once: true });
+  const [result] = await Promise.all([exited, forEachLine(child.stdout, onLine), forEachLine(child.stderr, onLine)]).finally(() => {
+    signal?.removeEventListener('abort', cancel);
+    clearTimeout(forceKill);
+  });
 
-  if (result.failed) {
-    if (result.isCanceled) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled', { details: { cancelled: true } });
-    if (result.exitCode === undefined) {
-      const reason = result.signal ? `cargo was killed by ${result.signal}` : `cannot run ${file} (${result.originalMessage ?? result.shortMessage})`;
-      throw new RustlessError('RUSTLESS_BUILD_FAILED', reason, { details: { signal: result.signal ?? null } });
-    }
-    throw new RustlessError('RUSTLESS_BUILD_FAILED', collector.message(result.exitCode), { details: { exitCode: result.exitCode } });
-  }
+  if (result.error) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cannot run ${file} (${result.error.message})`, { details: { signal: null } });
+  if (cancelled) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled', { details: { cancelled: true } });
+  if (result.code === null) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cargo was killed by ${result.signal}`, { details: { signal: result.signal } });
+  if (result.code !== 0) throw new RustlessError('RUSTLESS_BUILD_FAILED', collector.message(result.code), { details: { exitCode: result.code } });
 }
 
 /** The `--config` flags for a list of `cargo --config` values. */
