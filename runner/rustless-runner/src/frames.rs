@@ -23,21 +23,112 @@ pub struct FrameRequest {
     pub request: HttpRequest,
 }
 
-/// Reads the next request frame; `Ok(None)` at a clean end of the connection.
-pub fn read_request<R: Read>(reader: &mut R) -> io::Result<Option<FrameRequest>> {
-    let mut len = [0u8; 4];
-    match reader.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+/// Size of a frame connection's read buffer: a gateway write of many requests is read
+/// with few `read`s. A bigger frame grows it for as long as it is being read.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Cuts request frames out of a connection's bytes: one `read` brings whatever the
+/// gateway wrote (often many frames), and the frames are parsed where they lie.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unparsed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> FrameReader<R> {
+    /// `buffered`: bytes already read from `inner` (after the preface).
+    pub fn new(inner: R, buffered: &[u8]) -> FrameReader<R> {
+        let mut buf = vec![0u8; READ_BUFFER.max(buffered.len())];
+        buf[..buffered.len()].copy_from_slice(buffered);
+        FrameReader {
+            inner,
+            buf,
+            start: 0,
+            end: buffered.len(),
+        }
     }
-    let len = u32::from_le_bytes(len) as u64;
-    if len < 8 || len > MAX_BODY + 1024 * 1024 {
-        return Err(invalid("frame length out of range"));
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
     }
-    let mut frame = vec![0u8; len as usize];
-    reader.read_exact(&mut frame)?;
-    parse_request(&frame).map(Some)
+
+    /// The next request frame, reading as needed; `Ok(None)` at a clean end of the
+    /// connection (between frames).
+    pub fn next(&mut self) -> io::Result<Option<FrameRequest>> {
+        loop {
+            if let Some(frame) = self.next_buffered()? {
+                return Ok(Some(frame));
+            }
+            if !self.fill()? {
+                return if self.start == self.end {
+                    Ok(None)
+                } else {
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection ended inside a frame"))
+                };
+            }
+        }
+    }
+
+    /// The next request frame if all of it has been read already; never blocks.
+    pub fn next_buffered(&mut self) -> io::Result<Option<FrameRequest>> {
+        let available = self.end - self.start;
+        if available < 4 {
+            return Ok(None);
+        }
+        let at = self.start;
+        let len = u32::from_le_bytes([self.buf[at], self.buf[at + 1], self.buf[at + 2], self.buf[at + 3]]) as u64;
+        if len < 8 || len > MAX_BODY + 1024 * 1024 {
+            return Err(invalid("frame length out of range"));
+        }
+        let len = len as usize;
+        if available < 4 + len {
+            return Ok(None);
+        }
+        self.start += 4 + len;
+        let frame = parse_request(&self.buf[at + 4..at + 4 + len]);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            // One huge frame must not pin a huge buffer for good.
+            if self.buf.len() > READ_BUFFER {
+                self.buf = vec![0u8; READ_BUFFER];
+            }
+        }
+        frame.map(Some)
+    }
+
+    /// Reads once, making room for the frame in progress first; `false` at the end of
+    /// the stream.
+    fn fill(&mut self) -> io::Result<bool> {
+        let available = self.end - self.start;
+        let mut need = self.buf.len();
+        if available >= 4 {
+            let at = self.start;
+            let len = u32::from_le_bytes([self.buf[at], self.buf[at + 1], self.buf[at + 2], self.buf[at + 3]]) as usize;
+            need = need.max(4 + len);
+        }
+        if self.start > 0 && (self.end == self.buf.len() || self.start + need > self.buf.len()) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = available;
+        }
+        if need > self.buf.len() {
+            self.buf.resize(need, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 fn parse_request(frame: &[u8]) -> io::Result<FrameRequest> {
@@ -130,7 +221,7 @@ pub fn encode_response(
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Answers waiting to be written on one connection. Whichever worker finds nobody
+/// Answers waiting to be written on one connection. Whichever thread finds nobody
 /// writing writes everything queued, so answers that finish together leave in one write.
 pub struct Outbox {
     state: Mutex<OutboxState>,
@@ -144,7 +235,12 @@ struct OutboxState {
     writing: bool,
     /// A write failed: the gateway is gone, later answers are dropped.
     broken: bool,
+    /// The buffer of the last write, kept for the next batch of answers.
+    spare: Vec<u8>,
 }
+
+/// A spare write buffer above this size is dropped rather than kept.
+const SPARE_MAX: usize = 256 * 1024;
 
 impl Outbox {
     pub fn new() -> Outbox {
@@ -157,23 +253,25 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues an answer and writes unless another thread is writing. Calls `done` with
-    /// the number of answers this thread wrote (or dropped on a broken connection).
-    pub fn send<W: Write>(
-        &self,
-        writer: &Mutex<W>,
-        encode: impl FnOnce(&mut Vec<u8>),
-        done: impl Fn(usize),
-    ) {
+    /// Queues an answer without writing it (see `flush`).
+    pub fn push(&self, encode: impl FnOnce(&mut Vec<u8>)) {
         let mut state = self.lock();
         encode(&mut state.frames);
         state.count += 1;
-        if state.writing {
+    }
+
+    /// Writes every queued answer unless another thread is writing (which then writes
+    /// them). Calls `done` with the number of answers this thread wrote (or dropped on a
+    /// broken connection).
+    pub fn flush<W: Write>(&self, writer: &Mutex<W>, done: impl Fn(usize)) {
+        let mut state = self.lock();
+        if state.writing || state.count == 0 {
             return;
         }
         state.writing = true;
         loop {
-            let frames = std::mem::take(&mut state.frames);
+            let spare = std::mem::take(&mut state.spare);
+            let mut frames = std::mem::replace(&mut state.frames, spare);
             let count = std::mem::replace(&mut state.count, 0);
             let broken = state.broken;
             drop(state);
@@ -182,8 +280,12 @@ impl Outbox {
                 w.write_all(&frames).and_then(|_| w.flush()).is_ok()
             };
             done(count);
+            frames.clear();
             state = self.lock();
             state.broken |= !ok;
+            if frames.capacity() <= SPARE_MAX {
+                state.spare = frames;
+            }
             if state.count == 0 {
                 state.writing = false;
                 return;
@@ -206,12 +308,32 @@ mod tests {
         frame
     }
 
+    /// Delivers its chunks one `read` at a time.
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let chunk = &mut self.0[0];
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
     #[test]
     fn reads_request_frames_in_a_row() {
         let mut wire = request_frame(7, "POST /echo?x=1\nEcho\n{}\nContent-Type: application/json\nx-a:  1 \n", b"{\"a\":1}");
         wire.extend(request_frame(8, "GET /hello/b\nHello\n{\"name\":\"b\"}\n", b""));
-        let mut reader = &wire[..];
-        let first = read_request(&mut reader).unwrap().unwrap();
+        // Split mid-frame, as a socket may deliver it.
+        let mut reader = FrameReader::new(Chunks(vec![wire[..30].to_vec(), wire[30..].to_vec()]), b"");
+        let first = reader.next().unwrap().unwrap();
         assert_eq!(first.id, 7);
         assert_eq!(first.request.method, "POST");
         assert_eq!(first.request.target, "/echo?x=1");
@@ -219,17 +341,17 @@ mod tests {
         assert_eq!(first.request.header("content-type"), Some("application/json"));
         assert_eq!(first.request.header("x-a"), Some("1"));
         assert_eq!(first.request.body, b"{\"a\":1}");
-        let second = read_request(&mut reader).unwrap().unwrap();
+        let second = reader.next().unwrap().unwrap();
         assert_eq!((second.id, second.request.header(PARAMS_HEADER)), (8, Some("{\"name\":\"b\"}")));
-        assert!(read_request(&mut reader).unwrap().is_none());
+        assert!(reader.next().unwrap().is_none());
     }
 
     #[test]
     fn refuses_broken_frames() {
-        let mut short = &request_frame(1, "GET /\nA\n{}\n", b"")[..10];
-        assert!(read_request(&mut short).is_err());
-        let mut no_method = &request_frame(1, "GET\nA\n{}\n", b"")[..];
-        assert!(read_request(&mut no_method).is_err());
+        let short = &request_frame(1, "GET /\nA\n{}\n", b"")[..10];
+        assert!(FrameReader::new(short, b"").next().is_err());
+        let no_method = &request_frame(1, "GET\nA\n{}\n", b"")[..];
+        assert!(FrameReader::new(no_method, b"").next().is_err());
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod query;
 mod routes;
 mod server;
 mod signals;
+mod watchdog;
 
 use rustless::Function;
 

@@ -1,4 +1,5 @@
-//! Threads that run the requests read from frame connections.
+//! Threads that run the requests of frame connections that their reader hands off (see
+//! `watchdog`), and take over a frame connection's reading.
 //!
 //! A job never waits behind another: when no thread is waiting for work, a new one
 //! starts (up to `MAX_THREADS`), so a slow function holds up only itself, as with a

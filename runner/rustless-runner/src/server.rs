@@ -5,7 +5,7 @@
 //! one of them must not hold up requests on the others. Runners serve one app on a
 //! small machine, so the number of connections stays modest (bounded below).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::frames::{self, FrameRequest, Outbox};
+use crate::frames::{self, FrameReader, FrameRequest, Outbox};
 use crate::front::Front;
 use crate::http::{self, ReadError};
 use crate::listen::{Listener, Stream};
@@ -21,6 +21,7 @@ use crate::log;
 use crate::notify;
 use crate::pool::Pool;
 use crate::signals::StopSignals;
+use crate::watchdog::{Watched, Watchdog};
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -39,8 +40,10 @@ pub struct Options {
 struct Shared {
     front: Front,
     options: Options,
-    /// Runs the requests of frame connections.
+    /// Runs the requests of frame connections that their reader does not run itself.
     pool: Arc<Pool>,
+    /// Moves a frame connection's reading elsewhere while its reader runs a slow function.
+    watchdog: Arc<Watchdog>,
     state: Mutex<State>,
     /// Signalled whenever `busy` or the set of connections changes.
     changed: Condvar,
@@ -76,6 +79,7 @@ pub fn serve(listener: Listener, signals: StopSignals, front: Front, options: Op
         front,
         options,
         pool: Arc::new(Pool::default()),
+        watchdog: Arc::new(Watchdog::default()),
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
     });
@@ -287,14 +291,58 @@ fn serve_request(
     close || written.is_err()
 }
 
-/// A frame connection: the socket, and its answers waiting to be written. Whoever drops
-/// the last reference (the last answer written after the gateway closed) unregisters it.
+/// A frame connection: the socket, the requests read and not yet started, and the
+/// answers waiting to be written. Whoever drops the last reference (the last answer
+/// written after the gateway closed) unregisters it.
+///
+/// One thread at a time holds the reading role: it reads every frame that has arrived,
+/// runs them one after the other itself, writes their answers in one write, and reads
+/// again. No thread switch per request, and no wake-up of another thread. When the
+/// watchdog sees the reader away from reading for a whole tick (a slow function, or a
+/// long batch), it gives the role to a pool thread and the waiting requests to others;
+/// the old reader finishes its request and returns to the pool.
 struct FrameConnection {
     shared: Arc<Shared>,
     id: u64,
-    reader: Mutex<BufReader<Stream>>,
+    reader: Mutex<FrameReader<Stream>>,
     writer: Mutex<Stream>,
     outbox: Outbox,
+    inline: Mutex<Inline>,
+}
+
+#[derive(Default)]
+struct Inline {
+    /// Requests read and not started yet, run by the reader in this order.
+    queue: VecDeque<FrameRequest>,
+    /// Which thread holds the reading role: bumped when the watchdog moves it.
+    role: u64,
+    /// The reader is running requests rather than reading.
+    away: bool,
+    /// Bumped each time the reader leaves reading, and what the watchdog saw last tick.
+    trips: u64,
+    seen: u64,
+}
+
+impl FrameConnection {
+    fn inline(&self) -> MutexGuard<'_, Inline> {
+        self.inline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the queued answers unless another thread is writing them already.
+    fn flush(&self) {
+        let shared = &self.shared;
+        self.outbox.flush(&self.writer, |count| answered(shared, count));
+    }
+}
+
+/// Counts answers written (or dropped on a connection the gateway closed).
+fn answered(shared: &Shared, count: usize) {
+    let mut state = shared.lock();
+    state.busy -= count;
+    // Only a drain waits for this.
+    if state.stopping {
+        shared.changed.notify_all();
+    }
 }
 
 impl Drop for FrameConnection {
@@ -305,9 +353,43 @@ impl Drop for FrameConnection {
     }
 }
 
-/// Starts serving a frame connection (see `frames`): requests run on the pool and are
-/// answered in whatever order they finish. Returns at once; the connection unregisters
-/// itself when it ends.
+impl Watched for FrameConnection {
+    fn tick(self: Arc<Self>) -> bool {
+        let mut inline = self.inline();
+        if !inline.away {
+            return false;
+        }
+        if inline.trips != inline.seen {
+            inline.seen = inline.trips;
+            return true;
+        }
+        // Away from reading for a whole tick: reading and the waiting requests go to
+        // other threads, and the answers already made leave now.
+        inline.role += 1;
+        inline.away = false;
+        let role = inline.role;
+        let waiting = std::mem::take(&mut inline.queue);
+        drop(inline);
+        let pool = &self.shared.pool;
+        for frame in waiting {
+            let connection = Arc::clone(&self);
+            pool.run(Box::new(move || {
+                answer_frame(&connection, frame);
+                connection.flush();
+            }));
+        }
+        let connection = Arc::clone(&self);
+        pool.run(Box::new(move || {
+            connection.flush();
+            read_frames(connection, role);
+        }));
+        false
+    }
+}
+
+/// Starts serving a frame connection (see `frames`) on this thread, which becomes its
+/// first reader. Returns when it stops reading; the connection unregisters itself when
+/// it ends.
 fn serve_frames(shared: &Arc<Shared>, mut reader: BufReader<Stream>, writer: Stream, id: u64) {
     let mut preface = [0u8; frames::PREFACE.len()];
     if reader.read_exact(&mut preface).is_err() || preface != frames::PREFACE {
@@ -324,52 +406,92 @@ fn serve_frames(shared: &Arc<Shared>, mut reader: BufReader<Stream>, writer: Str
     }
     // The gateway owns this connection and closes it; no idle timeout here.
     let _ = reader.get_ref().set_read_timeout(None);
+    let buffered = reader.buffer().to_vec();
+    let frame_reader = FrameReader::new(reader.into_inner(), &buffered);
     let connection = Arc::new(FrameConnection {
         shared: Arc::clone(shared),
         id,
-        reader: Mutex::new(reader),
+        reader: Mutex::new(frame_reader),
         writer: Mutex::new(writer),
         outbox: Outbox::new(),
+        inline: Mutex::new(Inline::default()),
     });
-    read_frames(connection);
+    let watched: Arc<dyn Watched> = Arc::clone(&connection) as Arc<dyn Watched>;
+    shared.watchdog.watch(Arc::downgrade(&watched));
+    drop(watched);
+    read_frames(connection, 0);
 }
 
-/// Reads request frames until none is left in the buffer, then hands reading over to
-/// another pool thread and answers the last frame itself: at one request at a time the
-/// answer needs no thread switch, and a slow function never stops the reading. Frames
-/// that arrived together go to the pool while this thread reads on.
-fn read_frames(connection: Arc<FrameConnection>) {
+/// The reading role (see `FrameConnection`): reads every frame that has arrived, runs
+/// them, writes their answers, and reads again, until the connection ends or the
+/// watchdog gives the role (`role`) to another thread.
+fn read_frames(connection: Arc<FrameConnection>, role: u64) {
     let shared = &connection.shared;
-    let mut reader = connection.reader.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let frame = match frames::read_request(&mut *reader) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(e) => {
-                if e.kind() == io::ErrorKind::InvalidData {
-                    log::line(&e.to_string());
+        let mut batch = Vec::new();
+        let mut end = false;
+        {
+            let mut reader = connection.reader.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                // The first frame may wait for the socket; the rest are what has arrived.
+                let next = if batch.is_empty() {
+                    reader.next()
+                } else {
+                    reader.next_buffered()
+                };
+                match next {
+                    Ok(Some(frame)) => batch.push(frame),
+                    Ok(None) => break,
+                    Err(e) => {
+                        if e.kind() == io::ErrorKind::InvalidData {
+                            log::line(&e.to_string());
+                        }
+                        // Whatever comes after a broken frame cannot be trusted: stop reading.
+                        let _ = reader.get_ref().shutdown(Shutdown::Read);
+                        end = true;
+                        break;
+                    }
                 }
-                // Whatever comes after a broken frame cannot be trusted: stop reading.
-                let _ = reader.get_ref().shutdown(Shutdown::Read);
-                return;
             }
-        };
-        shared.lock().busy += 1;
-        if !reader.buffer().is_empty() {
-            let job_connection = Arc::clone(&connection);
-            shared
-                .pool
-                .run(Box::new(move || answer_frame(&job_connection, frame)));
-            continue;
+            if batch.is_empty() {
+                end = true;
+            }
         }
-        drop(reader);
-        let next_reader = Arc::clone(&connection);
-        shared.pool.run(Box::new(move || read_frames(next_reader)));
-        answer_frame(&connection, frame);
-        return;
+        if !batch.is_empty() {
+            shared.lock().busy += batch.len();
+            let mut inline = connection.inline();
+            inline.queue.extend(batch);
+            inline.away = true;
+            inline.trips += 1;
+            drop(inline);
+            shared.watchdog.kick();
+            loop {
+                let mut inline = connection.inline();
+                if inline.role != role {
+                    // The watchdog moved reading elsewhere while this thread ran a request.
+                    drop(inline);
+                    connection.flush();
+                    return;
+                }
+                let frame = match inline.queue.pop_front() {
+                    Some(frame) => frame,
+                    None => {
+                        inline.away = false;
+                        break;
+                    }
+                };
+                drop(inline);
+                answer_frame(&connection, frame);
+            }
+            connection.flush();
+        }
+        if end {
+            return;
+        }
     }
 }
 
+/// Runs one request and queues its answer in the connection's outbox.
 fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     let shared = &connection.shared;
     let started = Instant::now();
@@ -388,15 +510,9 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
             started.elapsed().as_secs_f64() * 1000.0
         ));
     }
-    connection.outbox.send(
-        &connection.writer,
-        |out| frames::encode_response(out, frame.id, status, &headers, &body, req.method == "HEAD"),
-        |count| {
-            let mut state = shared.lock();
-            state.busy -= count;
-            shared.changed.notify_all();
-        },
-    );
+    connection
+        .outbox
+        .push(|out| frames::encode_response(out, frame.id, status, &headers, &body, req.method == "HEAD"));
 }
 
 /// Writes a function's response on an HTTP connection.

@@ -667,6 +667,51 @@ fn a_frame_connection_carries_many_requests_answered_as_they_finish() {
 }
 
 #[test]
+fn a_slow_function_run_by_the_reader_holds_up_no_later_request() {
+    // The reader runs what it reads itself; a request that arrives while it runs a slow
+    // one is read by another thread (the watchdog moves reading) and answered first. A
+    // panic on the reader answers 500 and reading goes on; a frame bigger than the read
+    // buffer is read whole.
+    let dir = temp_dir("frames-inline");
+    let path = dir.join("app.sock");
+    let runner = Runner::listen(path.to_str().unwrap());
+    let mut stream = wait_connect(|| UnixStream::connect(&path));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut wire = PREFACE.to_vec();
+    wire.extend(request_frame(1, "GET", "/slow?ms=800", "Slow", "{}", "", ""));
+    stream.write_all(&wire).unwrap();
+    let mut ack = vec![0u8; PREFACE.len()];
+    stream.read_exact(&mut ack).unwrap();
+    thread::sleep(Duration::from_millis(100));
+
+    let sent = Instant::now();
+    stream.write_all(&request_frame(2, "GET", "/panic", "Panic", "{}", "", "")).unwrap();
+    let (id, status, _, _) = read_response_frame(&mut stream);
+    assert_eq!((id, status), (2, 500));
+    let big = format!("{{\"data\":\"{}\"}}", "x".repeat(300 * 1024));
+    stream
+        .write_all(&request_frame(3, "POST", "/inspect/big", "Inspect", "{}", "content-type: application/json\n", &big))
+        .unwrap();
+    let (id, status, _, body) = read_response_frame(&mut stream);
+    assert_eq!((id, status), (3, 200));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["body"]["data"].as_str().map(str::len), Some(300 * 1024));
+    assert!(sent.elapsed() < Duration::from_millis(500), "later requests waited for the slow one: {:?}", sent.elapsed());
+    let (id, status, _, _) = read_response_frame(&mut stream);
+    assert_eq!((id, status), (1, 200));
+
+    // Quick requests in a row still work on the same connection once the slow one is done.
+    for id in 4..10 {
+        stream.write_all(&request_frame(id, "GET", "/version", "Version", "{}", "", "")).unwrap();
+        assert_eq!(read_response_frame(&mut stream).0, id);
+    }
+    runner.signal(libc::SIGTERM);
+    let (status, stderr) = runner.wait(Duration::from_secs(3));
+    assert_eq!(status.code(), Some(0), "{}", stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_broken_frame_ends_that_connection_only() {
     let dir = temp_dir("bad-frame");
     let path = dir.join("app.sock");

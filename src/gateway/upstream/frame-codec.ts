@@ -48,14 +48,24 @@ export class FrameWriter {
     this.#used = at;
   }
 
-  /** Everything appended so far, in a buffer of its own; the writer starts over empty. */
+  /**
+   * Everything appended so far, as a view of the staging buffer; the writer starts over
+   * empty. Call `release` once the socket is done with the view.
+   */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.#used);
-    this.#buffer.copy(out, 0, 0, this.#used);
+    const out = this.#buffer.subarray(0, this.#used);
     this.#used = 0;
-    // One huge body must not pin a huge staging buffer for good.
-    if (this.#buffer.length > 16 * INITIAL_STAGING) this.#buffer = Buffer.allocUnsafeSlow(INITIAL_STAGING);
     return out;
+  }
+
+  /**
+   * After writing what `take` returned: `written` says the socket wrote it before `write`
+   * returned (nothing left queued), so the staging buffer is free again; otherwise the
+   * socket still holds a view of it and the writer stages into a new one.
+   */
+  release(written: boolean): void {
+    // One huge body must not pin a huge staging buffer for good either.
+    if (!written || this.#buffer.length > 16 * INITIAL_STAGING) this.#buffer = Buffer.allocUnsafeSlow(INITIAL_STAGING);
   }
 
   #reserve(bytes: number): void {

@@ -107,7 +107,10 @@ export class RunnerConnection {
     this.#flushScheduled = false;
     if (this.#closed || this.#writer.length === 0) return;
     this.#staged = [];
+    // A unix socket with room takes the whole write at once (writableLength back to 0), and
+    // the staging buffer can be reused without copying what it held.
     this.#socket.write(this.#writer.take());
+    this.#writer.release(this.#socket.writableLength === 0);
   };
 
   readonly #deliver = (id: number, status: number, head: string, body: Buffer): void => {
