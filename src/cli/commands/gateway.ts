@@ -13,6 +13,7 @@ import { defaultStateDir, SYSTEM_ADMIN_SOCKET } from '../../discovery/find-host.
 import { Gateway } from '../../gateway/gateway.js';
 import { createMetricsHandler } from '../../metrics/metrics-handler.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
+import { stopSignal } from '../../gateway/stop-signal.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext, Flags } from '../command.js';
 import { UsageError } from '../output.js';
@@ -28,6 +29,8 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const tokenFile = stringFlag(flags, 'admin-token-file');
   if (adminPort !== undefined && !tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
   const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
+  // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
+  const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true);
   const metricsListen = stringFlag(flags, 'metrics-listen');
   const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
@@ -35,6 +38,12 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
   const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, metrics: !flags['no-metrics'] });
+  if (stop.received) {
+    // Told to stop while starting: nothing was accepted yet, so systemd's socket keeps every
+    // connection for the next gateway.
+    await gw.close();
+    return 0;
+  }
 
   const inherited = inheritedSockets();
   const publicTarget: ListenTarget = inherited.has('http')
@@ -72,14 +81,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
     process.stdout.write(`rustless gateway: advertised as _rustless._tcp (ssh://${hostname()}${adminSocket})\n`);
   }
 
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string): void => {
-      process.stdout.write(`rustless gateway: ${signal}, draining\n`);
-      resolve();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  await stop.wait;
   await advertisement?.stop();
   await gw.close();
   return 0;
