@@ -364,6 +364,15 @@ t.test('systemctl restart rustless under keep-alive load: no request is lost, th
   t.equal((await ok(t, 'systemctl show -p NRestarts --value rustless.service')).stdout.trim(), crashesBefore, 'no gateway crashed and was restarted by systemd meanwhile');
 });
 
+t.test('eight restarts of the gateway in a row: it keeps serving (no start limit closes its sockets)', async (t) => {
+  // systemd's default start limit (5 starts in 10 s) counts `systemctl restart` too: the sixth
+  // failed the service with start-limit-hit and closed rustless.socket for good.
+  const restarts = await ok(t, `for i in $(seq 8); do systemctl restart rustless || exit 1; curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:${port}/version; done`);
+  t.same(restarts.stdout.trim().split(' '), Array(8).fill('200'), 'a request after each restart answers');
+  t.equal(await unitActive('rustless.service'), 'active');
+  t.equal(await unitActive('rustless.socket'), 'active', 'the public socket still listens');
+});
+
 t.test('no number of cold starts or crashes takes an app offline; a runner that cannot start answers 503 and recovers', async (t) => {
   // 20 cold starts in a row, each started by a connection to the app's socket (systemd's default
   // start limit is 5 in 10 s).
