@@ -32,6 +32,7 @@ interface Reply {
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-systemd';
 const SRC = '/src/rustless';
+// Idle apps are stopped at once here (no warm tier): test/e2e/warm-tier.test.ts has the frozen ones.
 const IDLE_TIMEOUT_S = 4;
 
 requireTestHostPrerequisites(t, ROOT);
@@ -139,7 +140,7 @@ t.test('boot the test host and install rust-less with scripts/install.mjs', asyn
   port = (await portFree(8080)) ? 8080 : await freePort();
   t.comment(`public port ${port}`);
   host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
-  const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S} --access-log"`, 'install.mjs succeeds');
+  const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S} --frozen-timeout 0 --access-log"`, 'install.mjs succeeds');
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   t.equal(await unitActive('rustless.socket'), 'active', 'rustless.socket listens');
   t.equal(await unitActive('rustless-admin.socket'), 'active', 'rustless-admin.socket listens');
