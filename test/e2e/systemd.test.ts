@@ -30,7 +30,8 @@ interface Reply {
 }
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const NAME = 'e2e-systemd';
+// RUSTLESS_E2E_INSTANCE: another instance name, to run beside a run of this suite holding the usual one.
+const NAME = process.env.RUSTLESS_E2E_INSTANCE ?? 'e2e-systemd';
 const SRC = '/src/rustless';
 // Idle apps are stopped at once here (no warm tier): test/e2e/warm-tier.test.ts has the frozen ones.
 const IDLE_TIMEOUT_S = 4;
