@@ -13,7 +13,7 @@
 //     app socket with keep-alive upstream and the gateway's x-rustless-* headers, beside the
 //     gateway, wrk GET /hello/pi at 1, 16 and 64 connections in --rounds interleaved rounds:
 //     req/s, p50, CPU per request of the proxy.
-// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --keep (leave the host up).
+// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --port (free one), --keep (leave the host up).
 // Run `npm run build` first. Needs root; wrap it in `flock /tmp/rustless-testhost.lock`.
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -36,7 +36,9 @@ if (process.getuid() !== 0) throw new Error('bench-systemd needs root (it boots 
 await requireTools();
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
-const port = (await portFree(8080)) ? 8080 : await freePort();
+// A free port, not 8080: other test hosts on this machine (they share its network) may hold 8080,
+// or free it for a moment while their gateway restarts.
+const port = argv.port ? Number(argv.port) : await freePort();
 // node_modules may be a symlink out of the checkout (a git worktree sharing another's): bind it at the same path.
 const modules = fs.realpathSync(path.join(root, 'node_modules'));
 const binds = [{ host: root, guest: SRC, readOnly: true }, ...(modules.startsWith(`${root}/`) ? [] : [{ host: modules, guest: modules, readOnly: true }])];
@@ -323,13 +325,5 @@ function freePort() {
       const { port: chosen } = server.address();
       server.close(() => resolvePort(chosen));
     });
-  });
-}
-
-function portFree(candidate) {
-  return new Promise((resolveFree) => {
-    const server = createServer();
-    server.once('error', () => resolveFree(false));
-    server.listen(candidate, '0.0.0.0', () => server.close(() => resolveFree(true)));
   });
 }

@@ -114,7 +114,7 @@ export class AppLifecycle {
     }
     this.#enter(state);
     try {
-      if (state.frozen) this.#thaw(app, state);
+      if (state.frozen) this.#thaw(app, state, true);
       const coldStart = !state.active;
       const asked = performance.now();
       const socketPath = await this.#options.backend.activate(app, { coldStart });
@@ -167,7 +167,7 @@ export class AppLifecycle {
       if (state.inflight > 0) await new Promise<void>((resolve) => (state.drained = resolve));
       state.drained = undefined;
       // A stop, swap or removal acts on a running runner.
-      if (state.frozen) this.#thaw(app, state);
+      if (state.frozen) this.#thaw(app, state, false);
       return await work();
     } finally {
       state.gate = undefined;
@@ -217,13 +217,17 @@ export class AppLifecycle {
     this.#options.onStopped?.(app);
   }
 
-  /** Thaws a frozen app, synchronously; a runner that vanished meanwhile is started again. */
-  #thaw(app: string, state: AppState): void {
+  /**
+   * Thaws a frozen app, synchronously; a runner that vanished meanwhile is started again.
+   * `byRequest`: a request's thaw (counted), not a stop's or a swap's.
+   */
+  #thaw(app: string, state: AppState, byRequest: boolean): void {
     const started = performance.now();
     state.frozen = false;
     clearTimeout(state.frozenTimer);
     state.frozenTimer = undefined;
     if (!this.#options.backend.thaw!(app)) state.active = false;
+    if (!byRequest) return;
     state.stats.thaws++;
     this.#options.onThaw?.(app, (performance.now() - started) / 1000);
   }

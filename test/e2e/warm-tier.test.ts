@@ -6,7 +6,6 @@
 // racing a freeze must all succeed.
 import t, { type Test } from 'tap';
 import { realpathSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -99,7 +98,8 @@ async function gatewayFlags(tt: Test, flags: string): Promise<void> {
 }
 
 t.test('boot the test host, install rust-less, deploy hello and hello2', async (t) => {
-  port = (await portFree(8080)) ? 8080 : await freePort();
+  // Not 8080: another suite's test host (they share this machine's network) may hold it, or free it while its gateway restarts.
+  port = await freePort();
   host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
   await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_S} --frozen-timeout ${FROZEN_S}"`, 'install.mjs');
   // A second app: the same crate under another name (its own build cache: a first build again).
@@ -229,12 +229,4 @@ function checkoutBinds(): Array<{ host: string; guest: string; readOnly: boolean
   const modules = realpathSync(resolve(ROOT, 'node_modules'));
   if (!modules.startsWith(`${ROOT}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
   return binds;
-}
-
-function portFree(candidate: number): Promise<boolean> {
-  return new Promise((resolveFree) => {
-    const server = createServer();
-    server.once('error', () => resolveFree(false));
-    server.listen(candidate, '0.0.0.0', () => server.close(() => resolveFree(true)));
-  });
 }
