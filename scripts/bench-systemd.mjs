@@ -66,7 +66,7 @@ try {
     if (response.status !== 200) throw new Error(`${name}: status ${response.status}`);
     return performance.now() - t0;
   };
-  const frozenRecord = '/run/rustless/frozen/hello.json';
+  const frozenRecord = '/run/rustless/frozen/hello';
   const kinds = {
     cold: async (i) => {
       await guest('rustless stop hello');

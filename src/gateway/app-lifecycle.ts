@@ -277,12 +277,22 @@ export class AppLifecycle {
     return this.#apps.get(app)?.active ?? false;
   }
 
-  /** Clears every timer; the backend closes the runners. */
+  /**
+   * Clears every timer and thaws the frozen apps, before the gateway closes its connections to
+   * the runners (a frozen runner would never answer the close) and the next gateway, not
+   * knowing them as frozen, sends them requests. The backend closes the runners.
+   */
   close(): void {
     this.#closed = true;
-    for (const state of this.#apps.values()) {
+    for (const [app, state] of this.#apps) {
       clearTimeout(state.idleTimer);
       clearTimeout(state.frozenTimer);
+      if (!state.frozen) continue;
+      try {
+        this.#thaw(app, state, false);
+      } catch (error) {
+        console.error(`rustless: thawing ${app} failed: ${(error as Error).message}`);
+      }
     }
   }
 

@@ -74,8 +74,10 @@ async function app(name: string): Promise<any> {
 
 /** The freezer files the gateway wrote for a frozen app (its record under /run/rustless/frozen). */
 async function frozenRecord(name: string): Promise<{ kind: string; files: string[] } | undefined> {
-  const result = await guest(`cat /run/rustless/frozen/${name}.json`);
-  return result.exitCode === 0 ? JSON.parse(result.stdout) : undefined;
+  const result = await guest(`cat /run/rustless/frozen/${name}`);
+  if (result.exitCode !== 0) return undefined;
+  const files = result.stdout.split('\n').filter(Boolean).map((line) => line.split(' ')[0]!);
+  return { kind: files.some((file) => file.endsWith('/cgroup.freeze')) ? 'cgroup2' : 'cgroup1', files };
 }
 
 /** What the kernel says of the app's freezer cgroups: `FROZEN`/`THAWED` (v1), `frozen 1`/`frozen 0` (cgroup2). */
@@ -181,7 +183,9 @@ t.test('a frozen app stops, redeploys and restarts the gateway cleanly', async (
 
   await eventually(async () => (await frozenRecord('hello')) !== undefined, (IDLE_S + 5) * 1000, 'the freeze');
   const record = (await frozenRecord('hello'))!;
+  const restarted = Date.now();
   await ok(t, 'systemctl restart rustless.service', 'a gateway restart');
+  t.ok(Date.now() - restarted < 10_000, `the restart took ${Date.now() - restarted} ms: the stopping gateway thawed it before closing its connection to it`);
   t.equal(await kernelState(record), 'THAWED', 'the stopping gateway thawed it');
   t.equal((await get('/hello/d')).status, 200, 'the new gateway reaches it');
 
@@ -190,6 +194,14 @@ t.test('a frozen app stops, redeploys and restarts the gateway cleanly', async (
   await ok(t, 'systemctl kill -s KILL rustless.service; sleep 2; systemctl start rustless.service', 'the gateway is killed');
   t.equal(await kernelState(record), 'THAWED', 'the next gateway thawed it at start');
   t.equal((await get('/hello/e')).status, 200);
+
+  // A stop by anyone but the gateway: the unit's own ExecStop= thaws it first.
+  await eventually(async () => (await frozenRecord('hello')) !== undefined, (IDLE_S + 5) * 1000, 'the freeze');
+  const stopped = Date.now();
+  await ok(t, 'systemctl stop rustless-fn-hello.service', 'systemctl stop of a frozen app');
+  t.ok(Date.now() - stopped < 5_000, `systemctl stop of a frozen app took ${Date.now() - stopped} ms (not the stop timeout)`);
+  t.equal(await frozenRecord('hello'), undefined, 'the unit removed the record');
+  t.equal((await get('/hello/f')).status, 200, 'the next request starts it again');
 });
 
 t.test('the memory budget stops the longest-frozen app', async (t) => {

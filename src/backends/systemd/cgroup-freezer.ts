@@ -97,6 +97,20 @@ export function thaw(frozen: FrozenCgroups): boolean {
   return present;
 }
 
+/**
+ * The record of a freeze kept under /run (`<runtimeDir>/frozen/<app>`): one `<file> <value>` line
+ * per freezer file, the value that thaws it. The app's unit reads it with `sh` before a stop
+ * (its ExecStop=), a later gateway with `parseRecord`.
+ */
+export function recordText(frozen: FrozenCgroups): string {
+  return frozen.files.map((file) => `${file} ${frozen.kind === 'cgroup2' ? '0' : 'THAWED'}\n`).join('');
+}
+
+export function parseRecord(text: string): FrozenCgroups {
+  const files = text.split('\n').filter(Boolean).map((line) => line.split(' ')[0]!);
+  return { kind: files.some((file) => file.endsWith('/cgroup.freeze')) ? 'cgroup2' : 'cgroup1', files };
+}
+
 /** Whether the kernel reports the cgroups as frozen now (for tests and status). */
 export async function allFrozen(frozen: FrozenCgroups): Promise<boolean> {
   for (const file of frozen.files) {

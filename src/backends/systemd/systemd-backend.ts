@@ -15,7 +15,7 @@ import { RustlessError } from '../../errors.js';
 import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, FrozenRunner, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
-import { findFreezer, freezeUnit, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
+import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
@@ -96,7 +96,7 @@ export class SystemdBackend implements Backend {
     // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
     const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
     const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog });
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog, frozenRecord: this.#frozenFile(app) });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -216,7 +216,7 @@ export class SystemdBackend implements Backend {
     if (frozen === undefined) return undefined;
     this.#frozen.set(app, frozen);
     await mkdir(dirname(this.#frozenFile(app)), { recursive: true });
-    await writeFile(this.#frozenFile(app), JSON.stringify(frozen));
+    await writeFile(this.#frozenFile(app), recordText(frozen));
     const memory = Number(props.get('MemoryCurrent'));
     // `[not set]` without memory accounting; 2^64-1 for "unknown".
     return { memoryBytes: Number.isSafeInteger(memory) ? memory : 0 };
@@ -239,7 +239,7 @@ export class SystemdBackend implements Backend {
     const file = this.#frozenFile(app);
     if (!existsSync(file)) return;
     try {
-      thaw(JSON.parse(readFileSync(file, 'utf8')) as FrozenCgroups);
+      thaw(parseRecord(readFileSync(file, 'utf8')));
     } catch (error) {
       console.error(`rustless: thawing ${app}, frozen by an earlier gateway, failed: ${(error as Error).message}`);
     }
@@ -247,7 +247,7 @@ export class SystemdBackend implements Backend {
   }
 
   #frozenFile(app: string): string {
-    return join(this.#runtimeDir, 'frozen', `${app}.json`);
+    return join(this.#runtimeDir, 'frozen', app);
   }
 
   async secretsChanged(app: string): Promise<void> {
