@@ -2,16 +2,18 @@
 // Benchmarks the systemd backend in a booted trixie test host (scripts/lib/testhost.mjs),
 // with rust-less installed by scripts/install.mjs as a user would, and prints:
 //   - first build and one-line-change rebuild of runner/examples/hello in the sandboxed build;
-//   - cold start through the gateway (stopped app -> first response), p50/p95 over --starts,
-//     beside a bare socket-activated start on the app's socket (no gateway) and a bare
-//     `podman run` of the same image with the same flags;
+//   - interleaved, --starts rounds of: a cold start through the gateway (stopped app -> first
+//     response), a thaw through the gateway (app frozen by the warm tier -> first response), a
+//     request to the running app through the gateway (a fresh connection each, like the others),
+//     and a bare socket-activated start on the app's socket (no gateway), p50/p95 of each;
+//     then a bare `podman run` of the same image with the same flags;
 //   - warm p50/p99 and req/s through the gateway and straight to the app's socket;
 //   - `systemd-analyze security` exposure of rustless.service and rustless-fn-hello.service.
 //   - the issue #8 yardstick: nginx (from Debian, on this host, one worker) proxying to the same
 //     app socket with keep-alive upstream and the gateway's x-rustless-* headers, beside the
 //     gateway, wrk GET /hello/pi at 1, 16 and 64 connections in --rounds interleaved rounds:
 //     req/s, p50, CPU per request of the proxy.
-// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --keep (leave the host up).
+// Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --port (free one), --keep (leave the host up).
 // Run `npm run build` first. Needs root; wrap it in `flock /tmp/rustless-testhost.lock`.
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -34,14 +36,17 @@ if (process.getuid() !== 0) throw new Error('bench-systemd needs root (it boots 
 await requireTools();
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
-const port = (await portFree(8080)) ? 8080 : await freePort();
+// A free port, not 8080: other test hosts on this machine (they share its network) may hold 8080,
+// or free it for a moment while their gateway restarts.
+const port = argv.port ? Number(argv.port) : await freePort();
 // node_modules may be a symlink out of the checkout (a git worktree sharing another's): bind it at the same path.
 const modules = fs.realpathSync(path.join(root, 'node_modules'));
 const binds = [{ host: root, guest: SRC, readOnly: true }, ...(modules.startsWith(`${root}/`) ? [] : [{ host: modules, guest: modules, readOnly: true }])];
 const host = await boot({ name: NAME, binds, log });
 const results = {};
 try {
-  await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout 600"`);
+  // A 1 s idle timeout while starts are measured, so the warm tier freezes the app between them.
+  await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout 1"`);
   await guest('mkdir -p /root/apps && cp -r /src/rustless/runner/examples/hello /root/apps/hello && rm -rf /root/apps/hello/target');
 
   log('first build of hello (cold dependency cache)');
@@ -51,34 +56,64 @@ try {
   results.rebuildS = await timedDeploy();
   const image = (await guest('podman images --format "{{.Repository}}:{{.Tag}}" --filter reference=localhost/rustless-fn-hello')).stdout.split('\n')[0].trim();
 
-  log(`cold starts through the gateway (${starts})`);
+  log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
   const url = `http://127.0.0.1:${port}`;
-  const cold = [];
-  for (let i = 0; i < starts; i++) {
-    await guest('rustless stop hello');
-    await sleep(200);
-    const t0 = performance.now();
-    const response = await fetch(`${url}/hello/cold${i}`, { headers: { connection: 'close' } });
-    await response.text();
-    if (response.status !== 200) throw new Error(`cold start ${i}: status ${response.status}`);
-    cold.push(performance.now() - t0);
-  }
-
-  log(`socket-activated starts straight on the app's socket, no gateway (${starts})`);
   const appSocket = host.hostPath('/run/rustless/fn/hello.sock');
-  const socketCold = [];
-  for (let i = 0; i < starts; i++) {
-    await guest('systemctl stop rustless-fn-hello.service');
-    await sleep(200);
-    const pool = new Pool('http://localhost', { connections: 1, socketPath: appSocket });
+  const viaGatewayOnce = async (name) => {
     const t0 = performance.now();
-    const { statusCode, body } = await pool.request({ method: 'GET', path: `/hello/s${i}`, headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"s"}', connection: 'close' } });
-    await body.text();
-    socketCold.push(performance.now() - t0);
-    await pool.close();
-    if (statusCode !== 200) throw new Error(`socket-activated start ${i}: status ${statusCode}`);
+    const response = await fetch(`${url}/hello/${name}`, { headers: { connection: 'close' } });
+    await response.text();
+    if (response.status !== 200) throw new Error(`${name}: status ${response.status}`);
+    return performance.now() - t0;
+  };
+  const frozenRecord = '/run/rustless/frozen/hello';
+  const kinds = {
+    cold: async (i) => {
+      await guest('rustless stop hello');
+      await sleep(200);
+      return viaGatewayOnce(`cold${i}`);
+    },
+    thaw: async (i) => {
+      await viaGatewayOnce(`up${i}`);
+      // The gateway freezes it 1 s after its last request.
+      while ((await host.run(['test', '-e', frozenRecord])).exitCode !== 0) await sleep(50);
+      await sleep(200);
+      const t = await viaGatewayOnce(`thaw${i}`);
+      if ((await host.run(['test', '-e', frozenRecord])).exitCode === 0) throw new Error('still frozen after a request');
+      return t;
+    },
+    running: async (i) => {
+      await viaGatewayOnce(`up${i}`);
+      await sleep(200);
+      return viaGatewayOnce(`running${i}`);
+    },
+    socket: async (i) => {
+      await guest('rustless stop hello');
+      await sleep(200);
+      const pool = new Pool('http://localhost', { connections: 1, socketPath: appSocket });
+      const t0 = performance.now();
+      const { statusCode, body } = await pool.request({ method: 'GET', path: `/hello/s${i}`, headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"s"}', connection: 'close' } });
+      await body.text();
+      const t = performance.now() - t0;
+      await pool.close();
+      if (statusCode !== 200) throw new Error(`socket-activated start ${i}: status ${statusCode}`);
+      return t;
+    },
+  };
+  const starts_ = { cold: [], thaw: [], running: [], socket: [] };
+  const order = Object.keys(kinds);
+  for (let i = 0; i < starts; i++) {
+    // Rotated each round, so no kind always follows the same one.
+    for (let k = 0; k < order.length; k++) {
+      const kind = order[(i + k) % order.length];
+      starts_[kind].push(await kinds[kind](i));
+    }
   }
-  // The gateway believes hello runs; one request through it so its next stop is its own.
+  const cold = starts_.cold;
+  const socketCold = starts_.socket;
+  // The rest (warm load, the yardstick straight on the app socket) must not see the app frozen
+  // while the gateway idles: back to a long idle timeout (a gateway restart thaws it).
+  await guest(`echo 'RUSTLESS_GATEWAY_FLAGS=--idle-timeout 600' > /etc/rustless/gateway.env && systemctl restart rustless.service`);
   await fetch(`${url}/hello/again`).then((r) => r.text());
 
   log(`bare podman run of ${image} (${starts})`);
@@ -108,12 +143,17 @@ try {
   console.log(`  first build (cold cache)          ${results.firstBuildS.toFixed(1)} s`);
   console.log(`  rebuild after a one-line change   ${results.rebuildS.toFixed(1)} s`);
   console.log('');
-  console.log(`cold start, ${starts} starts        p50        p95`);
+  console.log(`first request, ${starts} interleaved rounds, fresh connection     p50        p95`);
   const sc = stats(socketCold);
-  console.log(`  through the gateway         ${ms(c.p50)}  ${ms(c.p95)}`);
-  console.log(`  socket-activated, no gateway ${ms(sc.p50)}  ${ms(sc.p95)}`);
-  console.log(`  bare podman run             ${ms(b.p50)}  ${ms(b.p95)}`);
-  console.log(`  gateway / socket-activated  ${(c.p50 / sc.p50).toFixed(2)}x      ${(c.p95 / sc.p95).toFixed(2)}x`);
+  const th = stats(starts_.thaw);
+  const up = stats(starts_.running);
+  console.log(`  cold start through the gateway (stopped app)   ${ms(c.p50)}  ${ms(c.p95)}`);
+  console.log(`  thaw through the gateway (frozen app)          ${ms(th.p50)}  ${ms(th.p95)}`);
+  console.log(`  running app through the gateway                ${ms(up.p50)}  ${ms(up.p95)}`);
+  console.log(`  socket-activated start, no gateway             ${ms(sc.p50)}  ${ms(sc.p95)}`);
+  console.log(`  bare podman run (after the rounds)             ${ms(b.p50)}  ${ms(b.p95)}`);
+  console.log(`  cold / socket-activated                        ${(c.p50 / sc.p50).toFixed(2)}x      ${(c.p95 / sc.p95).toFixed(2)}x`);
+  console.log(`  thaw / socket-activated                        ${(th.p50 / sc.p50).toFixed(3)}x     ${(th.p95 / sc.p95).toFixed(3)}x`);
   console.log('');
   console.log(`warm, ${connections} connections, ${seconds} s      p50        p99        req/s`);
   console.log(`  through the gateway         ${ms(viaGateway.p50)}  ${ms(viaGateway.p99)}  ${viaGateway.rps.toFixed(0).padStart(8)}`);
@@ -285,13 +325,5 @@ function freePort() {
       const { port: chosen } = server.address();
       server.close(() => resolvePort(chosen));
     });
-  });
-}
-
-function portFree(candidate) {
-  return new Promise((resolveFree) => {
-    const server = createServer();
-    server.once('error', () => resolveFree(false));
-    server.listen(candidate, '0.0.0.0', () => server.close(() => resolveFree(true)));
   });
 }

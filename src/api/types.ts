@@ -11,6 +11,8 @@ export interface AppStatsSnapshot {
   requests: number;
   errors: number;
   coldStarts: number;
+  /** Requests that thawed a frozen app (the warm tier) rather than starting it. */
+  thaws: number;
   lastUsedAt: string | null;
   latencyMsP50: number | null;
   latencyMsP95: number | null;
@@ -20,7 +22,8 @@ export interface AppStatsSnapshot {
   errorRatio: number | null;
 }
 
-export type AppStatus = 'building' | 'ready' | 'running' | 'stopped' | 'failed';
+/** `frozen`: its runner is up but frozen for idleness (the warm tier); the next request thaws it. */
+export type AppStatus = 'building' | 'ready' | 'running' | 'frozen' | 'stopped' | 'failed';
 
 export interface RouteInfo {
   methods: string[];

@@ -33,7 +33,8 @@ export interface BuildOutput {
   progress(done: number, total: number): void;
 }
 
-export type RuntimeState = 'running' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'unknown';
+/** `frozen`: up, but frozen for idleness (no CPU, memory kept); the next request thaws it. */
+export type RuntimeState = 'running' | 'frozen' | 'starting' | 'stopping' | 'stopped' | 'failed' | 'unknown';
 
 export interface RuntimeStatus {
   state: RuntimeState;
@@ -61,6 +62,11 @@ export interface LastExit {
   memoryLimit?: string;
   exitStatus?: number;
   signal?: string;
+}
+
+export interface FrozenRunner {
+  /** What the frozen runner holds (its cgroup's memory, page cache included), for the budget. */
+  memoryBytes: number;
 }
 
 export interface StartBackoff {
@@ -109,8 +115,19 @@ export interface Backend {
    * and returns the unix socket path to send its requests to.
    */
   activate(app: string, options?: ActivateOptions): Promise<string>;
-  /** Stops the app's runner; the next `activate` starts it again. */
+  /** Stops the app's runner (thawing it first if frozen); the next `activate` starts it again. */
   stop(app: string): Promise<void>;
+  /**
+   * The warm tier, optional: freezes the idle app's runner (no CPU, its memory kept), called
+   * with nothing in flight. Resolves with the memory it keeps, or undefined when there is no
+   * runner to freeze or no freezer on this host (then the gateway stops it instead).
+   */
+  freeze?(app: string): Promise<FrozenRunner | undefined>;
+  /**
+   * Thaws a runner `freeze` froze. Synchronous and cheap (a file write): it runs on the request
+   * path. False when the runner is gone (it stopped while frozen): start it again.
+   */
+  thaw?(app: string): boolean;
   /**
    * The app's secrets changed (src/secrets): called with nothing in flight, after which the
    * next start of the runner sees the new set.

@@ -1,5 +1,10 @@
 /**
- * Which apps are warm, what is in flight, and when an idle app is stopped.
+ * Which apps are warm, what is in flight, and when an idle app is frozen or stopped.
+ *
+ * The warm tier, when the backend has one: an app idle for its idle timeout is frozen (no CPU,
+ * memory kept), the next request thaws it (one file write, on the request path, no systemctl),
+ * and it is stopped after `frozenTimeoutMs` frozen, or sooner, longest-frozen first, when the
+ * frozen apps together hold more than `frozenBudgetBytes`.
  *
  * The one rule that keeps requests from being lost: an app is only stopped or swapped inside
  * `exclusive()`, which holds new requests back, waits for the ones in flight to finish, does
@@ -12,8 +17,17 @@ export interface LifecycleOptions {
   backend: Backend;
   /** Idle timeout for apps whose manifest sets none. */
   defaultIdleTimeoutMs: number;
+  /**
+   * How long an app stays frozen before it is stopped; 0 turns the warm tier off (idle apps
+   * are stopped at once, as on a backend without `freeze`).
+   */
+  frozenTimeoutMs?: number;
+  /** The most memory frozen apps may hold together; past it the longest-frozen are stopped. */
+  frozenBudgetBytes?: number;
   /** Called after an app was stopped, so its connection pool can be dropped. */
   onStopped?: (app: string) => void;
+  /** A request thawed a frozen app; `seconds` the thaw took. */
+  onThaw?: (app: string, seconds: number) => void;
   /** A request started the app's runner; `seconds` the backend took to have it accept. */
   onColdStart?: (app: string, seconds: number) => void;
 }
@@ -36,6 +50,13 @@ interface AppState {
   idleTimer: NodeJS.Timeout | undefined;
   /** `performance.now()` when the last request in flight ended. */
   idleSince: number;
+  /** The runner is frozen (the warm tier): the next request thaws it. */
+  frozen: boolean;
+  /** `performance.now()` when it was frozen, and the memory it keeps, for the budget. */
+  frozenAt: number;
+  frozenBytes: number;
+  /** Stops it once it has been frozen for `frozenTimeoutMs`. */
+  frozenTimer: NodeJS.Timeout | undefined;
   /** Set while an exclusive section runs; new requests wait for it. */
   gate: Promise<void> | undefined;
   drained: (() => void) | undefined;
@@ -71,7 +92,7 @@ export class AppLifecycle {
    */
   tryAcquire(app: string): Lease | undefined {
     const state = this.#apps.get(app);
-    if (state === undefined || !state.active || state.gate !== undefined || state.socketPath === undefined) return undefined;
+    if (state === undefined || !state.active || state.frozen || state.gate !== undefined || state.socketPath === undefined) return undefined;
     this.#enter(state);
     return new AppLease(this, app, state, state.socketPath, false, undefined);
   }
@@ -93,6 +114,7 @@ export class AppLifecycle {
     }
     this.#enter(state);
     try {
+      if (state.frozen) this.#thaw(app, state, true);
       const coldStart = !state.active;
       const asked = performance.now();
       const socketPath = await this.#options.backend.activate(app, { coldStart });
@@ -144,6 +166,8 @@ export class AppLifecycle {
     try {
       if (state.inflight > 0) await new Promise<void>((resolve) => (state.drained = resolve));
       state.drained = undefined;
+      // A stop, swap or removal acts on a running runner.
+      if (state.frozen) this.#thaw(app, state, false);
       return await work();
     } finally {
       state.gate = undefined;
@@ -151,16 +175,75 @@ export class AppLifecycle {
     }
   }
 
-  /** Stops the app's runner once nothing is in flight. */
-  async stop(app: string): Promise<void> {
+  /**
+   * Freezes the idle app's runner (the warm tier) once nothing is in flight; stops it when the
+   * backend cannot freeze it. Then stops the longest-frozen apps while the frozen ones hold
+   * more memory than the budget.
+   */
+  async freeze(app: string): Promise<void> {
+    const backend = this.#options.backend;
     await this.exclusive(app, async () => {
       const state = this.#state(app);
-      clearTimeout(state.idleTimer);
-      state.idleTimer = undefined;
-      await this.#options.backend.stop(app);
-      state.active = false;
-      this.#options.onStopped?.(app);
+      if (!state.active || this.#closed) return;
+      const frozen = await backend.freeze!(app).catch((error: unknown) => {
+        console.error(`rustless: freezing idle app ${app} failed, stopping it instead: ${(error as Error).message}`);
+        return undefined;
+      });
+      if (frozen === undefined) return this.#stopNow(app, state);
+      state.frozen = true;
+      state.frozenAt = performance.now();
+      state.frozenBytes = frozen.memoryBytes;
+      const stopLater = (): void => void this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
+      state.frozenTimer = setTimeout(stopLater, this.#options.frozenTimeoutMs);
+      state.frozenTimer.unref();
     });
+    this.#keepFrozenWithinBudget();
+  }
+
+  isFrozen(app: string): boolean {
+    return this.#apps.get(app)?.frozen ?? false;
+  }
+
+  /** Stops the app's runner once nothing is in flight. */
+  async stop(app: string): Promise<void> {
+    await this.exclusive(app, async () => this.#stopNow(app, this.#state(app)));
+  }
+
+  async #stopNow(app: string, state: AppState): Promise<void> {
+    clearTimeout(state.idleTimer);
+    state.idleTimer = undefined;
+    await this.#options.backend.stop(app);
+    state.active = false;
+    this.#options.onStopped?.(app);
+  }
+
+  /**
+   * Thaws a frozen app, synchronously; a runner that vanished meanwhile is started again.
+   * `byRequest`: a request's thaw (counted), not a stop's or a swap's.
+   */
+  #thaw(app: string, state: AppState, byRequest: boolean): void {
+    const started = performance.now();
+    state.frozen = false;
+    clearTimeout(state.frozenTimer);
+    state.frozenTimer = undefined;
+    if (!this.#options.backend.thaw!(app)) state.active = false;
+    if (!byRequest) return;
+    state.stats.thaws++;
+    this.#options.onThaw?.(app, (performance.now() - started) / 1000);
+  }
+
+  /** Past the budget, stops frozen apps, longest-frozen first, until the rest fit. */
+  #keepFrozenWithinBudget(): void {
+    const budget = this.#options.frozenBudgetBytes;
+    if (budget === undefined) return;
+    const frozen = [...this.#apps].filter(([, state]) => state.frozen).sort(([, a], [, b]) => a.frozenAt - b.frozenAt);
+    let total = frozen.reduce((sum, [, state]) => sum + state.frozenBytes, 0);
+    for (const [app, state] of frozen) {
+      if (total <= budget) break;
+      total -= state.frozenBytes;
+      console.error(`rustless: frozen apps hold ${mib(total + state.frozenBytes)} MiB, over the budget of ${mib(budget)} MiB: stopping ${app}, frozen longest`);
+      this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
+    }
   }
 
   /**
@@ -186,6 +269,7 @@ export class AppLifecycle {
   forget(app: string): void {
     const state = this.#apps.get(app);
     if (state) clearTimeout(state.idleTimer);
+    if (state) clearTimeout(state.frozenTimer);
     this.#apps.delete(app);
   }
 
@@ -193,10 +277,23 @@ export class AppLifecycle {
     return this.#apps.get(app)?.active ?? false;
   }
 
-  /** Clears every timer; the backend closes the runners. */
+  /**
+   * Clears every timer and thaws the frozen apps, before the gateway closes its connections to
+   * the runners (a frozen runner would never answer the close) and the next gateway, not
+   * knowing them as frozen, sends them requests. The backend closes the runners.
+   */
   close(): void {
     this.#closed = true;
-    for (const state of this.#apps.values()) clearTimeout(state.idleTimer);
+    for (const [app, state] of this.#apps) {
+      clearTimeout(state.idleTimer);
+      clearTimeout(state.frozenTimer);
+      if (!state.frozen) continue;
+      try {
+        this.#thaw(app, state, false);
+      } catch (error) {
+        console.error(`rustless: thawing ${app} failed: ${(error as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -207,10 +304,11 @@ export class AppLifecycle {
     if (this.#closed || !state.active || state.idleTimer !== undefined) return;
     state.idleTimer = setTimeout(() => {
       state.idleTimer = undefined;
-      if (state.inflight > 0 || !state.active) return;
+      if (state.inflight > 0 || !state.active || state.frozen) return;
       const rest = state.idleSince + (state.idleTimeoutMs ?? this.#options.defaultIdleTimeoutMs) - performance.now();
       if (rest > 1) return this.#armIdleTimer(app, state, rest);
-      this.stop(app).catch((error: unknown) => console.error(`rustless: stopping idle app ${app} failed: ${String(error)}`));
+      const warmTier = this.#options.backend.freeze !== undefined && (this.#options.frozenTimeoutMs ?? 0) > 0;
+      (warmTier ? this.freeze(app) : this.stop(app)).catch((error: unknown) => console.error(`rustless: stopping idle app ${app} failed: ${String(error)}`));
     }, ms);
     state.idleTimer.unref();
   }
@@ -218,7 +316,10 @@ export class AppLifecycle {
   #state(app: string): AppState {
     let state = this.#apps.get(app);
     if (!state) {
-      state = { inflight: 0, active: false, socketPath: undefined, idleTimeoutMs: undefined, idleTimer: undefined, idleSince: 0, gate: undefined, drained: undefined, stats: new AppStats() };
+      state = {
+        inflight: 0, active: false, socketPath: undefined, idleTimeoutMs: undefined, idleTimer: undefined, idleSince: 0,
+        frozen: false, frozenAt: 0, frozenBytes: 0, frozenTimer: undefined, gate: undefined, drained: undefined, stats: new AppStats(),
+      };
       this.#apps.set(app, state);
     }
     return state;
@@ -250,4 +351,8 @@ class AppLease implements Lease {
     this.#released = true;
     this.#lifecycle.leave(this.#app, this.#state, outcome, this.#open);
   }
+}
+
+function mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
 }

@@ -12,6 +12,8 @@ export class AppStats {
   requests = 0;
   errors = 0;
   coldStarts = 0;
+  /** Requests that thawed the app from the warm tier. */
+  thaws = 0;
   /** Epoch ms of the last request; a number, since a `Date` per request costs on the hot path. */
   lastUsedAtMs: number | null = null;
   /** A ring of the latest durations, enough for stable percentiles without unbounded memory. */
@@ -56,6 +58,7 @@ export class AppStats {
       requests: this.requests,
       errors: this.errors,
       coldStarts: this.coldStarts,
+      thaws: this.thaws,
       lastUsedAt: this.lastUsedAtMs === null ? null : new Date(this.lastUsedAtMs).toISOString(),
       latencyMsP50: pick(0.5),
       latencyMsP95: pick(0.95),

@@ -32,6 +32,10 @@ export interface GatewayOptions {
   /** The runner/ workspace whose crates builds link against. */
   runnerDir: string;
   defaultIdleTimeoutS: number;
+  /** The warm tier: how long an idle app stays frozen before it is stopped (0: stop idle apps at once). */
+  frozenTimeoutS?: number;
+  /** The most memory frozen apps may hold together, in bytes; past it the longest-frozen are stopped. */
+  frozenBudgetBytes?: number;
   /** Record Prometheus metrics (default true); off only to measure what recording costs. */
   metrics?: boolean;
 }
@@ -75,11 +79,15 @@ export class Gateway {
             apps: () => this.registry.listApps().map((app) => app.name),
             inflight: (app) => this.lifecycle.inflight(app),
             runnerUp: (app) => this.lifecycle.isActive(app),
+            runnerFrozen: (app) => this.lifecycle.isFrozen(app),
           });
     this.lifecycle = new AppLifecycle({
       backend: this.backend,
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
+      frozenTimeoutMs: (options.frozenTimeoutS ?? 0) * 1000,
+      ...(options.frozenBudgetBytes === undefined ? {} : { frozenBudgetBytes: options.frozenBudgetBytes }),
       onStopped: (app) => this.#clients.drop(app),
+      onThaw: (app) => this.metrics?.thaw(app),
       onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
     });
     this.builder = new Builder({
@@ -341,6 +349,7 @@ function appStatus(latest: string | undefined, deployed: boolean, runtime: Runti
   if (latest === 'queued' || latest === 'building') return 'building';
   // A runner that cannot start is failed until the backend's next try succeeds.
   if (!deployed || runtime.backoff) return 'failed';
+  if (runtime.state === 'frozen') return 'frozen';
   if (runtime.state === 'running' || runtime.state === 'starting') return 'running';
   return requests > 0 ? 'stopped' : 'ready';
 }

@@ -26,6 +26,8 @@ export interface MetricsSource {
   apps(): string[];
   inflight(app: string): number;
   runnerUp(app: string): boolean;
+  /** Optional: sources without a warm tier have no frozen runners. */
+  runnerFrozen?(app: string): boolean;
 }
 
 /** A route's series for one method: a counter per status, one histogram. */
@@ -42,6 +44,7 @@ export class GatewayMetrics {
   readonly #runnerFailures = new CounterFamily('rustless_runner_failures_total', 'Requests failed by the runner rather than the function (502, 503), by status code.');
   readonly #coldStarts = new CounterFamily('rustless_cold_starts_total', "Starts of an app's runner caused by a request.");
   readonly #coldStartDurations = new HistogramFamily('rustless_cold_start_duration_seconds', "Time to start an app's runner for a request.", COLD_START_BUCKETS);
+  readonly #thaws = new CounterFamily('rustless_thaws_total', 'Thaws of a frozen (idle) runner caused by a request: the warm tier.');
   readonly #builds = new CounterFamily('rustless_builds_total', 'Finished builds, by outcome (succeeded, failed).');
   readonly #buildDurations = new HistogramFamily('rustless_build_duration_seconds', 'Time a build took, from start to serving or failure.', BUILD_BUCKETS);
   readonly #gauges: GaugeFamily[];
@@ -51,7 +54,8 @@ export class GatewayMetrics {
   constructor(source: MetricsSource) {
     this.#gauges = [
       new GaugeFamily('rustless_requests_in_flight', 'Requests an app is answering now.', () => source.apps().map((app) => ({ labels: { app }, value: source.inflight(app) }))),
-      new GaugeFamily('rustless_runner_up', "1 when the app's runner is up, 0 when it is stopped.", () => source.apps().map((app) => ({ labels: { app }, value: source.runnerUp(app) ? 1 : 0 }))),
+      new GaugeFamily('rustless_runner_up', "1 when the app's runner is up (frozen included), 0 when it is stopped.", () => source.apps().map((app) => ({ labels: { app }, value: source.runnerUp(app) ? 1 : 0 }))),
+      new GaugeFamily('rustless_runner_frozen', "1 when the app's runner is frozen for idleness (the warm tier).", () => source.apps().map((app) => ({ labels: { app }, value: source.runnerFrozen?.(app) ? 1 : 0 }))),
     ];
   }
 
@@ -87,6 +91,11 @@ export class GatewayMetrics {
     this.#coldStartDurations.series(app, () => ({ app })).observe(seconds);
   }
 
+  /** A request thawed a frozen runner (the thaw's time is in the request's duration). */
+  thaw(app: string): void {
+    this.#thaws.series(app, () => ({ app })).value++;
+  }
+
   build(app: string, outcome: 'succeeded' | 'failed', seconds: number): void {
     this.#builds.series(`${app}\0${outcome}`, () => ({ app, outcome })).value++;
     this.#buildDurations.series(app, () => ({ app })).observe(seconds);
@@ -102,7 +111,7 @@ export class GatewayMetrics {
     const { collectDefaultMetrics, Registry } = await import('prom-client');
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const families = [this.#requests, this.#durations, this.#unrouted, this.#timeouts, this.#runnerFailures, this.#coldStarts, this.#coldStartDurations, this.#builds, this.#buildDurations, ...this.#gauges];
+    const families = [this.#requests, this.#durations, this.#unrouted, this.#timeouts, this.#runnerFailures, this.#coldStarts, this.#coldStartDurations, this.#thaws, this.#builds, this.#buildDurations, ...this.#gauges];
     for (const family of families) registry.registerMetric(family as unknown as Parameters<Registry['registerMetric']>[0]);
     return registry;
   }

@@ -23,6 +23,8 @@ export function statusColour(status: AppStatus | string): Colour | undefined {
       return colour('green');
     case 'ready':
       return colour('cyan');
+    case 'frozen':
+      return colour('blue');
     case 'building':
     case 'queued':
     case 'starting':

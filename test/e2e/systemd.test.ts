@@ -30,8 +30,10 @@ interface Reply {
 }
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const NAME = 'e2e-systemd';
+// RUSTLESS_E2E_INSTANCE: another instance name, to run beside a run of this suite holding the usual one.
+const NAME = process.env.RUSTLESS_E2E_INSTANCE ?? 'e2e-systemd';
 const SRC = '/src/rustless';
+// Idle apps are stopped at once here (no warm tier): test/e2e/warm-tier.test.ts has the frozen ones.
 const IDLE_TIMEOUT_S = 4;
 
 requireTestHostPrerequisites(t, ROOT);
@@ -136,10 +138,11 @@ async function loadWhile(path: string, during: Promise<unknown>, { workers = 4, 
 
 t.test('boot the test host and install rust-less with scripts/install.mjs', async (t) => {
   // The public port: 8080 unless something on this machine (which the guest shares) has it.
-  port = (await portFree(8080)) ? 8080 : await freePort();
+  // Beside another run (RUSTLESS_E2E_INSTANCE), never 8080: the other run's gateway frees it while it restarts.
+  port = !process.env.RUSTLESS_E2E_INSTANCE && (await portFree(8080)) ? 8080 : await freePort();
   t.comment(`public port ${port}`);
   host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
-  const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S} --access-log"`, 'install.mjs succeeds');
+  const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S} --frozen-timeout 0 --access-log"`, 'install.mjs succeeds');
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   t.equal(await unitActive('rustless.socket'), 'active', 'rustless.socket listens');
   t.equal(await unitActive('rustless-admin.socket'), 'active', 'rustless-admin.socket listens');

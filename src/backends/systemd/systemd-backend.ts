@@ -5,21 +5,22 @@
  * otherwise; the gateway stops it when idle; the socket keeps listening, so a request that
  * arrives meanwhile waits in its backlog instead of failing.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
+import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, FrozenRunner, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
+import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { readRunnerExit } from './runner-exit.js';
-import { daemonReload, journal, systemctl, unitState } from './systemctl.js';
+import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 
 export interface SystemdBackendOptions {
@@ -32,6 +33,8 @@ export interface SystemdBackendOptions {
   buildLimits?: Partial<BuildLimits>;
   /** Runners log one line per request (`rustless gateway --access-log`); off by default. */
   accessLog?: boolean;
+  /** Which cgroup freezer the warm tier uses (`rustless gateway --freezer`); `off`: none, idle apps are stopped. */
+  freezer?: FreezerChoice | 'off';
 }
 
 export class SystemdBackend implements Backend {
@@ -56,9 +59,14 @@ export class SystemdBackend implements Backend {
   readonly #stopped = new Set<string>();
   /** The last unrequested exit logged per app, so each is logged once. */
   readonly #exits = new Map<string, LastExit>();
+  /** The host's cgroup freezer, if the warm tier has one. */
+  readonly #freezer: FreezerHierarchy | undefined;
+  /** Apps this process froze, and the files that thaw them (also in `<runtimeDir>/frozen/`). */
+  readonly #frozen = new Map<string, FrozenCgroups>();
 
-  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false }: SystemdBackendOptions) {
+  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false, freezer = 'auto' }: SystemdBackendOptions) {
     this.#accessLog = accessLog;
+    this.#freezer = freezer === 'off' ? undefined : findFreezer(freezer);
     this.#stateDir = stateDir;
     this.#runtimeDir = runtimeDir;
     this.#dirs = { quadletDir, unitDir };
@@ -77,6 +85,8 @@ export class SystemdBackend implements Backend {
   async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
     if (!artifact.image) throw new RustlessError('RUSTLESS_BACKEND_FAILED', `build of ${app} has no image (built by another backend?): deploy it again`);
     const names = this.#names(app);
+    // A runner frozen by a gateway that died would never answer again.
+    this.#thawIfFrozen(app);
     this.#memory.set(app, manifest.container.memory);
     // A new build is a new chance: its first request starts it at once.
     this.#backoff.delete(app);
@@ -86,7 +96,7 @@ export class SystemdBackend implements Backend {
     // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
     const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
     const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
-    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog });
+    const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog, frozenRecord: this.#frozenFile(app) });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
     const containerChanged = await writeIfChanged(names.containerFile, container);
     const socketChanged = await writeIfChanged(names.socketFile, socket);
@@ -184,9 +194,60 @@ export class SystemdBackend implements Backend {
 
   async stop(app: string): Promise<void> {
     const names = this.#names(app);
+    // A frozen runner cannot act on SIGTERM (on cgroup v1 not even on SIGKILL): thaw it first.
+    this.#thawIfFrozen(app);
     // Only the service: the socket keeps listening and starts it again on the next connection.
     await systemctl('stop', names.service);
     this.#stopped.add(app);
+  }
+
+  /**
+   * Freezes the app's runner with the kernel's cgroup freezer (`cgroup-freezer.ts`), where the
+   * next request thaws it with one file write. The unit stays active: systemd, the socket and
+   * the gateway's frame connection to the runner are untouched.
+   */
+  async freeze(app: string): Promise<FrozenRunner | undefined> {
+    if (this.#freezer === undefined) return undefined;
+    const names = this.#names(app);
+    const props = await unitProperties(names.service, ['ActiveState', 'MainPID', 'ControlGroup', 'MemoryCurrent']);
+    const controlGroup = props.get('ControlGroup');
+    if (props.get('ActiveState') !== 'active' || !controlGroup) return undefined;
+    const frozen = await freezeUnit(this.#freezer, controlGroup, Number(props.get('MainPID') ?? 0));
+    if (frozen === undefined) return undefined;
+    this.#frozen.set(app, frozen);
+    await mkdir(dirname(this.#frozenFile(app)), { recursive: true });
+    await writeFile(this.#frozenFile(app), recordText(frozen));
+    const memory = Number(props.get('MemoryCurrent'));
+    // `[not set]` without memory accounting; 2^64-1 for "unknown".
+    return { memoryBytes: Number.isSafeInteger(memory) ? memory : 0 };
+  }
+
+  thaw(app: string): boolean {
+    const frozen = this.#frozen.get(app);
+    if (frozen === undefined) return true;
+    this.#frozen.delete(app);
+    rmSync(this.#frozenFile(app), { force: true });
+    return thaw(frozen);
+  }
+
+  /** Thaws the app if this or an earlier gateway froze it (off the request path). */
+  #thawIfFrozen(app: string): void {
+    if (this.#frozen.has(app)) {
+      this.thaw(app);
+      return;
+    }
+    const file = this.#frozenFile(app);
+    if (!existsSync(file)) return;
+    try {
+      thaw(parseRecord(readFileSync(file, 'utf8')));
+    } catch (error) {
+      console.error(`rustless: thawing ${app}, frozen by an earlier gateway, failed: ${(error as Error).message}`);
+    }
+    rmSync(file, { force: true });
+  }
+
+  #frozenFile(app: string): string {
+    return join(this.#runtimeDir, 'frozen', app);
   }
 
   async secretsChanged(app: string): Promise<void> {
@@ -203,7 +264,8 @@ export class SystemdBackend implements Backend {
     const names = this.#names(app);
     const [service, socket] = await Promise.all([unitState(names.service), unitState(names.socket)]);
     const detail = `${service.activeState} (${service.subState}), socket ${socket.activeState === 'active' ? 'listening' : socket.activeState}`;
-    const status: RuntimeStatus = { state: runtimeState(service.activeState), detail };
+    const frozen = this.#frozen.has(app) && service.activeState === 'active';
+    const status: RuntimeStatus = { state: frozen ? 'frozen' : runtimeState(service.activeState), detail: frozen ? `${detail}, frozen (${this.#frozen.get(app)!.kind} freezer)` : detail };
     if (service.mainPid > 0) status.pid = service.mainPid;
     const exit = await this.lastExit(app).catch(() => undefined);
     if (exit) status.lastExit = exit;
@@ -219,6 +281,7 @@ export class SystemdBackend implements Backend {
 
   async remove(app: string): Promise<void> {
     const names = this.#names(app);
+    this.#thawIfFrozen(app);
     this.#listening.delete(app);
     this.#backoff.delete(app);
     this.#exits.delete(app);
@@ -237,11 +300,13 @@ export class SystemdBackend implements Backend {
   }
 
   /**
-   * Leaves the apps running: they are systemd's units, not this process's children, and a
-   * gateway restart must not cold-start every app. The next gateway stops one once its next
-   * request has gone idle.
+   * Leaves the apps running, and thaws the frozen ones: they are systemd's units, not this
+   * process's children, and a gateway restart must not cold-start every app. The next gateway
+   * freezes or stops one once its next request has gone idle.
    */
   async close(): Promise<void> {
+    // The next gateway would not know they are frozen.
+    for (const app of [...this.#frozen.keys()]) this.#thawIfFrozen(app);
     this.#listening.clear();
   }
 

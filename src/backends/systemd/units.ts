@@ -40,9 +40,12 @@ export interface ContainerValues {
   accessLog?: boolean;
   /** `[Container]` lines for settings, secrets and data (see app-config.ts). */
   appConfig?: string;
+  /** Where the gateway records a freeze of this app (`<runtimeDir>/frozen/<app>`): the unit thaws it before a stop. */
+  frozenRecord?: string;
 }
 
-export async function renderContainer({ app, buildId, image, container, accessLog = false, appConfig = '' }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
+export async function renderContainer({ app, buildId, image, container, accessLog = false, appConfig = '', frozenRecord = `/run/rustless/frozen/${app}` }: ContainerValues, templateDir = TEMPLATE_DIR): Promise<string> {
+  if (!/^[A-Za-z0-9/._-]+$/.test(frozenRecord)) throw new RustlessError('RUSTLESS_INTERNAL', `not a path the unit's ExecStop= can carry: ${JSON.stringify(frozenRecord)}`);
   if (!IMAGE.test(image)) throw new RustlessError('RUSTLESS_INTERNAL', `not an image name a unit can carry: ${JSON.stringify(image)}`);
   if (!MEMORY.test(container.memory)) throw new RustlessError('RUSTLESS_INTERNAL', `container.memory must be a size such as 64M, got ${JSON.stringify(container.memory)}`);
   if (!Number.isInteger(container.pids) || container.pids < 1) throw new RustlessError('RUSTLESS_INTERNAL', `container.pids must be a positive integer, got ${JSON.stringify(container.pids)}`);
@@ -57,6 +60,7 @@ export async function renderContainer({ app, buildId, image, container, accessLo
     memory: container.memory.toLowerCase(),
     accessLog: accessLog ? '1' : '0',
     appConfig,
+    frozenRecord,
   });
 }
 

@@ -24,6 +24,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const stateDir = stringFlag(flags, 'state-dir') ?? (backendKind === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
   const runtimeDir = stringFlag(flags, 'runtime-dir') ?? (backendKind === 'systemd' ? '/run/rustless' : stateDir);
   const idle = integerFlag(flags, 'idle-timeout', 60);
+  // The warm tier (systemd backend): idle apps are frozen, and stopped after this long frozen.
+  const frozenTimeoutS = integerFlag(flags, 'frozen-timeout', 900);
+  const frozenBudgetBytes = integerFlag(flags, 'frozen-memory-mib', 256) * 2 ** 20;
+  const freezer = stringFlag(flags, 'freezer') ?? 'auto';
+  if (!(FREEZERS as readonly string[]).includes(freezer)) throw new UsageError(`--freezer must be one of ${FREEZERS.join(', ')}, got ${JSON.stringify(freezer)}`);
   // Flags first: a bad token file is one line, before anything is opened.
   const adminPort = stringFlag(flags, 'admin-port');
   const tokenFile = stringFlag(flags, 'admin-token-file');
@@ -31,13 +36,13 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
   // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
   const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
-  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true);
+  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number]);
   const metricsListen = stringFlag(flags, 'metrics-listen');
   const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
-  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, metrics: !flags['no-metrics'] });
+  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, frozenTimeoutS, frozenBudgetBytes, metrics: !flags['no-metrics'] });
   if (stop.received) {
     // Told to stop while starting: nothing was accepted yet, so systemd's socket keeps every
     // connection for the next gateway.
@@ -87,11 +92,13 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   return 0;
 }
 
-async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean): Promise<Backend> {
+const FREEZERS = ['auto', 'cgroup1', 'cgroup2', 'off'] as const;
+
+async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean, freezer: (typeof FREEZERS)[number]): Promise<Backend> {
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   // On systemd every log line is a journal entry: per-request lines only when asked for.
-  return new SystemdBackend({ stateDir, runtimeDir, accessLog });
+  return new SystemdBackend({ stateDir, runtimeDir, accessLog, freezer });
 }
 
 /** The TCP admin listener's bearer token: one line of errors for a missing, open or short file. */

@@ -1,0 +1,171 @@
+/**
+ * The kernel's cgroup freezer for an app's runner, written directly by the gateway: a frozen
+ * runner gets no CPU and keeps its memory, and thawing it is one small file write (a few µs),
+ * cheap enough for the request path. Everything that finds the files (systemctl, /proc reads,
+ * waiting for the kernel to finish freezing) happens at freeze time, off the request path.
+ *
+ * - cgroup2 (the unified hierarchy, what Raspberry Pi OS boots): `cgroup.freeze` of the unit's
+ *   own cgroup, the file `systemctl freeze` writes; the kernel reports `frozen 1` in its
+ *   `cgroup.events`. On a hybrid host the empty cgroup2 at `/sys/fs/cgroup/unified` has the same
+ *   file (systemd tracks its units there), though systemd itself refuses `systemctl freeze`.
+ * - cgroup v1: `freezer.state` (FROZEN/THAWED) of the freezer cgroups of the unit's processes
+ *   other than its main one, conmon, which Podman puts in a `runtime` cgroup shared by every
+ *   container's conmon; the runner is in `<unit>/libpod-payload-<id>`, the cgroup `podman pause`
+ *   freezes.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type FreezerKind = 'cgroup1' | 'cgroup2';
+/** `auto`: cgroup2 on a unified host, the v1 freezer controller on a hybrid or legacy one. */
+export type FreezerChoice = FreezerKind | 'auto';
+
+/** What `freeze` wrote, and what undoes it: kept by the backend and in a file under /run. */
+export interface FrozenCgroups {
+  kind: FreezerKind;
+  /** The state files written (`cgroup.freeze`, or one `freezer.state` per cgroup). */
+  files: string[];
+}
+
+export interface FreezerHierarchy {
+  kind: FreezerKind;
+  /** Where the hierarchy is mounted: `/sys/fs/cgroup`, `/sys/fs/cgroup/unified`, `/sys/fs/cgroup/freezer`. */
+  root: string;
+}
+
+const CGROUP = '/sys/fs/cgroup';
+/** How long the kernel may take to freeze every task before the freeze is given up. */
+const FREEZE_WAIT_MS = 2_000;
+
+/** The freezer this host offers, or undefined when it has none the gateway can use. */
+export function findFreezer(choice: FreezerChoice = 'auto', cgroupRoot = CGROUP): FreezerHierarchy | undefined {
+  const unified = existsSync(join(cgroupRoot, 'cgroup.controllers'));
+  const v2Root = unified ? cgroupRoot : existsSync(join(cgroupRoot, 'unified', 'cgroup.controllers')) ? join(cgroupRoot, 'unified') : undefined;
+  const v1Root = !unified && existsSync(join(cgroupRoot, 'freezer', 'tasks')) ? join(cgroupRoot, 'freezer') : undefined;
+  if (choice === 'cgroup2') return v2Root ? { kind: 'cgroup2', root: v2Root } : undefined;
+  if (choice === 'cgroup1') return v1Root ? { kind: 'cgroup1', root: v1Root } : undefined;
+  if (unified) return { kind: 'cgroup2', root: cgroupRoot };
+  if (v1Root) return { kind: 'cgroup1', root: v1Root };
+  return v2Root ? { kind: 'cgroup2', root: v2Root } : undefined;
+}
+
+/**
+ * Freezes the unit whose cgroup is `controlGroup` (systemd's `ControlGroup=`, relative to the
+ * hierarchy's root) and whose main process is `mainPid`, and waits until the kernel says every
+ * task is frozen. Resolves with what to thaw, or undefined when there is nothing of the unit to
+ * freeze (it stopped meanwhile); rejects when the kernel does not finish freezing in time (then
+ * it thawed again).
+ */
+export async function freezeUnit(hierarchy: FreezerHierarchy, controlGroup: string, mainPid: number, cgroupRoot = CGROUP): Promise<FrozenCgroups | undefined> {
+  const frozen: FrozenCgroups = { kind: hierarchy.kind, files: [] };
+  if (hierarchy.kind === 'cgroup2') {
+    const dir = join(hierarchy.root, controlGroup);
+    if (!existsSync(join(dir, 'cgroup.freeze'))) return undefined;
+    frozen.files.push(join(dir, 'cgroup.freeze'));
+  } else {
+    for (const path of await v1FreezerCgroups(controlGroup, mainPid, cgroupRoot)) frozen.files.push(join(hierarchy.root, path, 'freezer.state'));
+    if (frozen.files.length === 0) return undefined;
+  }
+  for (const file of frozen.files) await writeFile(file, hierarchy.kind === 'cgroup2' ? '1' : 'FROZEN');
+  const deadline = Date.now() + FREEZE_WAIT_MS;
+  while (!(await allFrozen(frozen))) {
+    if (Date.now() > deadline) {
+      thaw(frozen);
+      throw new Error(`the kernel did not finish freezing ${controlGroup} within ${FREEZE_WAIT_MS} ms`);
+    }
+    await sleep(2);
+  }
+  return frozen;
+}
+
+/**
+ * Thaws what `freezeUnit` froze: synchronous, one write per file, for the request path.
+ * False when the cgroup is gone (the unit stopped or was replaced while frozen).
+ */
+export function thaw(frozen: FrozenCgroups): boolean {
+  let present = false;
+  for (const file of frozen.files) {
+    try {
+      writeFileSync(file, frozen.kind === 'cgroup2' ? '0' : 'THAWED');
+      present = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return present;
+}
+
+/**
+ * The record of a freeze kept under /run (`<runtimeDir>/frozen/<app>`): one `<file> <value>` line
+ * per freezer file, the value that thaws it. The app's unit reads it with `sh` before a stop
+ * (its ExecStop=), a later gateway with `parseRecord`.
+ */
+export function recordText(frozen: FrozenCgroups): string {
+  return frozen.files.map((file) => `${file} ${frozen.kind === 'cgroup2' ? '0' : 'THAWED'}\n`).join('');
+}
+
+export function parseRecord(text: string): FrozenCgroups {
+  const files = text.split('\n').filter(Boolean).map((line) => line.split(' ')[0]!);
+  return { kind: files.some((file) => file.endsWith('/cgroup.freeze')) ? 'cgroup2' : 'cgroup1', files };
+}
+
+/** Whether the kernel reports the cgroups as frozen now (for tests and status). */
+export async function allFrozen(frozen: FrozenCgroups): Promise<boolean> {
+  for (const file of frozen.files) {
+    if (frozen.kind === 'cgroup2') {
+      const events = await readFile(join(file, '..', 'cgroup.events'), 'utf8');
+      if (!/^frozen 1$/m.test(events)) return false;
+    } else if ((await readFile(file, 'utf8')).trim() !== 'FROZEN') return false;
+  }
+  return true;
+}
+
+/**
+ * The v1 freezer cgroups of the unit's processes except its main one. The processes come from
+ * the unit's cgroup in the hierarchy systemd tracks them in (`name=systemd`, or the cgroup2 of a
+ * hybrid host), each one's freezer cgroup from its `/proc/PID/cgroup`.
+ */
+async function v1FreezerCgroups(controlGroup: string, mainPid: number, cgroupRoot: string): Promise<string[]> {
+  const tracking = [join(cgroupRoot, 'systemd'), join(cgroupRoot, 'unified')].map((root) => join(root, controlGroup)).find((dir) => existsSync(dir));
+  if (tracking === undefined) return [];
+  const mainFreezer = freezerCgroupOf(mainPid);
+  const paths = new Set<string>();
+  for (const pid of processesUnder(tracking)) {
+    if (pid === mainPid) continue;
+    const path = freezerCgroupOf(pid);
+    if (path !== undefined && path !== '/' && path !== mainFreezer) paths.add(path);
+  }
+  return [...paths];
+}
+
+function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  const walk = (at: string): void => {
+    for (const line of readFileSync(join(at, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.push(Number(line));
+    for (const entry of readdirSync(at, { withFileTypes: true })) if (entry.isDirectory()) walk(join(at, entry.name));
+  };
+  try {
+    walk(dir);
+  } catch (error) {
+    // The unit stopped while being walked: what was found is what there is.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  return pids;
+}
+
+/** The process's cgroup in the v1 `freezer` hierarchy, from `/proc/PID/cgroup`. */
+function freezerCgroupOf(pid: number): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers?.split(',').includes('freezer')) return path;
+  }
+  return undefined;
+}
