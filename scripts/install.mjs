@@ -50,7 +50,7 @@ async function install() {
   }
   await copyProductionModules(source, staging);
   await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);
-  await ensureNotify(staging);
+  const notifyThroughChild = await ensureNotify(staging);
   const old = `${libDir}.old-${process.pid}`;
   if (await fs.pathExists(libDir)) await fs.move(libDir, old);
   await fs.move(staging, libDir);
@@ -81,6 +81,14 @@ async function install() {
     text = text.replaceAll('/usr/local/bin/rustless', binLink).replaceAll('/usr/local/lib/rustless', libDir);
     await fs.writeFile(path.join(unitDir, unit), text);
   }
+  // systemd-notify is a child of the gateway: systemd takes its messages only with this.
+  const fallback = path.join(unitDir, 'rustless.service.d', 'notify-fallback.conf');
+  if (notifyThroughChild) {
+    await fs.mkdirp(path.dirname(fallback));
+    await fs.writeFile(fallback, '# Written by scripts/install.mjs: the gateway notifies through systemd-notify, a child process.\n[Service]\nNotifyAccess=all\n');
+  } else {
+    await fs.remove(fallback);
+  }
   const dropInDir = path.join(unitDir, 'rustless.socket.d');
   if (argv.port !== undefined) {
     await fs.mkdirp(dropInDir);
@@ -108,6 +116,7 @@ async function install() {
  * rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted every 90 s.
  * `npm ci` skips the sd-notify binding when libsystemd-dev came later, so build it here when
  * possible; otherwise the gateway falls back to systemd-notify. With neither, stop here.
+ * True when the gateway will notify through systemd-notify (a child process).
  */
 async function ensureNotify(dir) {
   const check = async () => {
@@ -125,6 +134,7 @@ async function ensureNotify(dir) {
   }
   if (!notify.ok) fail(`the gateway could not tell systemd it is ready (${notify.detail}); ${notify.fix}`);
   say(`the gateway notifies systemd with ${notify.detail.replace(/^READY=1 through /, '')}`);
+  return !notify.detail.startsWith('READY=1 through the sd-notify binding');
 }
 
 /** Copies node_modules without what only development needs (package-lock marks it `dev`). */
@@ -153,6 +163,7 @@ async function uninstall() {
   }
   for (const unit of UNITS) await fs.remove(path.join(unitDir, unit));
   await fs.remove(path.join(unitDir, 'rustless.socket.d'));
+  await fs.remove(path.join(unitDir, 'rustless.service.d', 'notify-fallback.conf'));
   await $`systemctl daemon-reload`;
   await $({ nothrow: true })`systemctl reset-failed`;
   if (await which('podman', { nothrow: true })) {

@@ -6,7 +6,8 @@
  * - else `systemd-notify`, which every systemd host has. Node cannot send datagrams on unix
  *   sockets, so a small program must; systemd-notify waits until systemd has processed each
  *   message (a barrier), so the message is not lost when it exits at once. It is not the main
- *   pid, so rustless.service says NotifyAccess=all.
+ *   pid, so systemd takes its messages only with NotifyAccess=all: rustless.service says
+ *   `main`, and scripts/install.mjs adds `all` in a drop-in when it installs without the binding.
  * With neither, a gateway under Type=notify would sit in `activating` until systemd gives up:
  * it says so in one line at start instead.
  */
@@ -36,7 +37,7 @@ export class Notifier {
     const binding = loadBinding();
     const program = binding ? undefined : findSystemdNotify(env);
     this.#channel = binding ? bindingChannel(binding) : program ? programChannel(program) : undefined;
-    if (program) console.error(`rustless: the sd-notify module is not built: notifying systemd through ${program} (needs NotifyAccess=all)`);
+    if (program) console.error(`rustless: the sd-notify module is not built: notifying systemd through ${program} (needs NotifyAccess=all, which scripts/install.mjs sets when it installs without the binding)`);
     if (!this.#channel) {
       console.error(
         'rustless: NOTIFY_SOCKET is set (Type=notify) but this gateway cannot notify systemd: the sd-notify module is not built and systemd-notify is not on PATH; systemd will not see it ready (install libsystemd-dev and run `npm rebuild sd-notify`)',
