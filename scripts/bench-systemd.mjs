@@ -15,11 +15,11 @@
 //     req/s, p50, CPU per request of the proxy.
 // Flags: --starts 20, --seconds 5 (per warm run), --connections 8, --rounds 3, --port (free one), --keep (leave the host up).
 // Run `npm run build` first. Needs root; wrap it in `flock /tmp/rustless-testhost.lock`.
-import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { boot, down } from './lib/testhost.mjs';
-import { cpuTicks, freePort as freeLocalPort, requireTools, startNginx, writeWrkScript, wrk } from './lib/yardstick.mjs';
+import { freePort } from './lib/free-port.mjs';
+import { cpuTicks, requireTools, startNginx, writeWrkScript, wrk } from './lib/yardstick.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
@@ -186,7 +186,7 @@ try {
  */
 async function yardstick(gatewayUrl, appSocket, gatewayPid) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rustless-yardstick-'));
-  const nginx = await startNginx({ dir, port: await freeLocalPort(), probe: '/hello/pi', routes: [{ location: '/hello/', socket: appSocket, fn: 'Hello', params: '{"name":"pi"}' }] });
+  const nginx = await startNginx({ dir, port: await freePort(), probe: '/hello/pi', routes: [{ location: '/hello/', socket: appSocket, fn: 'Hello', params: '{"name":"pi"}' }] });
   try {
     const script = path.join(dir, 'get.lua');
     await writeWrkScript(script, { path: '/hello/pi' });
@@ -317,13 +317,3 @@ console.log(JSON.stringify(times));
 `;
 }
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port: chosen } = server.address();
-      server.close(() => resolvePort(chosen));
-    });
-  });
-}

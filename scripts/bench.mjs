@@ -24,7 +24,8 @@
 // of the issue #10 ratio).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { NGINX, cpuTicks, freePort, requireTools, startNginx, waitFor, writeWrkScript, wrk as runWrk } from './lib/yardstick.mjs';
+import { freePort } from './lib/free-port.mjs';
+import { NGINX, cpuTicks, requireTools, startNginx, waitFor, writeWrkScript, wrk as runWrk } from './lib/yardstick.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');

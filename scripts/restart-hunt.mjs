@@ -19,6 +19,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { createServer } from 'node:net';
 import { Agent, request } from 'undici';
+import { freePort } from './lib/free-port.mjs';
 import { attach, boot, down, list } from './lib/testhost.mjs';
 
 $.verbose = false;
@@ -179,17 +180,6 @@ async function guest(cmd) {
   const result = await host.run([...env, '/bin/sh', '-c', cmd]);
   if (result.exitCode !== 0) throw new Error(`${cmd} exited ${result.exitCode}:\n${result.stdout}${result.stderr}`);
   return result;
-}
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port: chosen } = server.address();
-      server.close(() => resolvePort(chosen));
-    });
-  });
 }
 
 function portFree(candidate) {

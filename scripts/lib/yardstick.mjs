@@ -3,7 +3,6 @@
 // connections and the x-rustless-* headers the gateway sends; wrk from Debian as the load; CPU
 // time from /proc/<pid>/stat. Loopback only.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { $, fs, path, sleep } from 'zx';
 
 export const NGINX = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
@@ -108,13 +107,3 @@ export async function waitFor(check, what) {
   throw new Error(`${what} did not come up`);
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}

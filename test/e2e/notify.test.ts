@@ -8,10 +8,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-
-interface Guest {
-  run(cmd: string[], options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
-}
+import type { Guest } from '../helpers/guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-notify';

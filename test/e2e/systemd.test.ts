@@ -12,17 +12,8 @@ import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
+import type { Guest, GuestResult } from '../helpers/guest.js';
 
-interface GuestResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-interface Guest {
-  pid: number;
-  run(cmd: string | string[], options?: { input?: string; timeoutMs?: number }): Promise<GuestResult>;
-  writeFile(path: string, content: string): Promise<void>;
-}
 interface Reply {
   status: number;
   body: any;

@@ -12,15 +12,7 @@ import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-
-interface GuestResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-interface Guest {
-  run(cmd: string | string[], options?: { input?: string; timeoutMs?: number }): Promise<GuestResult>;
-}
+import type { Guest, GuestResult } from '../helpers/guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-warm';
