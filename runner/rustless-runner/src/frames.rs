@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::sync::Mutex;
 
 use crate::dispatch::{FUNCTION_HEADER, PARAMS_HEADER};
-use crate::http::{HttpRequest, MAX_BODY};
+use crate::http::{self, HttpRequest, MAX_BODY};
 
 /// The first bytes of a frame connection. A NUL can never start an HTTP request.
 pub const PREFACE: &[u8] = b"\0rustless-frames/1\n";
@@ -198,17 +198,9 @@ pub fn encode_response(
     out.extend_from_slice(&status.to_le_bytes());
     let head_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    for (name, value) in headers {
-        // The gateway owns framing towards its client.
-        if name == "content-length" || name == "transfer-encoding" || name == "connection" {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'\n');
-    }
-    let bodiless = status < 200 || status == 204 || status == 304;
+    // The gateway owns framing towards its client.
+    http::push_header_lines(out, headers, b"\n");
+    let bodiless = http::is_bodiless(status);
     if head_only && !bodiless {
         out.extend_from_slice(format!("content-length: {}\n", body.len()).as_bytes());
     }

@@ -282,18 +282,8 @@ pub fn write_response<W: Write>(
 ) -> io::Result<()> {
     let mut out = Vec::with_capacity(128 + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", status, reason(status)).as_bytes());
-    for (name, value) in headers {
-        // The runner owns framing; a function cannot break it.
-        if name == "content-length" || name == "transfer-encoding" || name == "connection" {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    // 1xx, 204 and 304 responses have no body and no length (RFC 9110 §8.6).
-    let bodiless = status < 200 || status == 204 || status == 304;
+    push_header_lines(&mut out, headers, b"\r\n");
+    let bodiless = is_bodiless(status);
     if !bodiless {
         out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
     }
@@ -306,6 +296,26 @@ pub fn write_response<W: Write>(
     }
     w.write_all(&out)?;
     w.flush()
+}
+
+/// Appends a function's headers as `name: value` lines ending in `line_end`, without the
+/// ones that frame the message: whoever writes the message owns those, and a function
+/// cannot break them.
+pub fn push_header_lines(out: &mut Vec<u8>, headers: &[(String, String)], line_end: &[u8]) {
+    for (name, value) in headers {
+        if name == "content-length" || name == "transfer-encoding" || name == "connection" {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(line_end);
+    }
+}
+
+/// 1xx, 204 and 304 responses have no body and no length (RFC 9110 §8.6).
+pub fn is_bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
 }
 
 fn reason(status: u16) -> &'static str {
