@@ -4,6 +4,9 @@
 //! `cargo test` builds the examples before running these; run the whole suite rather
 //! than `--test socket` alone on a clean tree.
 
+mod common;
+use common::runner_bin;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
@@ -19,23 +22,6 @@ use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------
 // Helpers
-
-fn runner_bin() -> PathBuf {
-    // target/debug/deps/socket-xxxx -> target/debug/examples/testbed-runner
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join("testbed-runner");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test` (which builds the examples) rather than `--test socket` alone",
-        path.display()
-    );
-    path
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

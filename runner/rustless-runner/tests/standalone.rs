@@ -4,26 +4,16 @@
 //!
 //! `cargo test` builds the examples before running these (see socket.rs).
 
+mod common;
+use common::runner_bin;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn runner_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join("testbed-runner");
-    assert!(path.exists(), "{} is missing: run the whole `cargo test`", path.display());
-    path
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
