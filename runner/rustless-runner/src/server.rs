@@ -278,15 +278,8 @@ fn serve_request(
     let function = function.as_deref().unwrap_or("-");
     let written = write(writer, &response, function, req.method == "HEAD", close);
     if shared.options.access_log {
-        log::access(&format!(
-            "{} {} -> {} {} {:.1}ms{}",
-            req.method,
-            req.target,
-            function,
-            response.status_code(),
-            started.elapsed().as_secs_f64() * 1000.0,
-            if written.is_err() { " (client gone)" } else { "" }
-        ));
+        let note = if written.is_err() { " (client gone)" } else { "" };
+        access_line(&req, function, response.status_code(), started, note);
     }
     close || written.is_err()
 }
@@ -501,14 +494,7 @@ fn answer_frame(connection: &FrameConnection, frame: FrameRequest) {
     let (headers, body) = response_parts(&response, function);
     let status = response.status_code();
     if shared.options.access_log {
-        log::access(&format!(
-            "{} {} -> {} {} {:.1}ms",
-            req.method,
-            req.target,
-            function,
-            status,
-            started.elapsed().as_secs_f64() * 1000.0
-        ));
+        access_line(req, function, status, started, "");
     }
     connection
         .outbox
@@ -589,4 +575,17 @@ fn drain(shared: &Shared, signals: &StopSignals) -> i32 {
             Err(e) => e.into_inner().0,
         };
     }
+}
+
+/// The access log's line for one request: `GET /hello/pi -> Hello 200 0.3ms`, and a note.
+fn access_line(req: &http::HttpRequest, function: &str, status: u16, started: Instant, note: &str) {
+    log::access(&format!(
+        "{} {} -> {} {} {:.1}ms{}",
+        req.method,
+        req.target,
+        function,
+        status,
+        started.elapsed().as_secs_f64() * 1000.0,
+        note
+    ));
 }
