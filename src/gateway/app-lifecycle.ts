@@ -268,8 +268,8 @@ export class AppLifecycle {
 
   forget(app: string): void {
     const state = this.#apps.get(app);
-    if (state) clearTimeout(state.idleTimer);
-    if (state) clearTimeout(state.frozenTimer);
+    clearTimeout(state?.idleTimer);
+    clearTimeout(state?.frozenTimer);
     this.#apps.delete(app);
   }
 
