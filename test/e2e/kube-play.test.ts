@@ -13,7 +13,7 @@ import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import type { Guest, GuestResult } from '../helpers/guest.js';
+import { cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-kube';
@@ -34,9 +34,8 @@ t.teardown(async () => {
   await down({ name: NAME, log: () => {} });
 });
 
-/** A guest shell with a clean environment (tap's NODE_OPTIONS would break node in the guest). */
 function sh(cmd: string, timeoutMs = 10 * 60_000): Promise<GuestResult> {
-  return host.run(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', '/bin/sh', '-c', cmd], { timeoutMs });
+  return host.run(cleanShell(cmd), { timeoutMs });
 }
 
 async function ok(tt: Test, cmd: string, message?: string): Promise<GuestResult> {

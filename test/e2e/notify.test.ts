@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import type { Guest } from '../helpers/guest.js';
+import { cleanShell, type Guest } from '../helpers/guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-notify';
@@ -27,7 +27,7 @@ t.setTimeout(20 * 60_000);
 let host: Guest;
 t.teardown(() => down({ name: NAME, log: () => {} }));
 
-const guest = (cmd: string) => host.run(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', '/bin/sh', '-c', cmd], { timeoutMs: 120_000 });
+const guest = (cmd: string) => host.run(cleanShell(cmd), { timeoutMs: 120_000 });
 
 /** `systemd-run` of the gateway as a Type=notify unit, with extra properties. */
 function gatewayUnit(unit: string, properties: string[], flags = ''): string {

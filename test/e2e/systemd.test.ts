@@ -12,7 +12,7 @@ import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import type { Guest, GuestResult } from '../helpers/guest.js';
+import { cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
 
 interface Reply {
   status: number;
@@ -41,12 +41,8 @@ t.teardown(async () => {
   await down({ name: NAME, log: () => {} });
 });
 
-/**
- * Runs a shell command in the guest with a clean environment: tap's process-info hook adds
- * NODE_OPTIONS=--import <a host path> to every child, which would break node in the guest.
- */
 function guest(cmd: string, options?: { input?: string; timeoutMs?: number }): Promise<GuestResult> {
-  return host.run(['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'TERM=dumb', '/bin/sh', '-c', cmd], options);
+  return host.run(cleanShell(cmd), options);
 }
 
 async function sh(cmd: string, options?: { input?: string; timeoutMs?: number }): Promise<GuestResult> {

@@ -14,3 +14,11 @@ export interface Guest {
   run(cmd: string | string[], options?: { input?: string; timeoutMs?: number }): Promise<GuestResult>;
   writeFile(path: string, content: string): Promise<void>;
 }
+
+/**
+ * `sh -c cmd` in the guest with a clean environment: tap's process-info hook adds
+ * NODE_OPTIONS=--import <a host path> to every child, which would break node in the guest.
+ */
+export function cleanShell(cmd: string): string[] {
+  return ['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'TERM=dumb', '/bin/sh', '-c', cmd];
+}
