@@ -104,6 +104,20 @@ export interface ActivateOptions {
   coldStart?: boolean;
 }
 
+export interface Activation {
+  /** The unix socket to send the app's requests to. */
+  socketPath: string;
+  /**
+   * Settles when the start this call began or joined is over (at once when none was needed).
+   * A backend whose socket queues connections (systemd's) may return before: requests sent
+   * meanwhile wait for the runner, and come back unsent if the start fails.
+   */
+  started: Promise<void>;
+}
+
+/** `Activation.started` when nothing had to start. */
+export const STARTED: Promise<void> = Promise.resolve();
+
 export interface Backend {
   readonly kind: 'local' | 'systemd';
   /** Compiles a prepared runner crate. Rejects with RUSTLESS_BUILD_FAILED and the compiler's output. */
@@ -114,7 +128,7 @@ export interface Backend {
    * Makes sure `app` accepts connections (started, or started on connect by socket activation)
    * and returns the unix socket path to send its requests to.
    */
-  activate(app: string, options?: ActivateOptions): Promise<string>;
+  activate(app: string, options?: ActivateOptions): Promise<Activation>;
   /** Stops the app's runner (thawing it first if frozen); the next `activate` starts it again. */
   stop(app: string): Promise<void>;
   /**

@@ -117,10 +117,17 @@ export class AppLifecycle {
       if (state.frozen) this.#thaw(app, state, true);
       const coldStart = !state.active;
       const asked = performance.now();
-      const socketPath = await this.#options.backend.activate(app, { coldStart });
+      const { socketPath, started } = await this.#options.backend.activate(app, { coldStart });
       if (coldStart) {
-        state.stats.coldStarts++;
-        this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);
+        // The request may go before the start is over (systemd queues it in the app's socket).
+        started.then(
+          () => {
+            state.stats.coldStarts++;
+            this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);
+          },
+          // A failed start sends the request back, unsent, into the backend's 503.
+          () => undefined,
+        );
       }
       state.active = true;
       state.socketPath = socketPath;

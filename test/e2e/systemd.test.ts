@@ -150,8 +150,9 @@ t.test('deploy hello; the first call cold-starts its container', async (t) => {
   t.match(unit.stdout, /--read-only/);
   t.match(unit.stdout, /--cap-drop all/);
   t.match(unit.stdout, /no-new-privileges/);
-  t.match(unit.stdout, /--memory=128m/);
-  t.match(unit.stdout, /--pids-limit 64/);
+  t.match(unit.stdout, /--cgroups=disabled/, 'the runner stays in the unit\'s cgroup');
+  t.match(unit.stdout, /^MemoryMax=128M$/m, 'systemd holds the memory limit');
+  t.match(unit.stdout, /^TasksMax=64$/m, 'and the task limit');
 
   const t0 = Date.now();
   const reply = await get('/hello/world');
@@ -161,6 +162,10 @@ t.test('deploy hello; the first call cold-starts its container', async (t) => {
   const status = await sh('systemctl status rustless-fn-hello --no-pager');
   t.equal(status.exitCode, 0, 'systemctl status rustless-fn-hello: active');
   t.match(status.stdout, /Active: active \(running\)/);
+  t.match((await ok(t, 'systemctl show -p MemoryMax -p TasksMax rustless-fn-hello')).stdout, `MemoryMax=${128 * 1024 * 1024}\nTasksMax=64`, 'the unit carries the app\'s limits');
+  // The kernel enforces them on the runner: it is in the unit's own memory cgroup (v1 here, cgroup2 on a unified host).
+  const inUnit = await ok(t, 'cg=$(systemctl show -P ControlGroup rustless-fn-hello); d=/sys/fs/cgroup/memory$cg; [ -d $d ] || d=/sys/fs/cgroup$cg; cat $d/memory.limit_in_bytes $d/memory.max 2>/dev/null; for p in $(cat $d/cgroup.procs); do cat /proc/$p/comm; done');
+  t.match(inUnit.stdout, new RegExp(`^${128 * 1024 * 1024}\n(.*\n)*runner$`, 'm'), 'the runner runs in the unit\'s memory cgroup, under its limit');
   await eventually(async () => /GET \/hello\/world/.test((await guest('journalctl -u rustless-fn-hello --no-pager -o cat')).stdout), 5_000, 'the runner log in the journal');
   t.pass('journalctl -u rustless-fn-hello has its log');
   t.match((await ok(t, 'rustless logs hello')).stdout, /GET \/hello\/world/, 'rustless logs reads the journal (per-request lines: the gateway runs with --access-log)');

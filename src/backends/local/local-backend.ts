@@ -11,7 +11,7 @@ import { RustlessError } from '../../errors.js';
 import { configFlags, runCargo } from '../../builder/cargo.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir, secretsDir } from '../app-dirs.js';
-import type { Backend, BuildArtifact, BuildJob, BuildOutput, LogOptions, RunnerExit, RuntimeStatus } from '../backend.js';
+import { STARTED, type Activation, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type LogOptions, type RunnerExit, type RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess, type ProcessEnd } from './runner-process.js';
 import { cargoFor, type RunAs } from './run-as.js';
@@ -108,13 +108,15 @@ export class LocalBackend implements Backend {
     if (manifest.storage.data) await this.#makeDataDir(app);
   }
 
-  async activate(app: string): Promise<string> {
+  /** The runner's socket is its own: a request can only go once it listens. */
+  async activate(app: string): Promise<Activation> {
     const state = this.#app(app);
     if (!state.binaryPath) throw new RustlessError('RUSTLESS_UNAVAILABLE', `app ${app} has no successful build to run`);
-    if (state.runner?.alive) return this.#socketPath(app);
-    state.starting ??= this.#start(app, state.binaryPath, state).finally(() => (state.starting = undefined));
-    await state.starting;
-    return this.#socketPath(app);
+    if (!state.runner?.alive) {
+      state.starting ??= this.#start(app, state.binaryPath, state).finally(() => (state.starting = undefined));
+      await state.starting;
+    }
+    return { socketPath: this.#socketPath(app), started: STARTED };
   }
 
   async stop(app: string): Promise<void> {

@@ -8,13 +8,11 @@
  *   own cgroup, the file `systemctl freeze` writes; the kernel reports `frozen 1` in its
  *   `cgroup.events`. On a hybrid host the empty cgroup2 at `/sys/fs/cgroup/unified` has the same
  *   file (systemd tracks its units there), though systemd itself refuses `systemctl freeze`.
- * - cgroup v1: `freezer.state` (FROZEN/THAWED) of the freezer cgroups of the unit's processes
- *   other than its main one, conmon, which Podman puts in a `runtime` cgroup shared by every
- *   container's conmon; the runner is in `<unit>/libpod-payload-<id>`, the cgroup `podman pause`
- *   freezes.
+ * - cgroup v1: `freezer.state` (FROZEN/THAWED) of a freezer cgroup the gateway makes for the
+ *   unit's processes other than its main one, conmon (`v1FreezerCgroup`).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -65,8 +63,9 @@ export async function freezeUnit(hierarchy: FreezerHierarchy, controlGroup: stri
     if (!existsSync(join(dir, 'cgroup.freeze'))) return undefined;
     frozen.files.push(join(dir, 'cgroup.freeze'));
   } else {
-    for (const path of await v1FreezerCgroups(controlGroup, mainPid, cgroupRoot)) frozen.files.push(join(hierarchy.root, path, 'freezer.state'));
-    if (frozen.files.length === 0) return undefined;
+    const dir = await v1FreezerCgroup(hierarchy.root, controlGroup, mainPid, cgroupRoot);
+    if (dir === undefined) return undefined;
+    frozen.files.push(join(dir, 'freezer.state'));
   }
   for (const file of frozen.files) await writeFile(file, hierarchy.kind === 'cgroup2' ? '1' : 'FROZEN');
   const deadline = Date.now() + FREEZE_WAIT_MS;
@@ -123,21 +122,31 @@ export async function allFrozen(frozen: FrozenCgroups): Promise<boolean> {
 }
 
 /**
- * The v1 freezer cgroups of the unit's processes except its main one. The processes come from
- * the unit's cgroup in the hierarchy systemd tracks them in (`name=systemd`, or the cgroup2 of a
- * hybrid host), each one's freezer cgroup from its `/proc/PID/cgroup`.
+ * A v1 freezer cgroup holding the unit's processes except its main one (conmon), at the unit's
+ * own path in the freezer hierarchy: systemd does not manage that controller, and the runner,
+ * which has no cgroup of Podman's (`--cgroups=disabled`), sits wherever conmon's freezer cgroup
+ * is (Podman's `runtime` cgroup, shared by every container's conmon). So the processes are moved
+ * into a cgroup of the app's own, made here and kept for its next freeze. The processes come
+ * from the unit's cgroup in the hierarchy systemd tracks them in (`name=systemd`, or the cgroup2
+ * of a hybrid host). Undefined when the unit has no process but its main one (it stopped).
  */
-async function v1FreezerCgroups(controlGroup: string, mainPid: number, cgroupRoot: string): Promise<string[]> {
+async function v1FreezerCgroup(freezerRoot: string, controlGroup: string, mainPid: number, cgroupRoot: string): Promise<string | undefined> {
   const tracking = [join(cgroupRoot, 'systemd'), join(cgroupRoot, 'unified')].map((root) => join(root, controlGroup)).find((dir) => existsSync(dir));
-  if (tracking === undefined) return [];
-  const mainFreezer = freezerCgroupOf(mainPid);
-  const paths = new Set<string>();
+  if (tracking === undefined) return undefined;
+  const dir = join(freezerRoot, controlGroup);
+  await mkdir(dir, { recursive: true });
+  let moved = 0;
   for (const pid of processesUnder(tracking)) {
     if (pid === mainPid) continue;
-    const path = freezerCgroupOf(pid);
-    if (path !== undefined && path !== '/' && path !== mainFreezer) paths.add(path);
+    try {
+      await writeFile(join(dir, 'cgroup.procs'), String(pid));
+      moved++;
+    } catch (error) {
+      // It ended since it was listed.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
   }
-  return [...paths];
+  return moved > 0 ? dir : undefined;
 }
 
 function processesUnder(dir: string): number[] {
@@ -153,19 +162,4 @@ function processesUnder(dir: string): number[] {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   return pids;
-}
-
-/** The process's cgroup in the v1 `freezer` hierarchy, from `/proc/PID/cgroup`. */
-function freezerCgroupOf(pid: number): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
-    if (controllers?.split(',').includes('freezer')) return path;
-  }
-  return undefined;
 }

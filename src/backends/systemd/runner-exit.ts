@@ -67,7 +67,9 @@ async function killedByOom(service: string, micros: number): Promise<boolean> {
   // _TRANSPORT=kernel, not `-k`: that implies `-b`, which needs the boot id from /proc/sys,
   // hidden by the gateway's ProcSubset=pid.
   const journal = await execa('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${Math.ceil(micros / 1e6) + 1}`], { reject: false, stdin: 'ignore' });
-  return journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && line.includes(`/${service}/`));
+  // `oom_memcg=/system.slice/<service>,` (the runner in the unit's own cgroup) or a cgroup below it.
+  const inUnit = new RegExp(`/${service.replaceAll('.', '\\.')}[/,]`);
+  return journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && inUnit.test(line));
 }
 
 async function journalEntries(args: readonly string[]): Promise<Entry[]> {

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import type { ActivateOptions, Backend, BuildArtifact, BuildJob, BuildOutput, FrozenRunner, LastExit, LogOptions, RunnerExit, RuntimeState, RuntimeStatus, StartBackoff } from '../backend.js';
+import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LogOptions, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
 import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
@@ -113,25 +113,32 @@ export class SystemdBackend implements Backend {
   }
 
   /**
-   * Returns the app's socket. For a cold start it starts the service itself and waits for its
-   * READY=1, rather than leaving that to the first connection: a runner that cannot start is
-   * then a 503 with its reason at once, not a request queued in the socket while systemd tries
-   * again and again. After failed starts it waits (1 s, doubling up to 30 s) before the next
-   * systemctl call; requests meanwhile get the same 503 straight away.
+   * Returns the app's socket. For a cold start it starts the service itself rather than leaving
+   * that to the first connection, so that a runner that cannot start is a 503 with its reason,
+   * not a request queued in the socket while systemd starts it again and again. The request
+   * need not wait for that start, though: on a socket that listens it goes at once, waits in
+   * the backlog, and the runner takes it as soon as it serves, before `systemctl start` has
+   * heard READY=1 and returned (about 20 ms of a cold start in the test host). A start that fails
+   * closes the socket (`#start`), so what waits there comes back unsent, and is retried into the
+   * 503. After failed starts it waits (1 s, doubling up to 30 s) before the next systemctl
+   * call; requests meanwhile get the same 503 straight away.
    */
-  async activate(app: string, { coldStart = false }: ActivateOptions = {}): Promise<string> {
+  async activate(app: string, { coldStart = false }: ActivateOptions = {}): Promise<Activation> {
     const socketPath = this.#socketPath(app);
     const listening = this.#listening.has(app) && existsSync(socketPath);
-    if (listening && !coldStart) return socketPath;
+    if (listening && !coldStart) return { socketPath, started: STARTED };
     const backoff = this.#backoff.get(app);
     if (backoff && Date.now() < backoff.until) throw new RustlessError('RUSTLESS_UNAVAILABLE', backoff.message, { details: { retryAt: new Date(backoff.until).toISOString() } });
     let starting = this.#starting.get(app);
     if (!starting) {
       starting = this.#start(app, listening).finally(() => this.#starting.delete(app));
+      // Its failure reaches whoever awaits it; a request sent ahead hears of it as a closed socket.
+      starting.catch(() => undefined);
       this.#starting.set(app, starting);
     }
-    await starting;
-    return socketPath;
+    // Only a socket this gateway started and saw listen; one it must start first, after a failure, waits.
+    if (!listening) await starting;
+    return { socketPath, started: starting };
   }
 
   async #start(app: string, listening: boolean): Promise<void> {
@@ -158,6 +165,11 @@ export class SystemdBackend implements Backend {
       const message = `app ${app} failed to start (${why}); rust-less tries again in ${delayMs / 1000} s${failures > 1 ? ` (${failures} failed starts in a row)` : ''}: \`rustless logs ${app}\` has its log`;
       this.#backoff.set(app, { failures, until: Date.now() + delayMs, message });
       console.error(`rustless: ${message}`);
+      // Requests sent ahead wait in the socket's backlog, and systemd would start the service
+      // again for them as fast as it fails. Closing the socket drops them (the gateway retries
+      // them, unsent, into the 503 above); the next start after the backoff opens it again.
+      this.#listening.delete(app);
+      await systemctl('stop', names.socket).catch(() => undefined);
       throw new RustlessError('RUSTLESS_UNAVAILABLE', message, { cause: error, details: { retryAt: new Date(Date.now() + delayMs).toISOString() } });
     }
   }

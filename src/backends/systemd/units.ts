@@ -56,8 +56,8 @@ export async function renderContainer({ app, buildId, image, container, accessLo
     image,
     networkLine: container.network ? '# rustless.toml asks for network: Podman\'s default network.' : 'Network=none',
     pids: String(container.pids),
-    // podman's --memory takes the same suffixes as rustless.toml (k, m, g), lower case.
-    memory: container.memory.toLowerCase(),
+    // systemd's MemoryMax= takes the same suffixes as rustless.toml (K, M, G, base 1024).
+    memory: container.memory,
     accessLog: accessLog ? '1' : '0',
     appConfig,
     frozenRecord,

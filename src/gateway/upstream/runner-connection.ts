@@ -148,8 +148,10 @@ export class RunnerConnection {
     this.#staged = [];
     this.#onClose(this);
     for (const [id, exchange] of pending) {
-      // Before the connection was up, or never handed to the socket: the runner saw none of it.
-      const unsent = !this.#connected || staged.has(id);
+      // Before the connection was up, before the runner answered the preface (it does so before
+      // it reads a frame: a connection that waited in a socket's backlog for a start that failed),
+      // or never handed to the socket: the runner saw none of it.
+      const unsent = !this.#connected || this.#acknowledged < PREFACE.length || staged.has(id);
       exchange.onFailure(unsent ? 'unsent' : 'died', this.#error);
     }
   }

@@ -4,7 +4,7 @@
 // budget (longest-frozen first), and anything exclusive thaws it first.
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Backend, FrozenRunner } from '../../../src/backends/backend.js';
+import { STARTED, type Backend, type FrozenRunner } from '../../../src/backends/backend.js';
 import { AppLifecycle } from '../../../src/gateway/app-lifecycle.js';
 
 function standIn({ memoryBytes = 10 * 2 ** 20, canFreeze = true } = {}) {
@@ -14,7 +14,7 @@ function standIn({ memoryBytes = 10 * 2 ** 20, canFreeze = true } = {}) {
     kind: 'systemd',
     activate: async (app: string) => {
       calls.push(`activate ${app}`);
-      return `/run/${app}.sock`;
+      return { socketPath: `/run/${app}.sock`, started: STARTED };
     },
     stop: async (app: string) => {
       if (frozen.has(app)) throw new Error(`stop of frozen ${app}`);

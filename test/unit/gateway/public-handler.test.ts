@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import type { Backend, RunnerExit } from '../../../src/backends/backend.js';
+import { STARTED, type Backend, type RunnerExit } from '../../../src/backends/backend.js';
 import { AppLifecycle } from '../../../src/gateway/app-lifecycle.js';
 import { createPublicHandler } from '../../../src/gateway/public-handler.js';
 import { RunnerClients } from '../../../src/gateway/upstream/runner-clients.js';
@@ -79,7 +79,7 @@ const exits: Array<RunnerExit | undefined> = [];
 /** The smallest backend the edge needs: the stand-in is always up, and never died. */
 const backend = {
   kind: 'local',
-  activate: async () => socketPath,
+  activate: async () => ({ socketPath, started: STARTED }),
   stop: async () => {},
   runnerExit: async () => exits.shift(),
 } as Partial<Backend> as Backend;
@@ -224,7 +224,7 @@ t.test('a runner from before frames (it answers the preface with HTTP) fails wit
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve) => old.listen(oldPath, resolve));
-  const oldBackend = { kind: 'local', activate: async () => oldPath, stop: async () => {}, runnerExit: async () => undefined } as Partial<Backend> as Backend;
+  const oldBackend = { kind: 'local', activate: async () => ({ socketPath: oldPath, started: STARTED }), stop: async () => {}, runnerExit: async () => undefined } as Partial<Backend> as Backend;
   const oldLifecycle = new AppLifecycle({ backend: oldBackend, defaultIdleTimeoutMs: 60_000 });
   const oldClients = new RunnerClients();
   const server: Server = createHttpServer(createPublicHandler({ routes: () => routes, lifecycle: oldLifecycle, clients: oldClients }));
