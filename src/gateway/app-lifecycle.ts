@@ -119,15 +119,10 @@ export class AppLifecycle {
       const asked = performance.now();
       const { socketPath, started } = await this.#options.backend.activate(app, { coldStart });
       if (coldStart) {
-        // The request may go before the start is over (systemd queues it in the app's socket).
-        started.then(
-          () => {
-            state.stats.coldStarts++;
-            this.#options.onColdStart?.(app, (performance.now() - asked) / 1000);
-          },
-          // A failed start sends the request back, unsent, into the backend's 503.
-          () => undefined,
-        );
+        state.stats.coldStarts++;
+        // The request may go before the start is over (systemd queues it in the app's socket);
+        // the time is the start's. A failed one sends the request back, unsent, into the backend's 503.
+        started.then(() => this.#options.onColdStart?.(app, (performance.now() - asked) / 1000), () => undefined);
       }
       state.active = true;
       state.socketPath = socketPath;

@@ -110,7 +110,9 @@ t.test('idle -> frozen (v1 freezer), memory and process kept -> thawed by a requ
   await eventually(async () => (await frozenRecord('hello')) !== undefined, (IDLE_S + 5) * 1000, 'the freeze');
   const record = (await frozenRecord('hello'))!;
   t.equal(record.kind, 'cgroup1', 'the v1 freezer, on this hybrid host');
-  t.match(record.files[0], /\/sys\/fs\/cgroup\/freezer\/.*rustless-fn-hello\.service\/libpod-payload-[0-9a-f]+\/freezer\.state$/, "the container's own freezer cgroup");
+  t.match(record.files[0], /\/sys\/fs\/cgroup\/freezer\/.*\/system\.slice\/rustless-fn-hello\.service\/freezer\.state$/, "a freezer cgroup of the app's own, at its unit's path");
+  const inFreezer = (await guest(`cat ${record.files[0]!.replace(/freezer\.state$/, 'cgroup.procs')}`)).stdout.trim().split('\n');
+  t.same(inFreezer, [String(before.pid)], "holding the runner alone (conmon, the unit's main process, stays out)");
   t.equal(await kernelState(record), 'FROZEN', 'the kernel says FROZEN');
   t.match((await guest(`grep State /proc/${before.pid}/status`)).stdout, /State:\s+D|State:\s+S/, 'the runner is still there');
   const frozen = await runner('hello');
