@@ -26,8 +26,15 @@ let connections = 0;
  * Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by closing
  * the connection (once per path for GET, every time for `/hangup-always*`), anything else at once.
  */
+/** Connections to close after reading, without answering the preface (a start that failed while they waited). */
+let closeUnanswered = 0;
 const runner = createNetServer((socket: Socket) => {
   connections++;
+  if (closeUnanswered > 0) {
+    closeUnanswered--;
+    socket.once('data', () => socket.destroy());
+    return;
+  }
   let pending = Buffer.alloc(0);
   let prefaced = false;
   socket.on('data', (chunk) => {
@@ -159,6 +166,16 @@ t.test('a connection that breaks while the runner lives: an idempotent request i
   const post = await send('POST', '/hangup/post', {});
   t.equal(post.status, 502);
   t.equal(post.body.error.code, 'RUSTLESS_RUNNER_FAILED', 'not RUNNER_DIED: the backend says the runner lives');
+});
+
+t.test('a connection closed before the runner answered its preface: even a POST was never seen, and is sent again', async (t) => {
+  clients.drop('app');
+  closeUnanswered = 1;
+  const before = connections;
+  const post = await send('POST', '/after-failed-start', {});
+  t.equal(post.status, 200, 'answered on the next connection');
+  t.same(post.body, { path: '/after-failed-start' });
+  t.equal(connections - before, 2, 'the closed connection, then a new one');
 });
 
 t.test('a request past its deadline answers 504 and leaves the connection and the others alone', async (t) => {
