@@ -131,7 +131,10 @@ export class SystemdBackend implements Backend {
     if (backoff && Date.now() < backoff.until) throw new RustlessError('RUSTLESS_UNAVAILABLE', backoff.message, { details: { retryAt: new Date(backoff.until).toISOString() } });
     let starting = this.#starting.get(app);
     if (!starting) {
-      starting = this.#start(app, listening).finally(() => this.#starting.delete(app));
+      // On a listening socket the request's connection, made in this turn, is what starts the
+      // service; systemctl (forking it costs the gateway a few ms) follows on the next turn.
+      const turn = listening ? new Promise<void>((resolve) => setImmediate(resolve)) : STARTED;
+      starting = turn.then(() => this.#start(app, listening)).finally(() => this.#starting.delete(app));
       // Its failure reaches whoever awaits it; a request sent ahead hears of it as a closed socket.
       starting.catch(() => undefined);
       this.#starting.set(app, starting);
