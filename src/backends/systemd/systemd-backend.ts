@@ -113,15 +113,15 @@ export class SystemdBackend implements Backend {
   }
 
   /**
-   * Returns the app's socket. For a cold start it starts the service itself rather than leaving
-   * that to the first connection, so that a runner that cannot start is a 503 with its reason,
-   * not a request queued in the socket while systemd starts it again and again. The request
-   * need not wait for that start, though: on a socket that listens it goes at once, waits in
-   * the backlog, and the runner takes it as soon as it serves, before `systemctl start` has
-   * heard READY=1 and returned (about 20 ms of a cold start in the test host). A start that fails
-   * closes the socket (`#start`), so what waits there comes back unsent, and is retried into the
-   * 503. After failed starts it waits (1 s, doubling up to 30 s) before the next systemctl
-   * call; requests meanwhile get the same 503 straight away.
+   * Returns the app's socket. For a cold start on a socket that listens, the request goes at
+   * once: its connection starts the service (socket activation) and waits in the backlog until
+   * the runner takes it, with no `systemctl` process on its path (docs/systemd.md, "A colder
+   * cold start"). The gateway still runs `systemctl start` beside it, which joins that start,
+   * so that a runner that cannot start is a 503 with its reason rather than a request queued
+   * while systemd starts it again and again: a start that fails closes the socket (`#start`),
+   * so what waits there comes back unsent and is retried into the 503. After failed starts it
+   * waits (1 s, doubling up to 30 s) before the next systemctl call, with the socket opened
+   * again first; requests meanwhile get the same 503 straight away.
    */
   async activate(app: string, { coldStart = false }: ActivateOptions = {}): Promise<Activation> {
     const socketPath = this.#socketPath(app);
