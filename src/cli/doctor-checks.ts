@@ -24,7 +24,7 @@ export async function checkLocal(): Promise<CheckResult[]> {
 }
 
 export async function checkSystemd(): Promise<CheckResult[]> {
-  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkTool('systemd-run', ['--version'], 'apt install systemd'), checkNotify()];
+  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkSystemdVersion(), checkNotify()];
 }
 
 /** rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted forever. */
@@ -94,7 +94,22 @@ async function checkQuadlet(): Promise<CheckResult> {
   return { name: 'quadlet', ok: false, detail: `none of ${paths.join(', ')} exists`, fix: 'apt install podman (4.4 or newer ships Quadlet)' };
 }
 
-async function checkTool(name: string, args: string[], fix: string): Promise<CheckResult> {
-  const result = await execa(name, args, { reject: false });
-  return result.exitCode === 0 ? { name, ok: true, detail: result.stdout.split('\n')[0]!.trim() } : { name, ok: false, detail: `${name} was not found`, fix };
+/**
+ * The units rust-less writes use settings of systemd 256 and later (`PrivateTmp=disconnected`
+ * for the apps, `RestartSteps=` for the gateway), which an older systemd ignores with a warning,
+ * running them less confined than docs/systemd.md says. Debian trixie has 257.
+ */
+export const MIN_SYSTEMD = 256;
+
+async function checkSystemdVersion(): Promise<CheckResult> {
+  const result = await execa('systemd-run', ['--version'], { reject: false });
+  if (result.exitCode !== 0) return { name: 'systemd-run', ok: false, detail: 'systemd-run was not found', fix: 'apt install systemd' };
+  return systemdVersionCheck(result.stdout.split('\n')[0]!.trim());
+}
+
+/** `systemd-run --version`'s first line (`systemd 257 (257.13-1~deb13u1)`) against MIN_SYSTEMD. */
+export function systemdVersionCheck(line: string): CheckResult {
+  const major = Number(/^systemd (\d+)/.exec(line)?.[1] ?? 0);
+  const ok = major >= MIN_SYSTEMD;
+  return { name: 'systemd-run', ok, detail: line, ...(ok ? {} : { fix: `the systemd backend needs systemd ${MIN_SYSTEMD} or newer (Debian trixie, Raspberry Pi OS trixie); on this machine use the local backend` }) };
 }
