@@ -4,7 +4,8 @@
  * The warm tier, when the backend has one: an app idle for its idle timeout is frozen (no CPU,
  * memory kept), the next request thaws it (one file write, on the request path, no systemctl),
  * and it is stopped after `frozenTimeoutMs` frozen, or sooner, longest-frozen first, when the
- * frozen apps together hold more than `frozenBudgetBytes`.
+ * frozen apps together hold more than `frozenBudgetBytes`, or while the machine is short of
+ * memory (`memoryPressure`).
  *
  * The one rule that keeps requests from being lost: an app is only stopped or swapped inside
  * `exclusive()`, which holds new requests back, waits for the ones in flight to finish, does
@@ -12,6 +13,7 @@
  */
 import type { Backend, RunnerExit } from '../backends/backend.js';
 import { AppStats } from './app-stats.js';
+import type { MemoryPressureReader } from './memory-pressure.js';
 
 export interface LifecycleOptions {
   backend: Backend;
@@ -24,6 +26,12 @@ export interface LifecycleOptions {
   frozenTimeoutMs?: number;
   /** The most memory frozen apps may hold together; past it the longest-frozen are stopped. */
   frozenBudgetBytes?: number;
+  /**
+   * While apps are frozen, the machine's memory pressure is read every few seconds; at or over
+   * `limitPercent` the longest-frozen app is stopped, then the next one a pressure window later
+   * if the pressure holds.
+   */
+  memoryPressure?: { read: MemoryPressureReader; limitPercent: number };
   /** Called after an app was stopped, so its connection pool can be dropped. */
   onStopped?: (app: string) => void;
   /** A request thawed a frozen app; `seconds` the thaw took. */
@@ -67,6 +75,10 @@ export class AppLifecycle {
   readonly #options: LifecycleOptions;
   readonly #apps = new Map<string, AppState>();
   #closed = false;
+  /** Reads the memory pressure while some app is frozen (`memoryPressure`). */
+  #pressureTimer: NodeJS.Timeout | undefined;
+  /** `performance.now()` before which no frozen app is stopped for pressure again. */
+  #nextPressureStop = 0;
 
   constructor(options: LifecycleOptions) {
     this.#options = options;
@@ -200,6 +212,33 @@ export class AppLifecycle {
       state.frozenTimer.unref();
     });
     this.#keepFrozenWithinBudget();
+    if (this.#options.memoryPressure !== undefined && this.#pressureTimer === undefined && !this.#closed) {
+      this.#pressureTimer = setInterval(() => void this.#stopFrozenUnderPressure(), PRESSURE_CHECK_MS);
+      this.#pressureTimer.unref();
+    }
+  }
+
+  /**
+   * A frozen app keeps its memory for a request that may never come: when the machine runs
+   * short, the longest-frozen goes first. One app per pressure window (the kernel's avg10 takes
+   * that long to show what a stop freed), so a short squeeze does not stop them all.
+   */
+  async #stopFrozenUnderPressure(): Promise<void> {
+    const frozen = [...this.#apps].filter(([, state]) => state.frozen).sort(([, a], [, b]) => a.frozenAt - b.frozenAt);
+    if (frozen.length === 0) {
+      clearInterval(this.#pressureTimer);
+      this.#pressureTimer = undefined;
+      return;
+    }
+    if (performance.now() < this.#nextPressureStop) return;
+    const { read, limitPercent } = this.#options.memoryPressure!;
+    const pressure = await read();
+    if (pressure === undefined || pressure < limitPercent) return;
+    const [app, state] = frozen[0]!;
+    if (!state.frozen) return;
+    this.#nextPressureStop = performance.now() + PRESSURE_WINDOW_MS;
+    console.error(`rustless: memory pressure: tasks waited for memory ${pressure}% of the last 10 s (limit ${limitPercent}%): stopping ${app}, frozen longest`);
+    this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
   }
 
   isFrozen(app: string): boolean {
@@ -286,6 +325,7 @@ export class AppLifecycle {
    */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#pressureTimer);
     for (const [app, state] of this.#apps) {
       clearTimeout(state.idleTimer);
       clearTimeout(state.frozenTimer);
@@ -354,6 +394,11 @@ class AppLease implements Lease {
     this.#lifecycle.leave(this.#app, this.#state, outcome, this.#open);
   }
 }
+
+/** How often the memory pressure is read while apps are frozen. */
+const PRESSURE_CHECK_MS = 2_000;
+/** The kernel's `avg10` window: after a stop for pressure, the next waits this long. */
+const PRESSURE_WINDOW_MS = 10_000;
 
 function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);

@@ -19,7 +19,8 @@ import { Registry, type BuildRecord } from '../registry/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
 import type { AppDetail, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
-import { AppLifecycle } from './app-lifecycle.js';
+import { AppLifecycle, type LifecycleOptions } from './app-lifecycle.js';
+import { memoryPressureReader } from './memory-pressure.js';
 import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   frozenTimeoutS?: number;
   /** The most memory frozen apps may hold together, in bytes; past it the longest-frozen are stopped. */
   frozenBudgetBytes?: number;
+  /** The machine's memory pressure (PSI `some avg10`, percent) at which frozen apps are stopped; 0 or unset: never. */
+  frozenPressurePercent?: number;
   /** Record Prometheus metrics (default true); off only to measure what recording costs. */
   metrics?: boolean;
 }
@@ -86,6 +89,8 @@ export class Gateway {
       defaultIdleTimeoutMs: options.defaultIdleTimeoutS * 1000,
       frozenTimeoutMs: (options.frozenTimeoutS ?? 0) * 1000,
       ...(options.frozenBudgetBytes === undefined ? {} : { frozenBudgetBytes: options.frozenBudgetBytes }),
+      // Only a backend with a warm tier has frozen apps to stop.
+      ...(this.backend.freeze && options.frozenTimeoutS ? frozenPressure(options.frozenPressurePercent) : {}),
       onStopped: (app) => this.#clients.drop(app),
       onThaw: (app) => this.metrics?.thaw(app),
       onColdStart: (app, seconds) => this.metrics?.coldStart(app, seconds),
@@ -364,4 +369,15 @@ function buildInfo(build: BuildRecord): BuildInfo {
 
 function secondsToMs(seconds: number | undefined): number | undefined {
   return seconds === undefined ? undefined : seconds * 1000;
+}
+
+/** The lifecycle's `memoryPressure`, when a limit is set and the kernel reports pressure. */
+function frozenPressure(limitPercent: number | undefined): Pick<LifecycleOptions, 'memoryPressure'> {
+  if (!limitPercent) return {};
+  const read = memoryPressureReader();
+  if (read === undefined) {
+    console.error('rustless: this kernel reports no memory pressure (no cgroup2 memory.pressure): frozen apps are stopped by --frozen-timeout and --frozen-memory-mib only');
+    return {};
+  }
+  return { memoryPressure: { read, limitPercent } };
 }

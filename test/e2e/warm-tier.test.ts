@@ -2,8 +2,9 @@
 // `e2e-warm`): an idle app is frozen by the gateway with the kernel's cgroup freezer (v1
 // `freezer.state` here, the hierarchy this host has; then cgroup2's `cgroup.freeze` through
 // `--freezer cgroup2`), keeps its memory and its process, is thawed by the next request, and is
-// stopped after the frozen timeout, or by the memory budget (longest-frozen first). Requests
-// racing a freeze must all succeed.
+// stopped after the frozen timeout, by the memory budget (longest-frozen first), or by real
+// memory pressure on the machine (a process thrashing its page cache under a small memory
+// limit). Requests racing a freeze must all succeed.
 import t, { type Test } from 'tap';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -215,6 +216,27 @@ t.test('the memory budget stops the longest-frozen app', async (t) => {
   t.pass(`with a budget of ${budgetMib} MiB, hello (frozen first) was stopped`);
   t.equal((await app('hello2')).status, 'frozen', 'hello2 stays frozen');
   t.match((await guest('journalctl -u rustless.service -o cat --no-pager')).stdout, /over the budget of .* MiB: stopping hello, frozen longest/);
+});
+
+t.test('real memory pressure stops a frozen app; without it, it stays frozen', async (t) => {
+  await gatewayFlags(t, `--idle-timeout ${IDLE_S} --frozen-timeout 600 --frozen-pressure 8`);
+  t.equal((await get('/hello/p')).status, 200);
+  await eventually(async () => (await frozenRecord('hello')) !== undefined, (IDLE_S + 6) * 1000, 'hello frozen');
+  const pressure = async (): Promise<number> => Number(/^some avg10=([\d.]+)/.exec((await guest('cat /sys/fs/cgroup/unified/memory.pressure /sys/fs/cgroup/memory.pressure 2>/dev/null')).stdout)?.[1]);
+  t.ok((await pressure()) < 8, 'the machine is not short of memory to begin with');
+  await sleep(5_000);
+  t.equal((await app('hello')).status, 'frozen', 'and hello stays frozen through two checks');
+  // Thrash: random reads over a file as large as the unit's memory limit (node's own heap takes
+  // part of it), each page read twice, so it counts as working set when it is read back. Tasks
+  // wait for memory, and the kernel says so (PSI) for the whole machine: 20% within 10 s here.
+  await ok(t, `systemd-run --unit=rustless-thrash -p MemoryMax=48M /bin/sh -c 'head -c 48M /dev/urandom > /var/tmp/thrash && exec node ${SRC}/test/e2e/fixtures/thrash.mjs /var/tmp/thrash 60'`, 'a thrashing process, MemoryMax=48M');
+  t.teardown(() => guest('systemctl stop rustless-thrash; systemctl reset-failed rustless-thrash; rm -f /var/tmp/thrash'));
+  await eventually(async () => (await guest('systemctl is-active rustless-fn-hello.service')).stdout.trim() === 'inactive', 45_000, 'hello stopped under pressure');
+  const journal = (await guest('journalctl -u rustless.service -o cat --no-pager')).stdout;
+  const [, percent] = /memory pressure: tasks waited for memory ([\d.]+)% of the last 10 s \(limit 8%\): stopping hello, frozen longest/.exec(journal) ?? [];
+  t.ok(Number(percent) >= 8, `stopped at ${percent}% memory pressure, and the gateway's journal says so`);
+  await guest('systemctl stop rustless-thrash');
+  t.equal((await get('/hello/after')).status, 200, 'the next request starts it again');
 });
 
 t.test('--freezer cgroup2: the same through cgroup.freeze of the unit (the file `systemctl freeze` writes)', async (t) => {

@@ -27,6 +27,9 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   // The warm tier (systemd backend): idle apps are frozen, and stopped after this long frozen.
   const frozenTimeoutS = integerFlag(flags, 'frozen-timeout', 900);
   const frozenBudgetBytes = integerFlag(flags, 'frozen-memory-mib', 256) * 2 ** 20;
+  // ... or sooner while the machine is short of memory: PSI `some avg10` at or over this percent (0: never).
+  const frozenPressurePercent = integerFlag(flags, 'frozen-pressure', 10);
+  if (frozenPressurePercent > 100) throw new UsageError(`--frozen-pressure is a percent of time, 0 to 100, got ${frozenPressurePercent}`);
   const freezer = stringFlag(flags, 'freezer') ?? 'auto';
   if (!(FREEZERS as readonly string[]).includes(freezer)) throw new UsageError(`--freezer must be one of ${FREEZERS.join(', ')}, got ${JSON.stringify(freezer)}`);
   // Flags first: a bad token file is one line, before anything is opened.
@@ -42,7 +45,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
-  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, frozenTimeoutS, frozenBudgetBytes, metrics: !flags['no-metrics'] });
+  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, frozenTimeoutS, frozenBudgetBytes, frozenPressurePercent, metrics: !flags['no-metrics'] });
   if (stop.received) {
     // Told to stop while starting: nothing was accepted yet, so systemd's socket keeps every
     // connection for the next gateway.

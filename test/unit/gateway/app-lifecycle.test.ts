@@ -1,7 +1,8 @@
 // The warm tier's rules in AppLifecycle, against a backend stand-in that records what it is
 // asked (the real freezer is tested in the test host by test/e2e/warm-tier.test.ts): an idle app
-// is frozen, a request thaws it, it is stopped after the frozen timeout or past the memory
-// budget (longest-frozen first), and anything exclusive thaws it first.
+// is frozen, a request thaws it, it is stopped after the frozen timeout, past the memory
+// budget or under memory pressure (longest-frozen first), and anything exclusive thaws it first.
+// (The pressure itself is real in test/e2e/warm-tier.test.ts; here it is a number we set.)
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STARTED, type Backend, type FrozenRunner } from '../../../src/backends/backend.js';
@@ -72,6 +73,23 @@ t.test('past the budget the longest-frozen app is stopped', async (t) => {
   t.notOk(lifecycle.isActive('a'), 'a, frozen first, was stopped');
   t.ok(lifecycle.isFrozen('b') && lifecycle.isFrozen('c'), 'b and c fit in the budget and stay frozen');
   t.ok(calls.indexOf('thaw a') < calls.indexOf('stop a'), 'a was thawed before its stop');
+});
+
+t.test('under memory pressure the longest-frozen app is stopped, one per pressure window', async (t) => {
+  const { backend } = standIn();
+  let pressure = 4;
+  const lifecycle = new AppLifecycle({ backend, defaultIdleTimeoutMs: 20, frozenTimeoutMs: 60_000, memoryPressure: { read: async () => pressure, limitPercent: 10 } });
+  t.teardown(() => lifecycle.close());
+  for (const app of ['a', 'b']) {
+    await use(lifecycle, app);
+    await sleep(60);
+  }
+  await sleep(2_300);
+  t.ok(lifecycle.isFrozen('a') && lifecycle.isFrozen('b'), 'below the limit both stay frozen');
+  pressure = 12.5;
+  await sleep(2_100);
+  t.notOk(lifecycle.isActive('a'), 'at 12.5% over a 10% limit, a, frozen first, is stopped');
+  t.ok(lifecycle.isFrozen('b'), 'b is not: the pressure must still hold a window later');
 });
 
 t.test('exclusive work (stop, swap, removal) thaws first; no freezer means a stop', async (t) => {
