@@ -207,8 +207,7 @@ export class AppLifecycle {
       state.frozen = true;
       state.frozenAt = performance.now();
       state.frozenBytes = frozen.memoryBytes;
-      const stopLater = (): void => void this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
-      state.frozenTimer = setTimeout(stopLater, this.#options.frozenTimeoutMs);
+      state.frozenTimer = setTimeout(() => this.#stopFrozen(app), this.#options.frozenTimeoutMs);
       state.frozenTimer.unref();
     });
     this.#keepFrozenWithinBudget();
@@ -224,8 +223,7 @@ export class AppLifecycle {
    * that long to show what a stop freed), so a short squeeze does not stop them all.
    */
   async #stopFrozenUnderPressure(): Promise<void> {
-    const frozen = [...this.#apps].filter(([, state]) => state.frozen).sort(([, a], [, b]) => a.frozenAt - b.frozenAt);
-    if (frozen.length === 0) {
+    if (this.#frozenByAge().length === 0) {
       clearInterval(this.#pressureTimer);
       this.#pressureTimer = undefined;
       return;
@@ -234,10 +232,22 @@ export class AppLifecycle {
     const { read, limitPercent } = this.#options.memoryPressure!;
     const pressure = await read();
     if (pressure === undefined || pressure < limitPercent) return;
-    const [app, state] = frozen[0]!;
-    if (!state.frozen) return;
+    // Asked again after the read: a request may have thawed one meanwhile.
+    const [oldest] = this.#frozenByAge();
+    if (oldest === undefined) return;
+    const [app] = oldest;
     this.#nextPressureStop = performance.now() + PRESSURE_WINDOW_MS;
     console.error(`rustless: memory pressure: tasks waited for memory ${pressure}% of the last 10 s (limit ${limitPercent}%): stopping ${app}, frozen longest`);
+    this.#stopFrozen(app);
+  }
+
+  /** The frozen apps, longest-frozen first. */
+  #frozenByAge(): Array<[string, AppState]> {
+    return [...this.#apps].filter(([, state]) => state.frozen).sort(([, a], [, b]) => a.frozenAt - b.frozenAt);
+  }
+
+  /** Stops a frozen app in the background (a timer's or a limit's doing: nobody waits for it). */
+  #stopFrozen(app: string): void {
     this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
   }
 
@@ -277,13 +287,13 @@ export class AppLifecycle {
   #keepFrozenWithinBudget(): void {
     const budget = this.#options.frozenBudgetBytes;
     if (budget === undefined) return;
-    const frozen = [...this.#apps].filter(([, state]) => state.frozen).sort(([, a], [, b]) => a.frozenAt - b.frozenAt);
+    const frozen = this.#frozenByAge();
     let total = frozen.reduce((sum, [, state]) => sum + state.frozenBytes, 0);
     for (const [app, state] of frozen) {
       if (total <= budget) break;
       total -= state.frozenBytes;
       console.error(`rustless: frozen apps hold ${mib(total + state.frozenBytes)} MiB, over the budget of ${mib(budget)} MiB: stopping ${app}, frozen longest`);
-      this.stop(app).catch((error: unknown) => console.error(`rustless: stopping frozen app ${app} failed: ${String(error)}`));
+      this.#stopFrozen(app);
     }
   }
 

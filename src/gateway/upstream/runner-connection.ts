@@ -36,7 +36,6 @@ export class RunnerConnection {
   #nextId = 1;
   /** Bytes of the runner's preface seen so far: it answers ours with the same bytes. */
   #acknowledged = 0;
-  #connected = false;
   #closed = false;
   #ending = false;
   #flushScheduled = false;
@@ -49,7 +48,6 @@ export class RunnerConnection {
     this.#onClose = onClose;
     this.#socket = connect(socketPath);
     this.#socket.write(PREFACE);
-    this.#socket.on('connect', () => (this.#connected = true));
     this.#socket.on('data', (chunk: Buffer) => {
       try {
         const rest = this.#acknowledged < PREFACE.length ? this.#takeAcknowledgement(chunk) : chunk;
@@ -148,10 +146,10 @@ export class RunnerConnection {
     this.#staged = [];
     this.#onClose(this);
     for (const [id, exchange] of pending) {
-      // Before the connection was up, before the runner answered the preface (it does so before
-      // it reads a frame: a connection that waited in a socket's backlog for a start that failed),
+      // Before the runner answered the preface (it does so before it reads a frame; so also before
+      // the connection was up, or when it waited in a socket's backlog for a start that failed),
       // or never handed to the socket: the runner saw none of it.
-      const unsent = !this.#connected || this.#acknowledged < PREFACE.length || staged.has(id);
+      const unsent = this.#acknowledged < PREFACE.length || staged.has(id);
       exchange.onFailure(unsent ? 'unsent' : 'died', this.#error);
     }
   }
