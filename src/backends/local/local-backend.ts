@@ -189,15 +189,19 @@ export class LocalBackend implements Backend {
     const cargo = await cargoFor(runAs);
     output.line(`rustless: building as the unprivileged user ${runAs.user} with ${cargo}`);
     const work = await sandbox.workCopy(job.crateDir, job.app);
-    await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
-      cwd: work,
-      // PATH without root's rustup: that cargo would run a rustc the user cannot reach.
-      env: { CARGO_TARGET_DIR: sandbox.targetDir, CARGO_HOME: join(sandbox.home, 'cargo'), HOME: sandbox.home, PATH: `${dirname(cargo)}:/usr/local/bin:/usr/bin:/bin` },
-      output,
-      command: [cargo],
-      runAs,
-      ...(job.signal ? { signal: job.signal } : {}),
-    });
+    try {
+      await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
+        cwd: work,
+        // PATH without root's rustup: that cargo would run a rustc the user cannot reach.
+        env: { CARGO_TARGET_DIR: sandbox.targetDir, CARGO_HOME: join(sandbox.home, 'cargo'), HOME: sandbox.home, PATH: `${dirname(cargo)}:/usr/local/bin:/usr/bin:/bin` },
+        output,
+        command: [cargo],
+        runAs,
+        ...(job.signal ? { signal: job.signal } : {}),
+      });
+    } finally {
+      await sandbox.removeWorkCopy(work);
+    }
     const binaryPath = join(job.buildDir, 'runner');
     await copyFile(join(sandbox.targetDir, 'release', job.binaryName), binaryPath);
     return { binaryPath };
