@@ -8,7 +8,6 @@ use rustless::{Function, Request, Response};
 use serde_json::Value;
 
 use crate::http::HttpRequest;
-use crate::query;
 
 /// Names the function to call, as in `rustless.toml` (`Hello`, `handlers::Echo`).
 pub const FUNCTION_HEADER: &str = "x-rustless-function";
@@ -93,7 +92,7 @@ fn build_request(req: &HttpRequest) -> Result<Request, Response> {
             builder = builder.param(name, value);
         }
     }
-    for (name, value) in query::parse(query) {
+    for (name, value) in rustless::urlencoded::parse(query) {
         builder = builder.query(name, value);
     }
     for (name, value) in &req.headers {
@@ -102,9 +101,11 @@ fn build_request(req: &HttpRequest) -> Result<Request, Response> {
         }
     }
 
-    // The gateway already checked the content type; the runner still refuses a body it
-    // cannot parse rather than hand the function a half-truth.
-    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+    // A JSON body is parsed for `req.body()`: the gateway already checked it, and the
+    // runner still refuses one it cannot parse rather than hand the function a half-truth.
+    // Any other body (a route's `accept` let it through) is there as raw bytes only.
+    let json = req.header("content-type").map_or(false, is_json_content_type);
+    let body = if !json || req.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         let value: Value = serde_json::from_slice(&req.body).map_err(|e| {
@@ -116,7 +117,13 @@ fn build_request(req: &HttpRequest) -> Result<Request, Response> {
         })?;
         Some(value)
     };
-    Ok(builder.body(body).build())
+    Ok(builder.raw_body(req.body.clone()).body(body).build())
+}
+
+/// `application/json` and `application/<anything>+json`, with or without parameters.
+pub fn is_json_content_type(value: &str) -> bool {
+    let kind = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    kind == "application/json" || (kind.starts_with("application/") && kind.ends_with("+json"))
 }
 
 /// `/a/b?x=1` → (`/a/b`, `x=1`). An absolute-form target (`http://host/a?x`) keeps
@@ -164,6 +171,8 @@ mod tests {
                 "query": req.queries(),
                 "headers": req.headers(),
                 "body": req.body(),
+                "raw": String::from_utf8_lossy(req.raw_body()),
+                "form": req.form(),
             }))
         }
     }
@@ -209,6 +218,7 @@ mod tests {
                 ("x-rustless-params", r#"{"rest":"a b"}"#),
                 ("x-other", "1"),
                 ("x-other", "2"),
+                ("content-type", "application/json"),
             ],
             r#" {"a": [1]} "#,
         ));
@@ -220,8 +230,10 @@ mod tests {
                 "path": "/echo/a%20b",
                 "params": {"rest": "a b"},
                 "query": {"x": "1 2", "y": "é"},
-                "headers": {"x-other": "1, 2"},
+                "headers": {"x-other": "1, 2", "content-type": "application/json"},
                 "body": {"a": [1]},
+                "raw": r#" {"a": [1]} "#,
+                "form": {},
             })
         );
     }
@@ -230,6 +242,25 @@ mod tests {
     fn an_empty_body_is_none() {
         let res = dispatcher().handle(&request("/", &[("x-rustless-function", "Echo")], " \n"));
         assert_eq!(res.body().unwrap()["body"], Value::Null);
+    }
+
+    #[test]
+    fn a_body_of_another_type_is_raw_bytes_only_and_a_form_is_decoded() {
+        let d = dispatcher();
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        let res = d.handle(&request("/", &[("x-rustless-function", "Echo"), form], "payload=%7B%7D&a=b+c"));
+        assert_eq!(res.status_code(), 200);
+        let body = res.body().unwrap();
+        assert_eq!(body["body"], Value::Null);
+        assert_eq!(body["raw"], json!("payload=%7B%7D&a=b+c"));
+        assert_eq!(body["form"], json!({"payload": "{}", "a": "b c"}));
+        // Not JSON by its content type (or with none): not parsed, whatever it holds.
+        for headers in [&[("x-rustless-function", "Echo"), ("content-type", "text/plain")][..], &[("x-rustless-function", "Echo")][..]] {
+            let res = d.handle(&request("/", headers, "{nope"));
+            assert_eq!(res.status_code(), 200);
+            assert_eq!(res.body().unwrap()["raw"], json!("{nope"));
+            assert_eq!(res.body().unwrap()["body"], Value::Null);
+        }
     }
 
     #[test]
@@ -246,7 +277,8 @@ mod tests {
     #[test]
     fn bad_json_body_or_params_is_400() {
         let d = dispatcher();
-        let res = d.handle(&request("/", &[("x-rustless-function", "Echo")], "{nope"));
+        let json = ("content-type", "application/vnd.a+json; charset=utf-8");
+        let res = d.handle(&request("/", &[("x-rustless-function", "Echo"), json], "{nope"));
         assert_eq!((res.status_code(), code(&res)), (400, "RUSTLESS_INVALID_JSON"));
         let res = d.handle(&request(
             "/",

@@ -1,8 +1,9 @@
 //! Who answers a request. Behind the gateway (a unix socket) the gateway already routed
 //! it and names the function in `x-rustless-function`. Alone on a TCP socket (Knative,
 //! Kubernetes, `PORT`) the runner is the HTTP edge itself: it routes with the app's own
-//! table and enforces the gateway's contract (404/405 with `allow`, 413, 415, 400 for
-//! invalid JSON, per-route timeouts as 504), and trusts no `x-rustless-*` header a client
+//! table and enforces the gateway's contract (404/405 with `allow`, 413, 415 for a body
+//! type the route does not accept, 400 for invalid JSON or a body on GET, per-route
+//! timeouts as 504), and trusts no `x-rustless-*` header a client
 //! sends.
 
 use std::sync::mpsc;
@@ -82,7 +83,7 @@ impl Front {
                 return (res, None);
             }
         };
-        if let Err(res) = check_body(req, self.max_body_bytes) {
+        if let Err(res) = route.accept.check(req, self.max_body_bytes) {
             return (res, Some(route.function.clone()));
         }
 
@@ -128,48 +129,10 @@ impl Front {
     }
 }
 
-/// The gateway's body rules: at most the app's `max_body_bytes`, JSON or empty.
-fn check_body(req: &HttpRequest, limit: usize) -> Result<(), Response> {
-    if req.body.len() > limit {
-        return Err(Response::error(
-            413,
-            "RUSTLESS_PAYLOAD_TOO_LARGE",
-            format!("request body is larger than the limit of {} bytes (got {})", limit, req.body.len()),
-        ));
-    }
-    if req.body.is_empty() {
-        return Ok(());
-    }
-    let content_type = req.header("content-type");
-    if !is_json_content_type(content_type.unwrap_or("")) {
-        return Err(Response::error(
-            415,
-            "RUSTLESS_UNSUPPORTED_MEDIA_TYPE",
-            format!(
-                "request body must be JSON (content-type: application/json), got {:?}",
-                content_type.unwrap_or("no content-type")
-            ),
-        ));
-    }
-    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&req.body) {
-        return Err(Response::error(
-            400,
-            "RUSTLESS_INVALID_JSON",
-            format!("request body is not valid JSON: {}", e),
-        ));
-    }
-    Ok(())
-}
-
-/// `application/json` and `application/<anything>+json`, with or without parameters.
-fn is_json_content_type(value: &str) -> bool {
-    let kind = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    kind == "application/json" || (kind.starts_with("application/") && kind.ends_with("+json"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accept::Accept;
     use crate::routes::Route;
     use rustless::{Function, Request};
     use serde_json::json;
@@ -203,6 +166,7 @@ mod tests {
                     function: function.into(),
                     timeout: Duration::from_millis(ms),
                     fallback: false,
+                    accept: if function == "Sleep" { Accept::parse(&["*/*"]).unwrap() } else { Accept::default() },
                 })
                 .unwrap();
         }
@@ -260,6 +224,17 @@ mod tests {
         assert_eq!((res.status_code(), code(&res)), (413, "RUSTLESS_PAYLOAD_TOO_LARGE"));
         let res = f.handle(&request("POST", "/echo/1", &[("content-type", "application/vnd.x+json; charset=utf-8")], "1")).0;
         assert_eq!(res.status_code(), 200);
+        let res = f.handle(&request("GET", "/echo/1", &[("content-type", "application/json")], "1")).0;
+        assert_eq!((res.status_code(), code(&res)), (400, "RUSTLESS_BODY_NOT_ALLOWED"));
+    }
+
+    #[test]
+    fn a_route_that_accepts_any_type_still_refuses_a_body_on_get_and_bad_json() {
+        let f = front(true);
+        let res = f.handle(&request("GET", "/sleep", &[], "x")).0;
+        assert_eq!((res.status_code(), code(&res)), (400, "RUSTLESS_BODY_NOT_ALLOWED"));
+        let res = f.handle(&request("GET", "/sleep", &[("content-type", "application/json")], "{")).0;
+        assert_eq!((res.status_code(), code(&res)), (400, "RUSTLESS_BODY_NOT_ALLOWED"));
     }
 
     #[test]

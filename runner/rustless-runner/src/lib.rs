@@ -21,13 +21,15 @@
 //!         .function("handlers::Echo", user_app::handlers::Echo::default())
 //!         .route(&["GET"], "/hello/:name", "Hello", 30_000)
 //!         .route(&["POST", "PUT"], "/echo", "handlers::Echo", 30_000)
+//!         .accept(&["application/json", "application/x-www-form-urlencoded"])
 //!         .max_body_bytes(1024 * 1024)
 //!         .run(); // never returns
 //! }
 //! ```
 //!
-//! The generated `main` also hands over the app's routes (`.route(...)`) and body limit
-//! (`.max_body_bytes(...)`), so the same binary can stand alone.
+//! The generated `main` also hands over the app's routes (`.route(...)`, each followed by
+//! `.accept(...)` when it takes more than JSON) and body limit (`.max_body_bytes(...)`),
+//! so the same binary can stand alone.
 //!
 //! The binary then takes its socket from systemd (`LISTEN_FDS`, fd 3, unix or TCP), from
 //! `--listen PATH` / `--listen HOST:PORT`, or from `PORT` (bound on `0.0.0.0`, the
@@ -37,6 +39,7 @@
 //! `docs/runner-protocol.md`.
 #![warn(missing_docs)]
 
+mod accept;
 mod dispatch;
 mod frames;
 mod front;
@@ -45,7 +48,6 @@ mod listen;
 mod log;
 mod notify;
 mod pool;
-mod query;
 mod routes;
 mod server;
 mod signals;
@@ -53,6 +55,7 @@ mod watchdog;
 
 use rustless::Function;
 
+use crate::accept::Accept;
 use crate::dispatch::Dispatcher;
 use crate::front::Front;
 use crate::listen::Listener;
@@ -108,8 +111,27 @@ impl Runner {
             function: function.to_string(),
             timeout: std::time::Duration::from_millis(timeout_ms),
             fallback,
+            accept: Accept::default(),
         };
         if let Err(e) = self.routes.add(route) {
+            self.route_errors.push(e);
+        }
+        self
+    }
+
+    /// Sets the request bodies the route added last accepts (`accept` in `rustless.toml`):
+    /// media types such as `"application/x-www-form-urlencoded"`, `"text/*"` or `"*/*"`.
+    /// Without it a route takes JSON only. A bad media type, or no route before it, is a
+    /// start-up error.
+    pub fn accept(mut self, media_types: &[&str]) -> Runner {
+        let result = Accept::parse(media_types).and_then(|accept| match self.routes.last_mut() {
+            Some(route) => {
+                route.accept = accept;
+                Ok(())
+            }
+            None => Err("accept(...) comes after the route it applies to".to_string()),
+        });
+        if let Err(e) = result {
             self.route_errors.push(e);
         }
         self

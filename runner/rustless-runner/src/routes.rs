@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use crate::accept::Accept;
+
 /// One `[[routes]]` entry of `rustless.toml`.
 #[derive(Debug, PartialEq)]
 pub struct Route {
@@ -24,6 +26,8 @@ pub struct Route {
     pub timeout: Duration,
     /// `fallback = true`: matched only when no ordinary route's pattern matches the path.
     pub fallback: bool,
+    /// The request bodies it takes (`accept`; JSON only by default).
+    pub accept: Accept,
 }
 
 /// What a request matched.
@@ -99,6 +103,11 @@ impl RouteTable {
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
+    }
+
+    /// The route added last, to set what it accepts.
+    pub fn last_mut(&mut self) -> Option<&mut Route> {
+        self.routes.last_mut().map(|(route, _)| route)
     }
 
     /// The functions the routes name.
@@ -268,6 +277,7 @@ mod tests {
                 function: function.to_string(),
                 timeout: Duration::from_secs(30),
                 fallback,
+                accept: Accept::default(),
             })
             .unwrap();
         }
@@ -358,6 +368,7 @@ mod tests {
                 function: "F".into(),
                 timeout: Duration::from_secs(1),
                 fallback: false,
+                accept: Accept::default(),
             };
             assert!(t.add(route).is_err(), "{}", bad);
         }

@@ -291,9 +291,17 @@ fn binds_a_path_replacing_a_stale_socket_and_answers_the_protocol() {
     let r = c.send("GET / HTTP/1.1\r\n\r\n");
     assert_eq!(r.status, 404);
 
-    let r = c.call("POST", "/inspect/x", "Inspect", "{not json");
+    let r = c.send(
+        "POST /inspect/x HTTP/1.1\r\nx-rustless-function: Inspect\r\ncontent-type: application/json\r\n\
+         content-length: 9\r\n\r\n{not json",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], json!("RUSTLESS_INVALID_JSON"));
+    // Without a JSON content type the body is not parsed: the function has its bytes.
+    let r = c.call("POST", "/inspect/x", "Inspect", "{not json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["body"], json!(null));
+    assert_eq!(r.json()["raw"], json!("{not json"));
 
     let r = c.call("GET", "/slow?ms=nope", "Slow", "");
     assert_eq!(r.status, 400);

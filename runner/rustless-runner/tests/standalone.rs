@@ -133,6 +133,20 @@ fn with_port_set_it_answers_the_apps_routes_itself() {
     assert_eq!((status, code(&body)), (415, "RUSTLESS_UNSUPPORTED_MEDIA_TYPE"));
     let (status, _, body) = r.call("POST", "/headers", &[("content-type", "application/json")], b"{\"a\":");
     assert_eq!((status, code(&body)), (400, "RUSTLESS_INVALID_JSON"));
+    // A route's `accept`: a form body reaches a route that takes it, bytes and fields.
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let (status, _, body) = r.call("POST", "/inspect/x", &[form], b"a=1");
+    assert_eq!((status, code(&body)), (415, "RUSTLESS_UNSUPPORTED_MEDIA_TYPE"));
+    let (status, _, body) = r.call("POST", "/inspect-form/x", &[form], b"a=1+2&b=%7B%7D");
+    assert_eq!(status, 200);
+    assert_eq!((&body["raw"], &body["form"]), (&json!("a=1+2&b=%7B%7D"), &json!({ "a": "1 2", "b": "{}" })));
+    let (status, _, body) = r.call("POST", "/inspect-form/x", &[("content-type", "text/plain")], b"hi");
+    assert_eq!((status, code(&body)), (415, "RUSTLESS_UNSUPPORTED_MEDIA_TYPE"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("application/x-www-form-urlencoded"), "{}", body);
+    let (status, _, body) = r.call("POST", "/inspect-any/x", &[], b"\x00\xffbytes");
+    assert_eq!((status, &body["raw_hex"]), (200, &json!("00ff6279746573")));
+    let (status, _, body) = r.call("GET", "/inspect-any/x", &[], b"x");
+    assert_eq!((status, code(&body)), (400, "RUSTLESS_BODY_NOT_ALLOWED"));
     let big = vec![b'1'; 2 * 1024 * 1024];
     let (status, _, body) = r.call("POST", "/headers", &[("content-type", "application/json")], &big);
     assert_eq!((status, code(&body)), (413, "RUSTLESS_PAYLOAD_TOO_LARGE"));

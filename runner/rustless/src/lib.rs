@@ -3,7 +3,8 @@
 //!
 //! A function app is a library crate holding one or more such structs plus a
 //! `rustless.toml` that maps routes to them. rust-less routes each request, builds a
-//! [`Request`] (method, path, route params, decoded query, headers, JSON body) and sends
+//! [`Request`] (method, path, route params, decoded query, headers, JSON body, and the
+//! body's raw bytes and form fields) and sends
 //! back your [`Response`] (status, optional JSON body, headers). Nothing of the HTTP
 //! server is visible here, so functions unit-test with plain `cargo test`.
 //!
@@ -81,6 +82,8 @@ mod error;
 mod function;
 mod request;
 mod response;
+#[doc(hidden)]
+pub mod urlencoded;
 
 pub use config::{data_dir, env, secret};
 pub use error::Error;

@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::urlencoded;
 use crate::Error;
 
 /// One HTTP request, as routed to a [`Function`](crate::Function).
@@ -17,7 +18,12 @@ pub struct Request {
     query: BTreeMap<String, String>,
     headers: BTreeMap<String, String>,
     body: Option<Value>,
+    raw_body: Vec<u8>,
+    form: BTreeMap<String, String>,
 }
+
+/// The media type of a form body.
+const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
 impl Default for Request {
     /// `GET /` with no params, query, headers or body.
@@ -29,6 +35,8 @@ impl Default for Request {
             query: BTreeMap::new(),
             headers: BTreeMap::new(),
             body: None,
+            raw_body: Vec::new(),
+            form: BTreeMap::new(),
         }
     }
 }
@@ -106,9 +114,58 @@ impl Request {
         &self.headers
     }
 
-    /// The body parsed as JSON, or `None` when the request had no body.
+    /// The body parsed as JSON, or `None` when the request had no body or its
+    /// content type is not JSON (`application/json`, `application/*+json`).
     pub fn body(&self) -> Option<&Value> {
         self.body.as_ref()
+    }
+
+    /// The body exactly as the client sent it, byte for byte: what a sender signs.
+    ///
+    /// Webhook senders (GitHub's `X-Hub-Signature-256`, Stripe, Slack) sign these bytes
+    /// with HMAC-SHA256; re-serializing [`Request::body`] would not give them back. Empty
+    /// when the request had no body. A route receives bodies other than JSON when its
+    /// `accept` in `rustless.toml` allows them.
+    ///
+    /// ```
+    /// use rustless::Request;
+    ///
+    /// let req = Request::builder()
+    ///     .method("POST")
+    ///     .header("content-type", "application/json")
+    ///     .raw_body(r#"{ "zen": "Keep it logically awesome." }"#)
+    ///     .build();
+    /// // The spaces the sender put in are still there.
+    /// assert_eq!(req.raw_body(), br#"{ "zen": "Keep it logically awesome." }"#);
+    /// ```
+    pub fn raw_body(&self) -> &[u8] {
+        &self.raw_body
+    }
+
+    /// The fields of an `application/x-www-form-urlencoded` body, percent-decoded (`+` is
+    /// a space); the first value of a repeated name wins. Empty when the body is not a form.
+    ///
+    /// ```
+    /// use rustless::Request;
+    ///
+    /// // A Slack slash command, or GitHub's webhook with content type "form".
+    /// let req = Request::builder()
+    ///     .method("POST")
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .raw_body("command=%2Fdeploy&text=pi+zero")
+    ///     .build();
+    /// assert_eq!(req.form().len(), 2);
+    /// assert_eq!(req.form_value("command"), Some("/deploy"));
+    /// assert_eq!(req.form_value("text"), Some("pi zero"));
+    /// assert_eq!(req.form_value("user"), None);
+    /// ```
+    pub fn form(&self) -> &BTreeMap<String, String> {
+        &self.form
+    }
+
+    /// One field of an `application/x-www-form-urlencoded` body (see [`Request::form`]).
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        self.form.get(name).map(String::as_str)
     }
 
     /// The body as a typed value.
@@ -191,27 +248,47 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets the JSON body from any serializable value.
+    /// Sets the JSON body from any serializable value; [`Request::raw_body`] becomes
+    /// its serialization.
     ///
     /// # Panics
     ///
     /// When `value` cannot be represented as JSON (e.g. a map with non-string keys):
     /// this is a test helper, and such a body could not come from the wire either.
-    pub fn json(self, value: impl Serialize) -> Self {
+    pub fn json(mut self, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value).expect("request body must serialize to JSON");
+        self.req.raw_body = serde_json::to_vec(&value).expect("a JSON value serializes");
         self.body(Some(value))
     }
 
-    /// Sets or clears the body.
+    /// Sets or clears the parsed JSON body, leaving [`Request::raw_body`] as it is.
     pub fn body(mut self, body: Option<Value>) -> Self {
         self.req.body = body;
         self
     }
 
+    /// Sets the body's bytes as sent. A form body (`content-type:
+    /// application/x-www-form-urlencoded`) is decoded into [`Request::form`] by
+    /// [`RequestBuilder::build`]; a JSON one is not parsed here (see
+    /// [`RequestBuilder::json`]).
+    pub fn raw_body(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.req.raw_body = bytes.into();
+        self
+    }
+
     /// Finishes the request.
-    pub fn build(self) -> Request {
+    pub fn build(mut self) -> Request {
+        if self.req.header("content-type").map_or(false, is_form_type) {
+            // Form bodies are ASCII by definition; stray bytes are replaced rather than refused.
+            self.req.form = urlencoded::parse(&String::from_utf8_lossy(&self.req.raw_body));
+        }
         self.req
     }
+}
+
+/// `application/x-www-form-urlencoded`, with or without parameters, in any case.
+fn is_form_type(value: &str) -> bool {
+    value.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(FORM_TYPE)
 }
 
 #[cfg(test)]
@@ -310,6 +387,32 @@ mod tests {
         let req = Request::builder().json(json!({})).build();
         let err = req.json::<Todo>().unwrap_err();
         assert!(err.message().contains("title"), "{}", err.message());
+    }
+
+    #[test]
+    fn raw_body_keeps_the_bytes_and_json_serializes_into_it() {
+        let req = Request::builder().raw_body(&b"\x00\xff not utf-8"[..]).build();
+        assert_eq!(req.raw_body(), b"\x00\xff not utf-8");
+        assert_eq!(req.body(), None);
+        assert!(req.form().is_empty());
+        let req = Request::builder().json(json!({"a": 1})).build();
+        assert_eq!(req.raw_body(), br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn a_form_body_is_decoded_only_with_the_form_content_type() {
+        let form = "payload=%7B%22zen%22%3A%22a+b%22%7D&x=1&x=2&bad=%ff";
+        let req = Request::builder()
+            .header("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=utf-8")
+            .raw_body(form)
+            .build();
+        assert_eq!(req.form_value("payload"), Some(r#"{"zen":"a b"}"#));
+        assert_eq!(req.form_value("x"), Some("1"));
+        assert_eq!(req.form_value("bad"), Some("\u{fffd}"));
+        assert_eq!(req.raw_body(), form.as_bytes());
+        let req = Request::builder().header("content-type", "text/plain").raw_body(form).build();
+        assert!(req.form().is_empty());
+        assert_eq!(req.form_value("x"), None);
     }
 
     #[test]

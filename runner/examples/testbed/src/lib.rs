@@ -116,7 +116,9 @@ impl Function for SetHeader {
     }
 }
 
-/// `* /inspect/*rest` answers everything the function saw.
+/// `* /inspect/*rest` (JSON bodies), `* /inspect-form/*rest` (JSON or form bodies) and
+/// `* /inspect-any/*rest` (any body) answer everything the function saw, the body's bytes
+/// included.
 #[derive(Default)]
 pub struct Inspect;
 
@@ -129,6 +131,9 @@ impl Function for Inspect {
             "query": req.queries(),
             "headers": req.headers(),
             "body": req.body(),
+            "raw": String::from_utf8_lossy(req.raw_body()),
+            "raw_hex": req.raw_body().iter().map(|b| format!("{:02x}", b)).collect::<String>(),
+            "form": req.form(),
         }))
     }
 }

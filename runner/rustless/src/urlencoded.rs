@@ -1,15 +1,16 @@
-//! Query-string decoding. The gateway forwards the client's query unchanged (so that
-//! what the function sees does not depend on how the gateway re-encodes it), and the
-//! runner decodes it here: `application/x-www-form-urlencoded` rules, `+` is a space.
+//! `application/x-www-form-urlencoded` decoding, `+` is a space: query strings (the
+//! gateway forwards the client's query unchanged, so what the function sees does not depend
+//! on how the gateway re-encodes it, and the runner decodes it here) and form bodies
+//! ([`Request::form`](crate::Request::form)). Public for the runner only.
 
 use std::collections::BTreeMap;
 
 /// Decodes `a=1&b=x+y&c` into `{a: "1", b: "x y", c: ""}`. The first value of a
 /// repeated name wins; invalid escapes are kept literally, and invalid UTF-8 is
 /// replaced, because a runner must not refuse a request the gateway accepted.
-pub fn parse(query: &str) -> BTreeMap<String, String> {
+pub fn parse(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for pair in query.split('&') {
+    for pair in text.split('&') {
         if pair.is_empty() {
             continue;
         }
