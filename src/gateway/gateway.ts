@@ -302,6 +302,7 @@ export class Gateway {
         timeoutMs: route.timeoutMs,
         maxBodyBytes: manifest.maxBodyBytes,
         fallback: route.fallback === true,
+        ...(route.accept ? { accept: route.accept } : {}),
       });
     }
   }

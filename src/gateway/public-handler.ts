@@ -11,7 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RunnerExit } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
-import { isJsonContentType, readBodyThen } from '../http/read-body.js';
+import { bodyNotAllowed, checkBody } from '../http/body-rules.js';
+import { readBodyThen } from '../http/read-body.js';
 import { sendError, sendThrown } from '../http/json-response.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RouteTable, RouteTarget } from '../router/route-table.js';
@@ -61,8 +62,10 @@ export function createPublicHandler(context: PublicHandlerContext) {
       return sendError(res, 'RUSTLESS_METHOD_NOT_ALLOWED', 405, `${method} is not allowed on ${url.split('?')[0]} (allowed: ${allow})`, { allow });
     }
     const exchange = new Exchange(context, req, res, match.target, JSON.stringify(match.params));
-    if (exchange.bodiless) exchange.start(EMPTY);
-    else readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)), exchange.contentLength);
+    if (exchange.bodiless) return exchange.start(EMPTY);
+    const refused = bodyNotAllowed(method);
+    if (refused !== undefined) return exchange.fail(refused);
+    readBodyThen(req, match.target.maxBodyBytes, (error, body) => (error ? exchange.fail(error) : exchange.startWithBody(body!)), exchange.contentLength);
   };
 }
 
@@ -138,17 +141,11 @@ class Exchange implements UpstreamExchange {
     this.bodiless = !chunked && (length === undefined || length === '0');
   }
 
-  /** Checks that a body is JSON, then sends it. */
+  /** Checks that the route takes a body of this type (JSON unless its `accept` says more), then sends it. */
   startWithBody(body: Buffer): void {
     if (body.length === 0) return this.start(body);
-    if (!isJsonContentType(this.contentType)) {
-      return this.fail(new RustlessError('RUSTLESS_UNSUPPORTED_MEDIA_TYPE', `request body must be JSON (content-type: application/json), got ${JSON.stringify(this.contentType ?? 'no content-type')}`));
-    }
-    try {
-      JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      return this.fail(new RustlessError('RUSTLESS_INVALID_JSON', `request body is not valid JSON: ${(error as Error).message}`));
-    }
+    const refused = checkBody(this.#target.accept, this.contentType, body);
+    if (refused !== undefined) return this.fail(refused);
     this.start(body);
   }
 
@@ -160,8 +157,8 @@ class Exchange implements UpstreamExchange {
   }
 
   fail(error: unknown): void {
-    // Past a 413 the rest of the body is not worth reading; close instead.
-    if (error instanceof RustlessError && error.code === 'RUSTLESS_PAYLOAD_TOO_LARGE') this.#res.setHeader('connection', 'close');
+    // Past a 413, or a body on GET, the rest of the body is not worth reading; close instead.
+    if (error instanceof RustlessError && (error.code === 'RUSTLESS_PAYLOAD_TOO_LARGE' || error.code === 'RUSTLESS_BODY_NOT_ALLOWED')) this.#res.setHeader('connection', 'close');
     this.#finish(error instanceof RustlessError ? error.status : 500);
     sendThrown(this.#res, error);
   }

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
 import { RustlessError } from '../errors.js';
+import { isMediaRange } from '../http/body-rules.js';
 import { parsePattern } from '../router/pattern.js';
 
 export const MANIFEST_FILE = 'rustless.toml';
@@ -24,6 +25,8 @@ export interface RouteSpec {
    * Builds recorded before this key existed have none.
    */
   fallback?: boolean;
+  /** Media ranges of the request bodies it takes (`accept`), lower-case; absent: JSON only. */
+  accept?: string[];
 }
 
 export interface ContainerSpec {
@@ -157,7 +160,7 @@ function parseStorage(value: unknown, fail: (message: string, key?: string) => n
 
 function parseRoute(value: unknown, where: string, fail: (message: string, key?: string) => never): RouteSpec {
   if (!isTable(value)) return fail(`\`${where}\` must be a table, got ${show(value)}`, where);
-  const known = new Set(['method', 'path', 'function', 'timeout_ms', 'fallback']);
+  const known = new Set(['method', 'path', 'function', 'timeout_ms', 'fallback', 'accept']);
   for (const key of Object.keys(value)) if (!known.has(key)) fail(`unknown key \`${where}.${key}\` (expected one of ${[...known].join(', ')})`, `${where}.${key}`);
 
   const rawMethods = own(value, 'method') ?? 'GET';
@@ -187,7 +190,24 @@ function parseRoute(value: unknown, where: string, fail: (message: string, key?:
   const timeoutMs = optionalInteger(value, 'timeout_ms', 1, 15 * 60_000, fail, where) ?? DEFAULT_ROUTE_TIMEOUT_MS;
   const fallback = own(value, 'fallback') ?? false;
   if (typeof fallback !== 'boolean') fail(`\`${where}.fallback\` must be true or false, got ${show(fallback)}`, `${where}.fallback`);
-  return { methods, path, function: fn as string, timeoutMs, fallback: fallback as boolean };
+  const accept = parseAccept(own(value, 'accept'), where, fail);
+  return { methods, path, function: fn as string, timeoutMs, fallback: fallback as boolean, ...(accept ? { accept } : {}) };
+}
+
+/** `accept = "*\/*"` or a list of media types; each named when it is not one. */
+function parseAccept(value: unknown, where: string, fail: (message: string, key?: string) => never): string[] | undefined {
+  if (value === undefined) return undefined;
+  const key = `${where}.accept`;
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) fail(`\`${key}\` must name at least one media type`, key);
+  const ranges = list.map((range) => {
+    const lower = typeof range === 'string' ? range.trim().toLowerCase() : undefined;
+    if (lower === undefined || !isMediaRange(lower)) {
+      fail(`\`${key}\` must be media types such as "application/json", "application/x-www-form-urlencoded", "text/*" or "*/*", got ${show(range)}`, key);
+    }
+    return lower!;
+  });
+  return [...new Set(ranges)];
 }
 
 function parseContainer(value: unknown, fail: (message: string, key?: string) => never): ContainerSpec {

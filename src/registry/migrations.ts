@@ -38,4 +38,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE routes ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;
   `,
+  // The request bodies a route takes (`accept`), a JSON list of media ranges; NULL: JSON only.
+  `
+  ALTER TABLE routes ADD COLUMN accept TEXT;
+  `,
 ];

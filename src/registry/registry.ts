@@ -144,10 +144,10 @@ export class Registry {
       this.#db.prepare('UPDATE apps SET current_build = ? WHERE name = ?').run(build.id, build.app);
       this.#db.prepare('DELETE FROM routes WHERE app = ?').run(build.app);
       const insert = this.#db.prepare(
-        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO routes (app, build_id, methods, path, function, timeout_ms, max_body_bytes, fallback, accept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       );
       for (const route of build.manifest.routes) {
-        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes, route.fallback ? 1 : 0);
+        insert.run(build.app, build.id, route.methods.join(','), route.path, route.function, route.timeoutMs, build.manifest.maxBodyBytes, route.fallback ? 1 : 0, route.accept ? JSON.stringify(route.accept) : null);
       }
     })();
   }
@@ -162,6 +162,7 @@ export class Registry {
       timeout_ms: number;
       max_body_bytes: number;
       fallback: number;
+      accept: string | null;
     }>;
     return rows.map((row) => ({
       app: row.app,
@@ -171,6 +172,7 @@ export class Registry {
       timeoutMs: row.timeout_ms,
       maxBodyBytes: row.max_body_bytes,
       fallback: row.fallback === 1,
+      ...(row.accept === null ? {} : { accept: JSON.parse(row.accept) as string[] }),
     }));
   }
 

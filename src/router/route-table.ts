@@ -21,6 +21,8 @@ export interface RouteTarget {
   maxBodyBytes: number;
   /** Answers only paths no ordinary route matches (`fallback = true` in rustless.toml). */
   fallback?: boolean;
+  /** Media ranges of the bodies it takes (`accept` in rustless.toml); undefined: JSON only. */
+  accept?: string[];
 }
 
 export type MatchResult =

@@ -85,6 +85,39 @@ export function contractCases(t: Test, target: ContractTarget): void {
     t.equal((await target.send('POST', '/echo', { after: 'the big one' })).status, 201, 'still serving');
   });
 
+  t.test("bodies: a route's accept lets forms and other types through, byte for byte; none on GET", async (t) => {
+    // Spacing, key order and escapes as a webhook sender signs them: the function gets these bytes.
+    const exact = '{ "zen":"Keep it logically awesome.",  "b":1, "a":"\\u00e9" }\n';
+    const json = await target.send('POST', '/inspect/json', exact, { 'content-type': 'application/json' });
+    t.equal(json.status, 200);
+    t.equal(json.body.raw, exact, 'raw_body is the body as sent, not re-serialized');
+    t.same(json.body.body, { zen: 'Keep it logically awesome.', b: 1, a: 'é' });
+    const formBody = 'payload=%7B%22zen%22%3A%22a+b%22%7D&x=1&x=2';
+    const form = await target.send('POST', '/inspect-form/hook', formBody, { 'content-type': 'application/x-www-form-urlencoded' });
+    t.equal(form.status, 200);
+    t.equal(form.body.raw, formBody);
+    t.same(form.body.form, { payload: '{"zen":"a b"}', x: '1' });
+    t.equal(form.body.body, null, 'a form is not JSON');
+    const text = await target.send('POST', '/inspect-form/hook', 'hi', { 'content-type': 'text/plain' });
+    t.equal(text.status, 415);
+    t.equal(text.body.error.code, 'RUSTLESS_UNSUPPORTED_MEDIA_TYPE');
+    t.match(text.body.error.message, 'types this route accepts (application/json, application/x-www-form-urlencoded), got "text/plain"');
+    const badJson = await target.send('POST', '/inspect-form/hook', '{"a":', { 'content-type': 'application/json' });
+    t.equal(badJson.status, 400, 'a JSON body must still parse');
+    const bytes = Buffer.from([0, 0xff, 0xfe, 0x0d, 0x0a, 0x41]);
+    const binary = await target.send('PUT', '/inspect-any/blob', bytes, { 'content-type': 'application/octet-stream' });
+    t.equal(binary.status, 200);
+    t.equal(binary.body.raw_hex, bytes.toString('hex'));
+    const untyped = await target.send('POST', '/inspect-any/blob', 'no type at all');
+    t.equal(untyped.status, 200, '*/* takes a body without a content type');
+    t.equal(untyped.body.raw, 'no type at all');
+    const big = await target.send('POST', '/inspect-any/blob', 'x'.repeat(2 * 1024 * 1024), { 'content-type': 'text/plain' });
+    t.equal(big.status, 413, 'max_body_bytes still holds');
+    const onGet = await rawHttp(target.tcp('/inspect-any/x'), 'GET /inspect-any/x HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc');
+    t.match(onGet, /^HTTP\/1\.1 400 /, 'no body on GET, whatever the route accepts');
+    t.match(onGet, /RUSTLESS_BODY_NOT_ALLOWED/);
+  });
+
   t.test('a panic answers 500 for that request only', async (t) => {
     const panic = await target.get('/panic');
     t.equal(panic.status, 500);

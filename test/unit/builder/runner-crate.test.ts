@@ -106,7 +106,7 @@ t.test('the crate must be a library with a usable name', async (t) => {
 const MANIFEST = parseManifest(
   'name = "greeter"\n' +
     '[[routes]]\npath = "/hello"\nfunction = "Hello"\n' +
-    '[[routes]]\npath = "/echo"\nmethod = "POST"\nfunction = "handlers::Echo"\n' +
+    '[[routes]]\npath = "/echo"\nmethod = "POST"\nfunction = "handlers::Echo"\naccept = ["application/json", "application/x-www-form-urlencoded"]\n' +
     '[[routes]]\npath = "/hello/:name"\nfunction = "Hello"\n' +
     '[[routes]]\npath = "/*rest"\nmethod = "*"\nfunction = "Hello"\nfallback = true\n',
 );
@@ -123,6 +123,7 @@ t.test('main.rs registers each distinct function once, then every route and the 
       '        .function("handlers::Echo", user_app::handlers::Echo::default())\n' +
       '        .route(&["GET"], "/hello", "Hello", 30000)\n' +
       '        .route(&["POST"], "/echo", "handlers::Echo", 30000)\n' +
+      '        .accept(&["application/json", "application/x-www-form-urlencoded"])\n' +
       '        .route(&["GET"], "/hello/:name", "Hello", 30000)\n' +
       '        .fallback_route(&["*"], "/*rest", "Hello", 30000)\n' +
       '        .max_body_bytes(1048576)\n' +

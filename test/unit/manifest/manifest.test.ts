@@ -24,6 +24,20 @@ t.test('a catch-all route says fallback = true', async (t) => {
   });
 });
 
+t.test('a route may accept bodies other than JSON; a bad media type is named', async (t) => {
+  const route = (accept: string) => parseManifest(`name = "hook"\n[[routes]]\nmethod = "POST"\npath = "/hook"\nfunction = "Hook"\naccept = ${accept}\n`).routes[0]!;
+  t.same(route('["application/json", "Application/X-WWW-Form-Urlencoded", "application/json"]').accept, ['application/json', 'application/x-www-form-urlencoded']);
+  t.same(route('"*/*"').accept, ['*/*']);
+  t.same(route('"text/*"').accept, ['text/*']);
+  t.notOk('accept' in parseManifest(`name = "x"\n${ROUTE}`).routes[0]!, 'no accept: JSON only, as before');
+  const bads: Array<[string, string]> = [['"json"', '"json"'], ['["application/json", "*/json"]', '"*/json"'], ['"text/plain; charset=utf-8"', '"text/plain; charset=utf-8"'], ['[1]', '1'], ['"a/b/c"', '"a/b/c"']];
+  for (const [bad, shown] of bads) {
+    const error = t.throws(() => route(bad), { code: 'RUSTLESS_INVALID_MANIFEST' }, bad) as Error;
+    t.ok(error.message.endsWith(`\`routes[0].accept\` must be media types such as "application/json", "application/x-www-form-urlencoded", "text/*" or "*/*", got ${shown}`), error.message);
+  }
+  t.throws(() => route('[]'), { message: /`routes\[0\]\.accept` must name at least one media type/ });
+});
+
 t.test('the app name defaults to the crate name', async (t) => {
   t.equal(parseManifest(ROUTE, { crateName: 'my_app' }).name, 'my-app');
 });
