@@ -70,3 +70,54 @@ t.test('errors name what was wrong', async (t) => {
   t.equal(noGateway.exitCode, 1);
   t.match(noGateway.stderr, /nonexistent\/admin\.sock/);
 });
+
+t.test('global options go before or after the command, as with docker -H and kubectl --context', async (t) => {
+  const before = await execa(process.execPath, [CLI, '--host', gw.adminSocket, '--json', 'ls'], { reject: false });
+  t.equal(before.exitCode, 0, before.stderr);
+  t.match(JSON.parse(before.stdout), [{ name: 'echo' }]);
+  const mixed = await execa(process.execPath, [CLI, '--json', 'ls', '--host', gw.adminSocket], { reject: false });
+  t.same(JSON.parse(mixed.stdout), JSON.parse(before.stdout));
+  const misplaced = await execa(process.execPath, [CLI, '--verbose', 'deploy', join(EXAMPLES, 'echo')], { reject: false });
+  t.equal(misplaced.exitCode, 2);
+  t.match(misplaced.stderr, /--verbose is not a global option: put it after the command/);
+});
+
+t.test('help, for all and for one command', async (t) => {
+  for (const args of [['help', 'deploy'], ['deploy', '--help'], ['--help', 'deploy']]) {
+    const result = await execa(process.execPath, [CLI, ...args], { reject: false });
+    t.equal(result.exitCode, 0, args.join(' '));
+    t.match(result.stdout, /^usage: rustless deploy DIR/, args.join(' '));
+  }
+  const all = await execa(process.execPath, [CLI, 'help']);
+  t.match(all.stdout, /rustless completion bash\|zsh\|fish/);
+  t.notMatch(all.stdout, /__complete/, 'the completion helper is not for people');
+});
+
+t.test('argument mistakes are said before a gateway is looked for', async (t) => {
+  // A host that would fail (and say so) if it were tried.
+  const unreachable = ['--host', '/nonexistent/admin.sock'];
+  const cases: Array<[string[], RegExp]> = [
+    [['deploy'], /deploy: missing DIR/],
+    [['logs'], /logs: missing APP/],
+    [['export'], /export: missing APP/],
+    [['invoke', 'GET', 'nopath'], /PATH must start with \//],
+    [['invoke', 'POST', '/echo', '--data', '{oops'], /--data must be JSON/],
+    [['rollback', 'echo', '--build', 'latest'], /--build must be a build id/],
+    [['rm', 'echo', '--keep-data', '--delete-data'], /exclude each other/],
+    [['secret', 'set', 'echo'], /secret set: missing NAME/],
+    [['ls', 'extra'], /ls takes no arguments/],
+    [['export', 'echo', '--kind', 'helm'], /--kind must be knative or deployment/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await execa(process.execPath, [CLI, ...unreachable, ...args], { reject: false });
+    t.equal(result.exitCode, 2, args.join(' '));
+    t.match(result.stderr, message, args.join(' '));
+    t.notMatch(result.stderr, /nonexistent/, `${args.join(' ')}: no gateway was looked for`);
+  }
+});
+
+t.test('an unknown command suggests the nearest one', async (t) => {
+  const result = await execa(process.execPath, [CLI, 'lss'], { reject: false });
+  t.equal(result.exitCode, 2);
+  t.match(result.stderr, /unknown command "lss"; did you mean ls\?/);
+});

@@ -8,10 +8,11 @@ import type { CommandContext } from '../command.js';
 import { printJson, UsageError } from '../output.js';
 
 export async function deploy({ client, positionals, flags }: CommandContext): Promise<number> {
-  const dir = resolve(positionals[0] ?? '.');
+  const dir = resolve(positionals[0]!);
   const manifest = await loadManifest(dir, await crateName(dir));
   const archive = await packCrate(dir);
-  const build = await client().upload(archive);
+  const admin = await client();
+  const build = await admin.upload(archive);
   const json = Boolean(flags.json);
   if (!json) process.stderr.write(`deploying ${manifest.name} from ${dir}: build #${build.id}\n`);
   if (flags['no-wait']) {
@@ -19,7 +20,7 @@ export async function deploy({ client, positionals, flags }: CommandContext): Pr
     return 0;
   }
   let lastProgress = '';
-  for await (const event of client().buildEvents(build.id)) {
+  for await (const event of admin.buildEvents(build.id)) {
     if (json) continue;
     if (event.type === 'progress') {
       const text = `  compiling ${event.done}/${event.total}`;
@@ -32,12 +33,12 @@ export async function deploy({ client, positionals, flags }: CommandContext): Pr
       if (event.status === 'failed') process.stderr.write(`build #${build.id} of ${manifest.name} failed:\n${event.error ?? ''}\n`);
     }
   }
-  const finished = await client().build(build.id);
+  const finished = await admin.build(build.id);
   if (json) printJson(finished);
   else if (finished.status === 'succeeded') {
     process.stderr.write(`${manifest.name} is live (build #${finished.id}):\n`);
     for (const route of finished.routes) process.stderr.write(`  ${route.methods.join(',').padEnd(6)} ${route.path} -> ${route.function}${route.fallback ? ' (fallback)' : ''}\n`);
-    for (const missing of (await client().secrets(manifest.name)).filter((s) => s.declared && !s.set)) {
+    for (const missing of (await admin.secrets(manifest.name)).filter((s) => s.declared && !s.set)) {
       process.stderr.write(`warning: ${manifest.name} declares secret ${missing.name}, which is not set: rustless secret set ${manifest.name} ${missing.name}\n`);
     }
   }

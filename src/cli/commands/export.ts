@@ -19,7 +19,7 @@ export async function exportCommand({ client, positionals, flags }: CommandConte
   const registry = stringFlag(flags, 'registry');
   if (registry !== undefined && !/^[^\s/]+(\/[^\s/]+)*$/.test(registry)) throw new UsageError(`--registry must be REGISTRY/PREFIX such as registry.example:5000/apps, got ${JSON.stringify(registry)}`);
 
-  const admin = client();
+  const admin = await client();
   const stateDir = stringFlag(flags, 'state-dir') ?? ((await admin.info()).backend === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
   const json = Boolean(flags.json);
   const result = await exportApps({

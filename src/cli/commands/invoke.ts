@@ -5,9 +5,7 @@ import { printJson, UsageError } from '../output.js';
 
 export async function invoke({ client, positionals, flags }: CommandContext): Promise<number> {
   const [method, path] = positionals;
-  if (!method || !path?.startsWith('/')) throw new UsageError('usage: rustless invoke METHOD PATH [--data JSON]');
-  const base = typeof flags.url === 'string' ? flags.url : (await client().info()).publicUrl;
-  if (!base) throw new UsageError('the gateway has no TCP listener to call; pass --url http://HOST:PORT');
+  if (!method || !path?.startsWith('/')) throw new UsageError(`PATH must start with /, got ${JSON.stringify(path)}\nusage: rustless invoke METHOD PATH [--data JSON]`);
   const data = typeof flags.data === 'string' ? flags.data : undefined;
   if (data !== undefined) {
     try {
@@ -16,6 +14,8 @@ export async function invoke({ client, positionals, flags }: CommandContext): Pr
       throw new UsageError(`--data must be JSON: ${(error as Error).message}`);
     }
   }
+  const base = typeof flags.url === 'string' ? flags.url : (await (await client()).info()).publicUrl;
+  if (!base) throw new UsageError('the gateway has no TCP listener to call; pass --url http://HOST:PORT');
   const started = performance.now();
   const response = await request(new URL(path, base), {
     method: method.toUpperCase() as 'GET',

@@ -4,7 +4,7 @@ import type { CommandContext } from '../command.js';
 import { printJson, table } from '../output.js';
 
 export async function ls({ client, flags }: CommandContext): Promise<number> {
-  const apps = await client().apps();
+  const apps = await (await client()).apps();
   if (flags.json) {
     printJson(apps);
     return 0;

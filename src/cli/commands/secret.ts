@@ -10,22 +10,25 @@ const USAGE = 'rustless secret set APP NAME < value | secret ls APP | secret rm 
 
 export async function secret({ client, positionals, flags }: CommandContext): Promise<number> {
   const [action, app, name] = positionals;
-  if (!app || (action !== 'ls' && !name) || !['set', 'ls', 'rm'].includes(action ?? '')) throw new UsageError(`usage: ${USAGE}`);
+  if (!app || !['set', 'ls', 'rm'].includes(action ?? '')) throw new UsageError(`usage: ${USAGE}`);
+  if (action !== 'ls' && !name) throw new UsageError(`secret ${action}: missing NAME\nusage: ${USAGE}`);
+  if (action === 'ls' && name) throw new UsageError(`secret ls takes APP only, got also ${JSON.stringify(name)}\nusage: ${USAGE}`);
+  const admin = await client();
   switch (action) {
     case 'set': {
       if (process.stdin.isTTY) process.stderr.write(`value of ${name} (input is not shown; end with Enter, then Ctrl-D):\n`);
       // One trailing newline is what `echo` and a terminal add, not part of the secret.
       const value = (await readValue()).replace(/\r?\n$/, '');
-      await client().setSecret(app, name!, Buffer.from(value, 'utf8'));
+      await admin.setSecret(app, name!, Buffer.from(value, 'utf8'));
       process.stderr.write(`set secret ${name} of ${app}; its runner restarts to see it\n`);
       return 0;
     }
     case 'rm':
-      await client().removeSecret(app, name!);
+      await admin.removeSecret(app, name!);
       process.stderr.write(`removed secret ${name} of ${app}\n`);
       return 0;
     default: {
-      const secrets = await client().secrets(app);
+      const secrets = await admin.secrets(app);
       if (flags.json) printJson({ secrets });
       else if (secrets.length === 0) process.stdout.write(`${app} has no secrets\n`);
       else for (const s of secrets) process.stdout.write(`${s.name}\t${s.set ? 'set' : 'NOT SET'}${s.declared ? '' : '\t(not declared in rustless.toml)'}\n`);
