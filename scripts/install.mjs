@@ -6,6 +6,8 @@
 // PREFIX/lib/rustless, links PREFIX/bin/rustless, creates the `rustless` group,
 // /var/lib/rustless and /etc/rustless, installs the units and starts rustless.socket.
 // Run `npm ci && npm run build` in the checkout first. See docs/systemd.md.
+import { ensureBinding } from './lib/sd-notify-binding.mjs';
+
 $.verbose = false;
 
 const source = path.resolve(argv.source ?? path.join(__dirname, '..'));
@@ -114,24 +116,15 @@ async function install() {
 
 /**
  * rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted every 90 s.
- * `npm ci` skips the sd-notify binding when libsystemd-dev came later, so build it here when
- * possible; otherwise the gateway falls back to systemd-notify. With neither, stop here.
- * True when the gateway will notify through systemd-notify (a child process).
+ * `npm ci` drops the sd-notify binding whole when libsystemd-dev came later, so install it into
+ * the copy here when it can be built; otherwise the gateway falls back to systemd-notify. With
+ * neither, stop here. True when the gateway will notify through systemd-notify (a child process).
  */
 async function ensureNotify(dir) {
-  const check = async () => {
-    const doctor = await $({ nothrow: true })`node ${path.join(dir, 'dist', 'cli', 'main.js')} doctor --backend systemd --json`;
-    return JSON.parse(doctor.stdout).checks.find((c) => c.name === 'notify');
-  };
-  let notify = await check();
-  if (!notify.detail.startsWith('READY=1 through the sd-notify binding')) {
-    const canBuild = (await $({ nothrow: true })`pkg-config --exists libsystemd`).exitCode === 0 && (await which('npm', { nothrow: true }));
-    if (canBuild) {
-      say('building the sd-notify binding (npm ci ran before libsystemd-dev was there)');
-      await $({ cwd: dir, nothrow: true })`npm rebuild sd-notify`;
-      notify = await check();
-    }
-  }
+  const binding = await ensureBinding(dir, { log: say });
+  if (!binding.ok) say(`the sd-notify binding is NOT there: ${binding.detail}`);
+  const doctor = await $({ nothrow: true })`node ${path.join(dir, 'dist', 'cli', 'main.js')} doctor --backend systemd --json`;
+  const notify = JSON.parse(doctor.stdout).checks.find((c) => c.name === 'notify');
   if (!notify.ok) fail(`the gateway could not tell systemd it is ready (${notify.detail}); ${notify.fix}`);
   say(`the gateway notifies systemd with ${notify.detail.replace(/^READY=1 through /, '')}`);
   return !notify.detail.startsWith('READY=1 through the sd-notify binding');

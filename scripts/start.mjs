@@ -4,6 +4,8 @@
 // run), starts the gateway on the local backend, deploys the example apps, and prints how to
 // call them. Ctrl-C stops it all; so does any failure, which also stops the gateway it started.
 // Flags: --port 8080, --state-dir DIR, --no-examples.
+import { ensureBinding } from './lib/sd-notify-binding.mjs';
+
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -35,6 +37,9 @@ if (doctor.exitCode !== 0) {
 }
 // Builds and runners drop to this user when the gateway runs as root (see docs/design.md).
 if (isRoot) await $`${zx} ${setupSystem} --user-only`;
+// The local backend runs without it; a gateway under systemd wants it (see docs/systemd.md).
+const binding = await ensureBinding(root, { log: (line) => echo(`npm start: ${line}`) });
+echo(binding.ok ? `npm start: ${binding.detail}` : chalk.yellow(`npm start: the sd-notify binding is NOT there: ${binding.detail} (the local backend does not need it; rustless.service does)`));
 
 gateway = $({ stdio: ['ignore', 'pipe', 'inherit'], nothrow: true })`node ${cli} gateway --backend local --port ${port} ${stateArgs}`;
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopGateway().then(() => process.exit(130)));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { cargoCommand } from '../builder/cargo.js';
 import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../builder/crate-source.js';
 import { runnerCrates } from '../builder/runner-crates.js';
-import { notifyVia } from '../gateway/notify.js';
+import { BINDING_FIX, notifyVia } from '../gateway/notify.js';
 import { PACKAGE_ROOT } from '../version.js';
 
 export interface CheckResult {
@@ -31,7 +31,7 @@ export async function checkSystemd(): Promise<CheckResult[]> {
 export function checkNotify(env: NodeJS.ProcessEnv = process.env): CheckResult {
   const { via, detail } = notifyVia(env);
   if (via !== 'none') return { name: 'notify', ok: true, detail: `READY=1 through ${detail}` };
-  return { name: 'notify', ok: false, detail, fix: `apt install libsystemd-dev && (cd ${PACKAGE_ROOT} && npm rebuild sd-notify), or apt install systemd` };
+  return { name: 'notify', ok: false, detail, fix: `${BINDING_FIX}; or apt install systemd (systemd-notify)` };
 }
 
 function checkNode(): CheckResult {

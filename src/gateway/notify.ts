@@ -15,6 +15,10 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
+import { PACKAGE_ROOT } from '../version.js';
+
+/** How to get the binding: `npm rebuild` cannot, since npm drops the whole package when its build fails. */
+export const BINDING_FIX = `apt install libsystemd-dev, then node ${PACKAGE_ROOT}/scripts/sd-notify-binding.mjs`;
 
 interface Channel {
   ready(): void;
@@ -40,7 +44,7 @@ export class Notifier {
     if (program) console.error(`rustless: the sd-notify module is not built: notifying systemd through ${program} (needs NotifyAccess=all, which scripts/install.mjs sets when it installs without the binding)`);
     if (!this.#channel) {
       console.error(
-        'rustless: NOTIFY_SOCKET is set (Type=notify) but this gateway cannot notify systemd: the sd-notify module is not built and systemd-notify is not on PATH; systemd will not see it ready (install libsystemd-dev and run `npm rebuild sd-notify`)',
+        `rustless: NOTIFY_SOCKET is set (Type=notify) but this gateway cannot notify systemd: the sd-notify module is not built and systemd-notify is not on PATH; systemd will not see it ready (${BINDING_FIX})`,
       );
     }
   }
