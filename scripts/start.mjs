@@ -56,7 +56,8 @@ const listening = await new Promise((resolve) => {
   });
 });
 
-if (!argv['no-examples']) {
+// minimist reads --no-examples as examples=false.
+if (argv.examples !== false) {
   for (const app of ['hello', 'echo', 'todo']) {
     echo(`deploying runner/examples/${app} ...`);
     const started = Date.now();
