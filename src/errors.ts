@@ -20,6 +20,8 @@ export const ERROR_STATUS = {
   RUSTLESS_BUILD_NOT_FOUND: 404,
   RUSTLESS_ROUTE_CONFLICT: 409,
   RUSTLESS_DATA_CHOICE_NEEDED: 409,
+  /** The build cannot become an image for a cluster (a local backend's dynamically linked runner). */
+  RUSTLESS_NOT_EXPORTABLE: 409,
   RUSTLESS_SECRET_NOT_FOUND: 404,
   RUSTLESS_INVALID_MANIFEST: 422,
   RUSTLESS_INVALID_UPLOAD: 400,

@@ -3,13 +3,17 @@
  * URL with a bearer token. Used by the CLI and the TUI. API errors come back as RustlessError
  * with the server's code.
  */
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Client, type Dispatcher } from 'undici';
 import { RustlessError, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
-import type { AppDetail, AppSummary, BuildInfo, DataChoice, GatewayInfo, SecretInfo } from '../api/types.js';
-import { SshTunnel, type SshTarget } from './ssh-tunnel.js';
+import type { AppDetail, AppSummary, BuildInfo, DataChoice, ExportSource, GatewayInfo, SecretInfo } from '../api/types.js';
+import { reachablePublicUrl } from './public-url.js';
+import { sshHostname, SshTunnel, type SshTarget } from './ssh-tunnel.js';
 
 export type HostSpec =
   | { kind: 'socket'; path: string }
@@ -45,6 +49,14 @@ export class AdminClient {
     return this.#json('GET', '/v1/info');
   }
 
+  /** Where to send requests to the gateway's apps from here (see public-url.ts); null without a TCP listener. */
+  async publicUrl(): Promise<string | null> {
+    const { publicUrl } = await this.info();
+    if (this.host.kind === 'socket' || publicUrl === null) return publicUrl;
+    const remote = this.host.kind === 'ssh' ? await sshHostname(this.host) : new URL(this.host.url).hostname;
+    return reachablePublicUrl(publicUrl, remote);
+  }
+
   async apps(): Promise<AppSummary[]> {
     return (await this.#json<{ apps: AppSummary[] }>('GET', '/v1/apps')).apps;
   }
@@ -77,6 +89,33 @@ export class AdminClient {
   async rollback(name: string, build?: number): Promise<AppDetail> {
     const body = JSON.stringify(build === undefined ? {} : { build });
     return (await this.#json<{ app: AppDetail }>('POST', `/v1/apps/${encodeURIComponent(name)}/rollback`, body, 'application/json')).app;
+  }
+
+  /** What export writes `app`'s manifests from: its serving build (or build `build`). */
+  async exportSource(app: string, build?: number): Promise<ExportSource> {
+    return (await this.#json<{ export: ExportSource }>('GET', `/v1/apps/${encodeURIComponent(app)}/export${build === undefined ? '' : `?build=${build}`}`)).export;
+  }
+
+  /**
+   * Saves build `build` of `app` as an OCI archive at `file`, streamed from the host as Podman
+   * writes it. The file appears only whole: an archive broken off midway is not left behind.
+   */
+  async saveImage(app: string, build: number, file: string): Promise<void> {
+    const response = await this.#request('GET', `/v1/apps/${encodeURIComponent(app)}/export/image?build=${build}`);
+    const partial = `${file}.partial`;
+    try {
+      await pipeline(response.body, createWriteStream(partial));
+      await rename(partial, file);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw new RustlessError('RUSTLESS_BACKEND_FAILED', `the image of ${app} (build #${build}) broke off on its way from ${describeHost(this.host)}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Has the host tag build `build` of `app` as `REGISTRY/PREFIX/<app>:<build>` and push it; returns that name. */
+  async pushImage(app: string, build: number, registry: string): Promise<string> {
+    const body = JSON.stringify({ registry, build });
+    return (await this.#json<{ image: string }>('POST', `/v1/apps/${encodeURIComponent(app)}/export/push`, body, 'application/json')).image;
   }
 
   async upload(archive: Buffer): Promise<BuildInfo> {

@@ -11,6 +11,7 @@ import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
 import { readBody } from '../http/read-body.js';
 import { MAX_SECRET_BYTES } from '../secrets/secret-store.js';
 import { sendError, sendJson, sendThrown } from '../http/json-response.js';
+import { checkRegistry, exportSource, pushBuildImage, sendImage } from '../export/host-export.js';
 
 /** The unpacker's own limit, so an upload the API takes is never refused for its size later. */
 export const MAX_UPLOAD_BYTES = DEFAULT_UPLOAD_LIMITS.maxCompressedBytes;
@@ -71,6 +72,14 @@ export function createAdminHandler(gateway: Gateway, options: AdminHandlerOption
       res.on('close', () => abort.abort());
       const stream = gateway.logs(p.app!, { lines, follow: q.get('follow') === '1', signal: abort.signal });
       await streamNdjson(res, stream, (line) => ({ line }));
+    }),
+    route('GET', '/v1/apps/:app/export', async (_req, res, p, q) => sendJson(res, 200, { export: await exportSource(gateway.exportBuild(p.app!, optionalBuildId(q))) })),
+    route('GET', '/v1/apps/:app/export/image', async (_req, res, p, q) => sendImage(gateway.exportBuild(p.app!, optionalBuildId(q)), res)),
+    route('POST', '/v1/apps/:app/export/push', async (req, res, p) => {
+      const body = await readJson(req);
+      const registry = checkRegistry(body.registry);
+      const build = body.build === undefined ? undefined : buildId(String(body.build));
+      sendJson(res, 200, { image: await pushBuildImage(gateway.exportBuild(p.app!, build), registry) });
     }),
     route('POST', '/v1/builds', async (req, res) => {
       const archive = await readBody(req, MAX_UPLOAD_BYTES).catch((error: unknown) => {
@@ -150,6 +159,12 @@ function buildId(text: string): number {
   const id = Number(text);
   if (!Number.isInteger(id) || id < 1) throw new RustlessError('RUSTLESS_BAD_REQUEST', `a build id is a positive integer, got ${JSON.stringify(text)}`);
   return id;
+}
+
+/** `?build=ID`, or undefined for the serving build. */
+function optionalBuildId(query: URLSearchParams): number | undefined {
+  const text = query.get('build');
+  return text === null ? undefined : buildId(text);
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

@@ -5,7 +5,7 @@
  * of ours) to the remote admin socket. Nothing listens on the network on either side.
  * `RUSTLESS_SSH_COMMAND` (like git's GIT_SSH_COMMAND: words split on spaces) replaces `ssh`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,7 @@ export class SshTunnel {
   static async open(target: SshTarget, env: NodeJS.ProcessEnv = process.env): Promise<SshTunnel> {
     const dir = await mkdtemp(join(tmpdir(), 'rustless-ssh-'));
     const localSocket = join(dir, 'admin.sock');
-    const [command, ...prefix] = (env.RUSTLESS_SSH_COMMAND?.trim() || 'ssh').split(/\s+/);
+    const [command, ...prefix] = sshCommand(env);
     const args = [
       ...prefix,
       // No password or host-key prompts in the middle of a TUI: keys and known hosts, or a clear failure.
@@ -113,6 +113,24 @@ export class SshTunnel {
     }
     await rm(this.#dir, { recursive: true, force: true });
   }
+}
+
+/** `ssh`, or RUSTLESS_SSH_COMMAND split into words. */
+function sshCommand(env: NodeJS.ProcessEnv): string[] {
+  return (env.RUSTLESS_SSH_COMMAND?.trim() || 'ssh').split(/\s+/);
+}
+
+/**
+ * The host name ssh connects to for `target`, after the user's ~/.ssh/config (`Host pi` with
+ * `HostName raspberrypi.local` gives the latter), as `ssh -G` reports it; undefined if ssh
+ * cannot say. Connects nowhere.
+ */
+export function sshHostname(target: SshTarget, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const [command, ...prefix] = sshCommand(env);
+  const args = [...prefix, '-G', ...(target.port ? ['-p', String(target.port)] : []), '--', target.destination];
+  return new Promise((resolve) => {
+    execFile(command!, args, { timeout: 5000 }, (error, stdout) => resolve(error ? undefined : /^hostname (\S+)$/m.exec(stdout)?.[1]));
+  });
 }
 
 function waitForSocket(child: ChildProcess, path: string, target: SshTarget, stderr: string[], command: string): Promise<void> {

@@ -4,6 +4,7 @@
  * but types from the layers beneath (backends, registry).
  */
 import type { RuntimeStatus } from '../backends/backend.js';
+import type { AppManifest } from '../manifest/manifest.js';
 import type { BuildStatus } from '../registry/registry.js';
 
 /** Request counters of one app, as the dashboard shows them. */
@@ -75,6 +76,19 @@ export interface AppDetail extends AppSummary {
 
 /** What `DELETE /v1/apps/:app` does with an app's data directory. */
 export type DataChoice = 'keep' | 'delete';
+
+/** `GET /v1/apps/:app/export`: what `rustless export` writes an app's manifests from. */
+export interface ExportSource {
+  app: string;
+  /** The build exported: the serving one unless the request named another. */
+  build: number;
+  /** That build's rustless.toml, as the gateway parsed it (secret names, never values). */
+  manifest: AppManifest;
+  /** The image on the host (`localhost/rustless-fn-<app>:<build>`). */
+  image: string;
+  /** The CPU architecture its runner was built for (`arm64`, `amd64`). */
+  architecture: string;
+}
 
 export interface GatewayInfo {
   version: string;

@@ -89,13 +89,13 @@ export const COMMANDS: Record<string, Command> = {
   },
   new: { usage: 'rustless new DIR', summary: 'scaffold a function app', needsHost: false, args: [{ name: 'DIR', complete: 'paths' }], options: {}, run: newApp },
   export: {
-    usage: 'rustless export APP... [--out DIR] [--registry REGISTRY/PREFIX] [--kind knative|deployment] [--namespace NS] [--gateway [NS/]NAME] [--hostname HOST] [--port 8080] [--state-dir DIR] [--json]',
+    usage: 'rustless export APP... [--out DIR] [--registry REGISTRY/PREFIX] [--kind knative|deployment] [--namespace NS] [--gateway [NS/]NAME] [--hostname HOST] [--port 8080] [--json]',
     summary: 'write Kubernetes manifests (Knative or Deployment), a Gateway API HTTPRoute and the images of deployed apps',
     needsHost: true,
     args: [{ ...APP, repeats: true }],
     options: {
       out: { type: 'string', short: 'o' }, registry: { type: 'string' }, kind: { type: 'string' }, namespace: { type: 'string' }, gateway: { type: 'string' },
-      hostname: { type: 'string' }, port: { type: 'string' }, 'state-dir': { type: 'string' },
+      hostname: { type: 'string' }, port: { type: 'string' },
     },
     optionValues: { kind: ['knative', 'deployment'] },
     run: exportCommand,

@@ -59,9 +59,9 @@ async function noCommand(args: string[]): Promise<number> {
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
   const { runTui } = await import('../tui/run-tui.js');
-  const info = await client.info();
+  const publicUrl = await client.publicUrl();
   const { describeHost } = await import('../admin/admin-client.js');
-  await runTui({ client, hostLabel: describeHost(client.host), ...(info.publicUrl ? { publicUrl: info.publicUrl } : {}) });
+  await runTui({ client, hostLabel: describeHost(client.host), ...(publicUrl ? { publicUrl } : {}) });
   await client.close();
   return 0;
 }

@@ -1,7 +1,7 @@
 /** The README written beside exported manifests: what is there and the commands that use it. */
 import type { AppSpec } from './app-spec.js';
 import { DATA_CLAIM_SIZE, dataClaimName, secretName } from './container.js';
-import type { ExportedApp, ExportKind } from './export-apps.js';
+import type { ExportedApp, ExportKind } from './export-types.js';
 
 export function exportReadme({ kind, namespace, apps, specs, pushed }: { kind: ExportKind; namespace: string; apps: ExportedApp[]; specs: AppSpec[]; pushed: boolean }): string {
   const lines: string[] = [];

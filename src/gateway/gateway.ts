@@ -241,6 +241,21 @@ export class Gateway {
     return this.describeApp(app);
   }
 
+  /**
+   * Build `id` of `app`, by default the one that serves, as `rustless export` reads it: only a
+   * succeeded build of that app, so an export reaches nothing the app's own builds do not hold.
+   */
+  exportBuild(app: string, id?: number): BuildRecord {
+    const record = this.registry.requireApp(app);
+    const buildId = id ?? record.currentBuild;
+    if (buildId === null) throw new RustlessError('RUSTLESS_BUILD_NOT_FOUND', `app ${app} has no build that serves: deploy it first`);
+    const build = this.registry.getBuild(buildId);
+    if (!build || build.app !== app || build.status !== 'succeeded' || !build.artifact) {
+      throw new RustlessError('RUSTLESS_BUILD_NOT_FOUND', `app ${app} has no succeeded build #${buildId}`);
+    }
+    return build;
+  }
+
   async stopApp(app: string): Promise<void> {
     this.registry.requireApp(app);
     await this.lifecycle.stop(app);

@@ -47,7 +47,7 @@ export class Registry {
   readonly #db: Database.Database;
 
   /**
-   * `readonly`: for a process beside the gateway (`rustless export`), which must neither migrate
+   * `readonly`: for a process beside the gateway (a test reading what it deployed), which must neither migrate
    * nor write the gateway's live file; it refuses a file of another schema version instead.
    */
   constructor(file: string, { readonly = false }: { readonly?: boolean } = {}) {

@@ -1,6 +1,6 @@
-/** `rustless export APP...`: the apps as Knative Services (or Deployments) with their images and routes. */
-import { defaultStateDir } from '../../discovery/find-host.js';
-import { exportApps, type ExportKind } from '../../export/export-apps.js';
+/** `rustless export APP...`: the apps as Knative Services (or Deployments) with their images and routes, all through the admin API. */
+import { exportApps } from '../../export/export-apps.js';
+import type { ExportKind } from '../../export/export-types.js';
 import type { CommandContext, Flags } from '../command.js';
 import { printJson, UsageError } from '../output.js';
 
@@ -20,7 +20,6 @@ export async function exportCommand({ client, positionals, flags }: CommandConte
   if (registry !== undefined && !/^[^\s/]+(\/[^\s/]+)*$/.test(registry)) throw new UsageError(`--registry must be REGISTRY/PREFIX such as registry.example:5000/apps, got ${JSON.stringify(registry)}`);
 
   const admin = await client();
-  const stateDir = stringFlag(flags, 'state-dir') ?? ((await admin.info()).backend === 'systemd' ? '/var/lib/rustless' : defaultStateDir());
   const json = Boolean(flags.json);
   const result = await exportApps({
     client: admin,
@@ -32,7 +31,6 @@ export async function exportCommand({ client, positionals, flags }: CommandConte
     gateway: { name: gatewayName, namespace: gatewayNamespace },
     hostname: stringFlag(flags, 'hostname'),
     port,
-    stateDir,
     log: (line) => {
       if (!json) process.stderr.write(`${line}\n`);
     },

@@ -14,7 +14,7 @@ export async function invoke({ client, positionals, flags }: CommandContext): Pr
       throw new UsageError(`--data must be JSON: ${(error as Error).message}`);
     }
   }
-  const base = typeof flags.url === 'string' ? flags.url : (await (await client()).info()).publicUrl;
+  const base = typeof flags.url === 'string' ? flags.url : await (await client()).publicUrl();
   if (!base) throw new UsageError('the gateway has no TCP listener to call; pass --url http://HOST:PORT');
   const started = performance.now();
   const response = await request(new URL(path, base), {

@@ -1,4 +1,4 @@
-// A registry opened read-only, as `rustless export` opens the gateway's live file: it reads,
+// A registry opened read-only, as a test beside the gateway opens its live file: it reads,
 // never writes or migrates, and refuses a file of another schema version.
 import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
