@@ -24,6 +24,7 @@ import { memoryPressureReader } from './memory-pressure.js';
 import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
+import { ClientAddresses } from './client-address.js';
 import { createPublicHandler } from './public-handler.js';
 import { RunnerClients } from './upstream/runner-clients.js';
 
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   frozenPressurePercent?: number;
   /** Record Prometheus metrics (default true); off only to measure what recording costs. */
   metrics?: boolean;
+  /** Proxies whose X-Forwarded-For names the client (IPs, `unix`): Caddy in front (`--trust-proxy`). */
+  trustedProxies?: readonly string[];
 }
 
 /**
@@ -132,7 +135,14 @@ export class Gateway {
     publicTarget: ListenTarget,
     admin: Array<{ target: ListenTarget; handler: Parameters<typeof createServer>[1]; mode?: number }>,
   ): Promise<Server[]> {
-    const handler = createPublicHandler({ routes: () => this.#routes, lifecycle: this.lifecycle, clients: this.#clients, onRequest: () => this.#requests++, metrics: this.metrics });
+    const handler = createPublicHandler({
+      routes: () => this.#routes,
+      lifecycle: this.lifecycle,
+      clients: this.#clients,
+      onRequest: () => this.#requests++,
+      metrics: this.metrics,
+      ...(this.#options.trustedProxies?.length ? { clientAddresses: new ClientAddresses(this.#options.trustedProxies) } : {}),
+    });
     const server = createServer({ keepAliveTimeout: 5_000 }, handler);
     server.on('clientError', (error, socket) => {
       if (!socket.writable) return socket.destroy();

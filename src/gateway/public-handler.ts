@@ -17,6 +17,7 @@ import { sendError, sendThrown } from '../http/json-response.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RouteTable, RouteTarget } from '../router/route-table.js';
 import type { AppLifecycle, Lease } from './app-lifecycle.js';
+import type { ClientAddresses } from './client-address.js';
 import type { RunnerClients } from './upstream/runner-clients.js';
 import type { UpstreamExchange, UpstreamFailure } from './upstream/runner-connection.js';
 
@@ -41,6 +42,8 @@ export interface PublicHandlerContext {
   onRequest?: () => void;
   /** Prometheus metrics; undefined with `--no-metrics`. */
   metrics?: GatewayMetrics | undefined;
+  /** Who the client is: the peer, or what a trusted proxy says (`--trust-proxy`). */
+  clientAddresses?: ClientAddresses | undefined;
 }
 
 export function createPublicHandler(context: PublicHandlerContext) {
@@ -118,6 +121,7 @@ class Exchange implements UpstreamExchange {
     let contentType: string | undefined;
     let length: string | undefined;
     let chunked = false;
+    let forwardedFor: string | undefined;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
@@ -125,6 +129,7 @@ class Exchange implements UpstreamExchange {
       if (NOT_FORWARDED.has(name)) {
         if (name === 'content-length') length = value;
         else if (name === 'transfer-encoding') chunked = true;
+        else if (name === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor},${value}`;
         continue;
       }
       if (name.startsWith('x-rustless-')) continue;
@@ -133,8 +138,9 @@ class Exchange implements UpstreamExchange {
     }
     const socket = req.socket as Socket & { [remoteAddress]?: string | undefined };
     // remoteAddress asks the kernel each time; a keep-alive socket keeps its peer.
-    const remote = socket[remoteAddress] ??= socket.remoteAddress;
-    if (remote !== undefined) headers += `x-forwarded-for: ${remote}\n`;
+    const peer = socket[remoteAddress] ??= socket.remoteAddress;
+    const client = context.clientAddresses === undefined ? peer : context.clientAddresses.of(peer, forwardedFor);
+    if (client !== undefined) headers += `x-forwarded-for: ${client}\n`;
     this.#headers = headers;
     this.contentType = contentType;
     this.contentLength = length;

@@ -4,6 +4,7 @@
 // (a runner dying under it, Expect, the header log).
 import t from 'tap';
 import { execa } from 'execa';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { EXAMPLES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { contractCases, rawHttp as rawHttpTo } from '../helpers/http-contract.js';
@@ -11,7 +12,8 @@ import { contractCases, rawHttp as rawHttpTo } from '../helpers/http-contract.js
 let gw: TestGateway;
 
 t.before(async () => {
-  gw = await startGateway();
+  // 127.0.0.2 plays a proxy in front (Caddy); the cases below connect from 127.0.0.1.
+  gw = await startGateway({ args: ['--trust-proxy', '127.0.0.2'] });
   for (const app of ['hello', 'echo', 'todo', 'testbed']) {
     const result = await gw.deploy(join(EXAMPLES, app));
     if (result.exitCode !== 0) throw new Error(`deploying ${app} failed:\n${result.stderr}`);
@@ -21,6 +23,21 @@ t.teardown(() => gw.stop());
 
 const tcp = () => ({ host: '127.0.0.1', port: Number(new URL(gw.url).port) });
 contractCases(t, { get: (path, headers) => gw.get(path, headers), send: (...args) => gw.send(...args), tcp });
+
+t.test('x-forwarded-for: the peer, unless the peer is a trusted proxy; then the address that proxy saw', async (t) => {
+  const headersFrom = (localAddress: string, forwardedFor: string) =>
+    new Promise<Record<string, string>>((resolve, reject) => {
+      const req = httpRequest(`${gw.url}/headers`, { localAddress, headers: { 'x-forwarded-for': forwardedFor } }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk));
+        res.on('end', () => resolve(JSON.parse(text).headers));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  t.equal((await headersFrom('127.0.0.1', '6.6.6.6'))['x-forwarded-for'], '127.0.0.1', 'a client cannot name itself');
+  t.equal((await headersFrom('127.0.0.2', '6.6.6.6, 198.51.100.4'))['x-forwarded-for'], '198.51.100.4', 'the proxy names the client');
+});
 
 t.test('a runner that aborts on every try fails that request alone with RUSTLESS_RUNNER_DIED, then service resumes', async (t) => {
   const aborted = await gw.get('/abort');

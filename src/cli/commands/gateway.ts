@@ -11,9 +11,10 @@ import { LocalBackend } from '../../backends/local/local-backend.js';
 import { unprivilegedUser } from '../../backends/local/run-as.js';
 import { defaultStateDir, SYSTEM_ADMIN_SOCKET } from '../../discovery/find-host.js';
 import { Gateway } from '../../gateway/gateway.js';
-import { createMetricsHandler } from '../../metrics/metrics-handler.js';
+import { createMetricsHandler } from '../../admin/metrics-handler.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { stopSignal } from '../../gateway/stop-signal.js';
+import { parseTrustedProxies } from '../../gateway/client-address.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext, Flags } from '../command.js';
 import { UsageError } from '../output.js';
@@ -37,6 +38,14 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const tokenFile = stringFlag(flags, 'admin-token-file');
   if (adminPort !== undefined && !tokenFile) throw new UsageError('--admin-port needs --admin-token-file: the TCP admin listener always requires a bearer token');
   const token = tokenFile && adminPort !== undefined ? await readTokenFile(tokenFile) : undefined;
+  // Caddy in front (`install.mjs --public`): whose X-Forwarded-For names the client.
+  const trustProxy = stringFlag(flags, 'trust-proxy') ?? process.env.RUSTLESS_TRUST_PROXY;
+  let trustedProxies: string[] = [];
+  try {
+    trustedProxies = trustProxy === undefined ? [] : parseTrustedProxies(trustProxy);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
   const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number]);
@@ -45,7 +54,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
   let runnerDir = stringFlag(flags, 'runner-dir') ?? join(PACKAGE_ROOT, 'runner');
   if (backend instanceof LocalBackend) runnerDir = await backend.runnerDirFor(runnerDir);
-  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, frozenTimeoutS, frozenBudgetBytes, frozenPressurePercent, metrics: !flags['no-metrics'] });
+  const gw = await Gateway.open({ backend, stateDir, runnerDir, defaultIdleTimeoutS: idle, frozenTimeoutS, frozenBudgetBytes, frozenPressurePercent, metrics: !flags['no-metrics'], trustedProxies });
   if (stop.received) {
     // Told to stop while starting: nothing was accepted yet, so systemd's socket keeps every
     // connection for the next gateway.

@@ -1,6 +1,6 @@
 /** The `--metrics-listen` listener: `GET /metrics` and nothing else, without a token (it says only counts). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendMetrics } from '../admin/admin-server.js';
+import { sendMetrics } from './admin-server.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { sendError } from '../http/json-response.js';
 
