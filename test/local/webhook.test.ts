@@ -98,5 +98,6 @@ t.test('rustless logs shows each delivery and each refusal', async (t) => {
   const logs = (await gw.cli(['logs', 'webhook'])).stdout;
   t.match(logs, /refused a delivery from 127\.0\.0\.1: X-Hub-Signature-256 does not match the body/);
   t.match(logs, /refused delivery [0-9a-f-]+ from 127\.0\.0\.1: already received \(a replay\)/);
+  t.match(logs, /POST \/webhook\/github -> GitHub 401 [0-9.]+ms from 127\.0\.0\.1/, "the runner's access line names the client");
   t.notMatch(logs, new RegExp(SECRET), 'the secret is in no log line');
 });

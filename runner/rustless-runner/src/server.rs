@@ -577,15 +577,21 @@ fn drain(shared: &Shared, signals: &StopSignals) -> i32 {
     }
 }
 
-/// The access log's line for one request: `GET /hello/pi -> Hello 200 0.3ms`, and a note.
+/// The access log's line for one request: `GET /hello/pi -> Hello 200 0.3ms from 192.0.2.7`
+/// (the client the gateway, or the ingress in front, named in `x-forwarded-for`), and a note.
 fn access_line(req: &http::HttpRequest, function: &str, status: u16, started: Instant, note: &str) {
+    let client = match req.header("x-forwarded-for") {
+        Some(address) => format!(" from {}", address),
+        None => String::new(),
+    };
     log::access(&format!(
-        "{} {} -> {} {} {:.1}ms{}",
+        "{} {} -> {} {} {:.1}ms{}{}",
         req.method,
         req.target,
         function,
         status,
         started.elapsed().as_secs_f64() * 1000.0,
+        client,
         note
     ));
 }
