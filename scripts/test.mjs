@@ -119,7 +119,7 @@ async function typecheck() {
 async function cargoTest() {
   // The same crate-source decision the builder makes; typecheck built dist/ first.
   const { detectCrateSource } = await import('../dist/builder/crate-source.js');
-  const { configFlags } = await import('../dist/builder/cargo.js');
+  const { configFlags } = await import('../dist/cargo/run-cargo.js');
   const source = await detectCrateSource();
   echo(`crates: ${source.reason}`);
   const flags = configFlags(source.cargoConfig);

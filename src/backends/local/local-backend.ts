@@ -8,7 +8,7 @@ import { chown, copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import { configFlags, runCargo } from '../../builder/cargo.js';
+import { configFlags, runCargo } from '../../cargo/run-cargo.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir, secretsDir } from '../app-dirs.js';
 import { STARTED, type Activation, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type LogOptions, type RunnerExit, type RuntimeStatus } from '../backend.js';

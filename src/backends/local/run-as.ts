@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { cargoCommand } from '../../builder/cargo.js';
+import { cargoCommand } from '../../cargo/run-cargo.js';
 import { RustlessError } from '../../errors.js';
 
 export const BUILD_USER = 'rustless-fn';

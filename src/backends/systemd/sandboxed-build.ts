@@ -16,7 +16,7 @@ import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, readdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { execa } from 'execa';
-import { CARGO_OUTPUT_ENV, cargoCommand, configFlags, runCargo } from '../../builder/cargo.js';
+import { CARGO_OUTPUT_ENV, cargoCommand, configFlags, runCargo } from '../../cargo/run-cargo.js';
 import { RustlessError } from '../../errors.js';
 import type { BuildJob, BuildOutput } from '../backend.js';
 import { run } from './systemctl.js';

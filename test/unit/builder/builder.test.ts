@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import t from 'tap';
 import type { BuildArtifact, BuildJob, BuildOutput } from '../../../src/backends/backend.js';
 import { Builder } from '../../../src/builder/builder.js';
-import { configFlags, runCargo } from '../../../src/builder/cargo.js';
+import { configFlags, runCargo } from '../../../src/cargo/run-cargo.js';
 import type { BuildEvent } from '../../../src/builder/events.js';
 import { packCrate } from '../../../src/builder/pack.js';
 import { RustlessError } from '../../../src/errors.js';

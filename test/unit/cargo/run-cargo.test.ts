@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { BuildOutput } from '../../../src/backends/backend.js';
-import { cargoCommand, configFlags, parseCargoProgress, runCargo } from '../../../src/builder/cargo.js';
+import { cargoCommand, configFlags, parseCargoProgress, runCargo } from '../../../src/cargo/run-cargo.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-cargo.mjs', import.meta.url));
 const RECORDED = fileURLToPath(new URL('./fixtures/cargo-progress.txt', import.meta.url));

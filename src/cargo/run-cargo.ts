@@ -1,7 +1,8 @@
 /**
  * Runs cargo and turns its stderr into build output: progress from its progress bar, every
  * other line as is, and the compiler's errors as the message of a failed build. Both backends
- * use it: the local one runs the host's cargo, the systemd one prefixes `systemd-run --pipe`.
+ * use it (a lower piece than either): the local one runs the host's cargo, the systemd one
+ * prefixes `systemd-run --pipe`.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -9,7 +10,6 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { RustlessError } from '../errors.js';
-import type { BuildOutput } from '../backends/backend.js';
 
 /**
  * Environment that makes cargo's output parseable: a progress bar even without a terminal, of
@@ -21,6 +21,12 @@ export const CARGO_OUTPUT_ENV: Readonly<Record<string, string>> = {
   CARGO_TERM_COLOR: 'never',
 };
 
+/** Where cargo's lines and progress go (a backend's BuildOutput is one). */
+export interface CargoOutput {
+  line(text: string): void;
+  progress(done: number, total: number): void;
+}
+
 /** At most this much of the compiler's output goes into a failed build's message. */
 const MAX_ERROR_LINES = 200;
 const MAX_ERROR_CHARS = 16_000;
@@ -31,7 +37,7 @@ export interface RunCargoOptions {
   cwd: string;
   /** Added to the inherited environment (and to CARGO_OUTPUT_ENV). */
   env?: Record<string, string | undefined>;
-  output: BuildOutput;
+  output: CargoOutput;
   signal?: AbortSignal;
   /** The program and leading arguments that run cargo; `[cargoCommand()]` by default. */
   command?: readonly string[];
