@@ -23,6 +23,35 @@ const SRC = '/src/rustless';
 const BENCH = '/src/bench';
 const log = (text) => process.stderr.write(`[bench-build] ${text}\n`);
 
+// Runs in the guest: every 100 ms, the highest memory use of each rustless-build-* unit's
+// cgroup (v1 memory.max_usage_in_bytes, or cgroup2 memory.peak), written out as JSON.
+const SAMPLER = `
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+const out = process.argv[2];
+const roots = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup'];
+const peaks = {};
+function scan(dir, depth) {
+  let entries;
+  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const path = dir + '/' + e.name;
+    if (/^rustless-build-.*\\.service$/.test(e.name)) {
+      for (const file of ['memory.max_usage_in_bytes', 'memory.peak']) {
+        try {
+          const bytes = Number(readFileSync(path + '/' + file, 'utf8'));
+          if (bytes > (peaks[e.name] ?? 0)) peaks[e.name] = bytes;
+        } catch {}
+      }
+    } else if (depth > 0) scan(path, depth - 1);
+  }
+}
+setInterval(() => {
+  for (const root of roots) scan(root, 5);
+  writeFileSync(out, JSON.stringify(peaks));
+}, 100);
+`;
+
 if (process.getuid() !== 0) throw new Error('bench-build needs root (it boots the test host)');
 if (!fs.existsSync(path.join(checkout, 'dist', 'cli', 'main.js'))) throw new Error(`${checkout}/dist is missing: run \`npm run build\` there first`);
 
@@ -31,7 +60,7 @@ const binds = [{ host: checkout, guest: SRC, readOnly: true }, { host: self, gue
 // node_modules may be a symlink out of the checkout (a git worktree sharing another's): bind it at the same path.
 const modules = fs.realpathSync(path.join(checkout, 'node_modules'));
 if (!modules.startsWith(`${checkout}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
-const commit = (await $({ nothrow: true })`git -C ${checkout} log -1 --format=%h`).stdout.trim() || 'unknown';
+const commit = String(argv.label ?? '') || (await $({ nothrow: true })`git -C ${checkout} log -1 --format=%h`).stdout.trim() || 'not a git checkout';
 const host = await boot({ name: NAME, binds, log });
 try {
   await guest(`cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port}`);
@@ -57,7 +86,8 @@ try {
   const fresh = await timedDeploy('hello2');
   log('the hostile fixture');
   const hostile = await timedDeploy('hostile', { mayFail: true });
-  const attempts = [...hostile.output.matchAll(/rustless-escape ([a-z0-9-]+): (blocked|ESCAPED) \((.*)\)$/gm)].map((m) => ({ name: m[1], verdict: m[2], detail: m[3] }));
+  // Each attempt once: the failed build's message repeats the lines --verbose printed.
+  const attempts = [...new Map([...hostile.output.matchAll(/rustless-escape ([a-z0-9-]+): (blocked|ESCAPED) \((.*)\)$/gm)].map((m) => [m[1], { name: m[1], verdict: m[2], detail: m[3] }])).values()];
   await sleep(500);
   const peaks = JSON.parse((await guest('cat /root/peaks.json')).stdout || '{}');
   const peakOf = (app, build) => peaks[`rustless-build-${app}-${build.id}.service`];
@@ -99,32 +129,3 @@ async function timedDeploy(app, { mayFail = false } = {}) {
   log(`${app}: build #${id} in ${seconds.toFixed(1)} s${loggedPeak ? `, peak ${loggedPeak}` : ''}`);
   return { app, id, seconds, output, loggedPeak };
 }
-
-// Runs in the guest: every 100 ms, the highest memory use of each rustless-build-* unit's
-// cgroup (v1 memory.max_usage_in_bytes, or cgroup2 memory.peak), written out as JSON.
-const SAMPLER = `
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-const out = process.argv[2];
-const roots = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup'];
-const peaks = {};
-function scan(dir, depth) {
-  let entries;
-  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    const path = dir + '/' + e.name;
-    if (/^rustless-build-.*\\.service$/.test(e.name)) {
-      for (const file of ['memory.max_usage_in_bytes', 'memory.peak']) {
-        try {
-          const bytes = Number(readFileSync(path + '/' + file, 'utf8'));
-          if (bytes > (peaks[e.name] ?? 0)) peaks[e.name] = bytes;
-        } catch {}
-      }
-    } else if (depth > 0) scan(path, depth - 1);
-  }
-}
-setInterval(() => {
-  for (const root of roots) scan(root, 5);
-  writeFileSync(out, JSON.stringify(peaks));
-}, 100);
-`;

@@ -118,7 +118,7 @@ async function typecheck() {
 
 async function cargoTest() {
   // The same crate-source decision the builder makes; typecheck built dist/ first.
-  const { detectCrateSource } = await import('../dist/builder/crate-source.js');
+  const { detectCrateSource } = await import('../dist/cargo/crate-source.js');
   const { configFlags } = await import('../dist/cargo/run-cargo.js');
   const source = await detectCrateSource();
   echo(`crates: ${source.reason}`);

@@ -2,6 +2,7 @@
  * The one interface between the gateway and whatever runs function apps. The gateway never
  * calls systemctl, podman or spawn itself: a new way to run apps is a new folder here.
  */
+import type { Toolchain } from '../cargo/toolchain.js';
 import type { AppManifest } from '../manifest/manifest.js';
 
 /** A runner crate ready to compile, prepared by the builder. */
@@ -17,8 +18,25 @@ export interface BuildJob {
   manifest: AppManifest;
   /** Extra `cargo --config` values (offline crate source, for example). */
   cargoConfig: string[];
+  /** Where crates come from (for a failed build's advice, and the shared dependencies' network). */
+  crateSource: 'debian' | 'crates-io';
+  /** The cargo and rustc to build with: what the build log's first line and `rustless doctor` name. */
+  toolchain: Toolchain;
+  /** The runner/ directory the runner crate links. */
+  runnerDir: string;
+  /** Crates rust-less wrote to prebuild the usual dependencies from (a backend may share them between apps). */
+  depsCrates?: DepsCrates;
   /** Aborted when the build is cancelled (the app is deleted, the gateway stops). */
   signal?: AbortSignal;
+}
+
+/** The crates of the shared dependencies (src/builder/deps-crates.ts): no uploaded code in them. */
+export interface DepsCrates {
+  /** Holds one crate directory per name. */
+  dir: string;
+  names: string[];
+  /** sha256 of the recipe and runner/'s `rustless` and `rustless-runner` crates (paths, times, contents). */
+  fingerprint: string;
 }
 
 /** What a successful build leaves for `install`: a binary, and for container backends an image. */
@@ -30,7 +48,8 @@ export interface BuildArtifact {
 /** Output of a build as it happens: compiler lines, and progress when cargo reports it. */
 export interface BuildOutput {
   line(text: string): void;
-  progress(done: number, total: number): void;
+  /** cargo's count of units ready (prebuilt ones included) of `total`, and the crates compiled by this build so far. */
+  progress(done: number, total: number, compiled: number): void;
 }
 
 /** `frozen`: up, but frozen for idleness (no CPU, memory kept); the next request thaws it. */
@@ -122,6 +141,8 @@ export interface Backend {
   readonly kind: 'local' | 'systemd';
   /** Compiles a prepared runner crate. Rejects with RUSTLESS_BUILD_FAILED and the compiler's output. */
   build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact>;
+  /** The toolchain its builds run, as its build user can run it. */
+  toolchain(): Promise<Toolchain>;
   /** Makes `artifact` the version of `app` that serves from now on, without losing requests. */
   install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void>;
   /**

@@ -15,7 +15,9 @@ import type { Backend, BuildArtifact, BuildJob, BuildOutput } from '../backends/
 import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE, parseManifest, type AppManifest } from '../manifest/manifest.js';
 import type { BuildRecord, Registry } from '../registry/registry.js';
-import { detectCrateSource, type CrateSource } from './crate-source.js';
+import { detectCrateSource, type CrateSource } from '../cargo/crate-source.js';
+import { describeToolchain } from '../cargo/toolchain.js';
+import { prepareDepsCrates } from './deps-crates.js';
 import type { BuildEvent } from './events.js';
 import { distinctFunctions, generateRunnerCrate, inspectUserCrate } from './runner-crate.js';
 import { unpackUpload, type UploadLimits } from './unpack.js';
@@ -31,7 +33,7 @@ export interface BuilderHooks {
 
 export interface BuilderOptions {
   registry: Registry;
-  backend: Pick<Backend, 'build'>;
+  backend: Pick<Backend, 'build' | 'toolchain'>;
   stateDir: string;
   /** The `runner/` directory holding the `rustless` and `rustless-runner` crates. */
   runnerDir: string;
@@ -56,7 +58,8 @@ interface BuildState {
 
 interface QueuedBuild {
   state: BuildState;
-  job: Omit<BuildJob, 'cargoConfig'>;
+  /** What is known at upload; the toolchain, crate source and shared crates are looked at when it starts. */
+  job: Omit<BuildJob, 'cargoConfig' | 'crateSource' | 'toolchain' | 'depsCrates'>;
 }
 
 /** Finished builds whose events stay in memory; older ones are replayed from build.log. */
@@ -66,7 +69,7 @@ const BUILD_LOG = 'build.log';
 
 export class Builder {
   readonly #registry: Registry;
-  readonly #backend: Pick<Backend, 'build'>;
+  readonly #backend: Pick<Backend, 'build' | 'toolchain'>;
   readonly #stateDir: string;
   readonly #runnerDir: string;
   readonly #hooks: BuilderHooks;
@@ -128,7 +131,7 @@ export class Builder {
 
       const state = this.#track(build);
       this.#emit(state, { type: 'status', status: 'queued' });
-      this.#queue.push({ state, job: { app: build.app, buildId: build.id, crateDir: dir, buildDir: dir, binaryName, manifest } });
+      this.#queue.push({ state, job: { app: build.app, buildId: build.id, crateDir: dir, buildDir: dir, binaryName, manifest, runnerDir: this.#runnerDir } });
       // The record as queued: the build may start (and mark itself building) right below.
       const queued = this.#registry.requireBuild(build.id);
       this.#pump();
@@ -251,14 +254,20 @@ export class Builder {
     try {
       this.#registry.markBuilding(state.id);
       this.#emit(state, { type: 'status', status: 'building' });
+      // The first line of every build log: which cargo and rustc (what `rustless doctor` reports too).
+      const toolchain = await this.#backend.toolchain();
+      this.#emit(state, { type: 'line', text: `rustless: building with ${describeToolchain(toolchain)}` });
       const source = await this.#crateSource();
       this.#emit(state, { type: 'line', text: `rustless: ${source.reason}` });
       if (source.kind === 'none') throw new RustlessError('RUSTLESS_BUILD_FAILED', `${source.reason}. \`rustless doctor\` on the gateway's machine says how to fix it`);
       const output: BuildOutput = {
         line: (text) => this.#emit(state, { type: 'line', text }),
-        progress: (done, total) => this.#emit(state, { type: 'progress', done, total }),
+        progress: (done, total, compiled) => this.#emit(state, { type: 'progress', done, total, compiled }),
       };
-      const buildJob: BuildJob = { ...job, cargoConfig: source.cargoConfig, signal };
+      const depsCrates = await prepareDepsCrates(join(this.#stateDir, 'deps-crates'), this.#runnerDir);
+      // Cancelled while the toolchain and crates were looked at: nothing to start.
+      if (signal.aborted) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled');
+      const buildJob: BuildJob = { ...job, cargoConfig: source.cargoConfig, crateSource: source.kind, toolchain, depsCrates, signal };
       const artifact = await this.#backend.build(buildJob, output);
       if (signal.aborted) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled');
 
@@ -316,7 +325,7 @@ export class Builder {
     if (state.done) return;
     if (event.type === 'progress') {
       // cargo redraws its bar for every crate name change; watchers only need new numbers.
-      const key = `${event.done}/${event.total}`;
+      const key = `${event.done}/${event.total}/${event.compiled}`;
       if (key === state.lastProgress) return;
       state.lastProgress = key;
     }

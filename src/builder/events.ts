@@ -2,5 +2,6 @@
 export type BuildEvent =
   | { type: 'status'; status: 'queued' | 'building' }
   | { type: 'line'; text: string }
-  | { type: 'progress'; done: number; total: number }
+  /** cargo's bar: `done` of `total` units ready (prebuilt ones count); `compiled`: crates this build compiled so far. */
+  | { type: 'progress'; done: number; total: number; compiled?: number }
   | { type: 'done'; status: 'succeeded' | 'failed'; error?: string };

@@ -6,6 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
+import { debianPackageFor } from '../cargo/crate-names.js';
 
 export interface RunnerCrate {
   /** The crate's name as in Cargo.toml and in the registry's `<name>-<version>` directories. */
@@ -17,11 +18,6 @@ export interface RunnerCrate {
 /** Crates that a dependency's feature pulls in as crates of their own (`serde/derive`). */
 const FEATURE_CRATES: Record<string, Record<string, string>> = { serde: { derive: 'serde_derive' } };
 const DEPENDENCY_TABLES = ['dependencies', 'dev-dependencies', 'build-dependencies'];
-
-/** Debian's name for the package holding `crate`. */
-export function debianPackageFor(crate: string): string {
-  return `librust-${crate.toLowerCase().replaceAll('_', '-')}-dev`;
-}
 
 /**
  * The registry crates named in runner/'s manifests (the crates, the runner, the examples),

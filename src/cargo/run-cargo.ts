@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { RustlessError } from '../errors.js';
+import { explainBuildFailure, type FailureContext } from './build-failure.js';
 
 /**
  * Environment that makes cargo's output parseable: a progress bar even without a terminal, of
@@ -24,7 +25,8 @@ export const CARGO_OUTPUT_ENV: Readonly<Record<string, string>> = {
 /** Where cargo's lines and progress go (a backend's BuildOutput is one). */
 export interface CargoOutput {
   line(text: string): void;
-  progress(done: number, total: number): void;
+  /** cargo's bar (`done` of `total` units ready, fresh ones included) and the crates this build compiled so far. */
+  progress(done: number, total: number, compiled: number): void;
 }
 
 /** At most this much of the compiler's output goes into a failed build's message. */
@@ -43,17 +45,23 @@ export interface RunCargoOptions {
   command?: readonly string[];
   /** Run cargo as this user (no supplementary groups): a root gateway's builds do. */
   runAs?: { uid: number; gid: number } | undefined;
+  /** What a failed build's advice needs to know (explainBuildFailure). */
+  failure?: FailureContext;
 }
 
 /** Runs `cargo <args>`; rejects with RUSTLESS_BUILD_FAILED and the compiler's errors when it fails. */
-export async function runCargo(args: readonly string[], { cwd, env, output, signal, command = [cargoCommand()], runAs }: RunCargoOptions): Promise<void> {
+export async function runCargo(args: readonly string[], { cwd, env, output, signal, command = [cargoCommand()], runAs, failure = {} }: RunCargoOptions): Promise<void> {
   const [file, ...prefix] = command;
   if (!file) throw new RustlessError('RUSTLESS_INTERNAL', 'runCargo: `command` must name a program, got an empty list');
 
   const collector = new ErrorCollector();
+  // Crates compiled now, not found fresh (prebuilt dependencies count in the bar, not here);
+  // cargo redraws its bar after each such line, which carries the count on.
+  let compiled = 0;
   const onLine = (line: string): void => {
     const progress = parseCargoProgress(line);
-    if (progress) return output.progress(progress.done, progress.total);
+    if (progress) return output.progress(progress.done, progress.total, compiled);
+    if (/^\s*Compiling \S+ v/.test(line)) compiled++;
     collector.add(line);
     output.line(line);
   };
@@ -87,7 +95,11 @@ export async function runCargo(args: readonly string[], { cwd, env, output, sign
   if (result.error) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cannot run ${file} (${result.error.message})`, { details: { signal: null } });
   if (cancelled) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled', { details: { cancelled: true } });
   if (result.code === null) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cargo was killed by ${result.signal}`, { details: { signal: result.signal } });
-  if (result.code !== 0) throw new RustlessError('RUSTLESS_BUILD_FAILED', collector.message(result.code), { details: { exitCode: result.code } });
+  if (result.code !== 0) {
+    const message = collector.message(result.code);
+    const hints = explainBuildFailure(collector.all(), failure);
+    throw new RustlessError('RUSTLESS_BUILD_FAILED', [...hints, message].join('\n\n'), { details: { exitCode: result.code } });
+  }
 }
 
 /** The `--config` flags for a list of `cargo --config` values. */
@@ -130,6 +142,11 @@ function isExecutable(file: string): boolean {
 class ErrorCollector {
   #errors: string[] = [];
   #tail: string[] = [];
+
+  /** Every error line and the tail: what the advice reads. */
+  all(): string {
+    return [...this.#errors, ...this.#tail].join('\n');
+  }
 
   add(line: string): void {
     if (this.#errors.length > 0 || /^error(\[E\d+\])?:/.test(line)) {

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cargoCommand } from '../cargo/run-cargo.js';
-import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../builder/crate-source.js';
+import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../cargo/crate-source.js';
 import { runnerCrates } from '../builder/runner-crates.js';
 import { BINDING_FIX, notifyVia } from '../gateway/notify.js';
 import { PACKAGE_ROOT } from '../version.js';

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { useEffect, useState } from 'react';
 import { LogTail } from './LogTail.js';
 import { ProgressBar } from './ProgressBar.js';
 import { colour, statusColour } from './theme.js';
@@ -18,6 +19,7 @@ export interface BuildViewProps {
 
 /** A build as it happens: status, cargo's progress bar, a scrolling log; the compiler's errors on failure. */
 export function BuildView({ app, buildId, build, previousBuild, width, height, scroll }: BuildViewProps) {
+  const now = useNow(build.startedAt !== undefined && build.endedAt === undefined);
   const failed = build.status === 'failed';
   const output = failed && build.error ? build.error.split('\n') : build.lines;
   return (
@@ -28,7 +30,10 @@ export function BuildView({ app, buildId, build, previousBuild, width, height, s
           {build.status}
         </Text>
       </Text>
-      {build.progress ? <ProgressBar done={build.status === 'succeeded' ? build.progress.total : build.progress.done} total={build.progress.total} width={Math.min(width, 60)} /> : <Text dimColor>waiting for cargo…</Text>}
+      <Box>
+        {build.progress ? <ProgressBar done={build.status === 'succeeded' ? build.progress.total : build.progress.done} total={build.progress.total} width={Math.min(width, 60)} /> : <Text dimColor>waiting for cargo…</Text>}
+        <Text dimColor>{buildClock(build, now)}</Text>
+      </Box>
       {build.status === 'succeeded' ? (
         <Text bold color={colour('green')} wrap="truncate-end">{`✓ ${app} is serving build #${buildId}.`}</Text>
       ) : failed ? (
@@ -44,4 +49,23 @@ export function BuildView({ app, buildId, build, previousBuild, width, height, s
       <LogTail lines={output} height={height - 4} scroll={scroll} compiler />
     </Box>
   );
+}
+
+/** `  2 compiled · 14 s`: the crates this build compiled (the bar counts prebuilt ones as done) and the time spent. */
+export function buildClock(build: Pick<BuildState, 'progress' | 'startedAt' | 'endedAt'>, now: number): string {
+  if (build.startedAt === undefined) return '';
+  const seconds = Math.max(0, Math.round(((build.endedAt ?? now) - build.startedAt) / 1000));
+  const compiled = build.progress ? `${build.progress.compiled} compiled · ` : '';
+  return `  ${compiled}${seconds} s`;
+}
+
+/** The time, again every second while `ticking`. */
+function useNow(ticking: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!ticking) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [ticking]);
+  return now;
 }

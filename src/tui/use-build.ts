@@ -7,7 +7,11 @@ const MAX_LINES = 2000;
 
 export interface BuildState {
   status: 'queued' | 'building' | 'succeeded' | 'failed';
-  progress: { done: number; total: number } | undefined;
+  /** cargo's bar (prebuilt and fresh units count as done) and the crates this build compiled. */
+  progress: { done: number; total: number; compiled: number } | undefined;
+  /** When this screen saw the build start compiling, and end (ms since the epoch): the time spent. */
+  startedAt: number | undefined;
+  endedAt: number | undefined;
   lines: string[];
   /** The compiler's errors, when the build failed. */
   error: string | undefined;
@@ -16,7 +20,7 @@ export interface BuildState {
 }
 
 export function useBuild(client: AdminClient, buildId: number): BuildState {
-  const [state, setState] = useState<BuildState>({ status: 'queued', progress: undefined, lines: [], error: undefined, streamError: undefined });
+  const [state, setState] = useState<BuildState>({ status: 'queued', progress: undefined, startedAt: undefined, endedAt: undefined, lines: [], error: undefined, streamError: undefined });
   useEffect(() => {
     const abort = new AbortController();
     void (async () => {
@@ -34,12 +38,12 @@ export function useBuild(client: AdminClient, buildId: number): BuildState {
           if (event.type === 'line') {
             pending.push(event.text);
             flush ??= setImmediate(flushLines);
-          } else if (event.type === 'progress') setState((s) => ({ ...s, progress: { done: event.done, total: event.total } }));
-          else if (event.type === 'status') setState((s) => ({ ...s, status: event.status }));
+          } else if (event.type === 'progress') setState((s) => ({ ...s, progress: { done: event.done, total: event.total, compiled: event.compiled ?? 0 } }));
+          else if (event.type === 'status') setState((s) => ({ ...s, status: event.status, startedAt: event.status === 'building' ? Date.now() : s.startedAt }));
           else if (event.type === 'done') {
             if (flush) clearImmediate(flush);
             flushLines();
-            setState((s) => ({ ...s, status: event.status, error: event.error }));
+            setState((s) => ({ ...s, status: event.status, error: event.error, endedAt: Date.now() }));
           }
         }
       } catch (error) {

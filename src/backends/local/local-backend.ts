@@ -8,13 +8,17 @@ import { chown, copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
+import type { FailureContext } from '../../cargo/build-failure.js';
+import { DEBIAN_REGISTRY } from '../../cargo/crate-source.js';
+import { jobsForThisHost } from '../../cargo/jobs.js';
 import { configFlags, runCargo } from '../../cargo/run-cargo.js';
+import { resolveToolchain, toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir, secretsDir } from '../app-dirs.js';
 import { STARTED, type Activation, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type LogOptions, type RunnerExit, type RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess, type ProcessEnd } from './runner-process.js';
-import { cargoFor, type RunAs } from './run-as.js';
+import type { RunAs } from './run-as.js';
 import { SandboxDir } from './sandbox-dir.js';
 import { openStateDirTo } from './state-dir-access.js';
 
@@ -75,14 +79,21 @@ export class LocalBackend implements Backend {
     return sandbox ? sandbox.stageRunnerCrates(runnerDir) : runnerDir;
   }
 
+  /** The toolchain its builds run: as the unprivileged user when there is one (rustup's under /root is not). */
+  toolchain(): Promise<Toolchain> {
+    return resolveToolchain({ runAs: this.#runAs });
+  }
+
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
     const sandbox = await this.#openSandbox();
     if (sandbox) return this.#buildAs(sandbox, job, output);
     const targetDir = join(this.#cacheDir, 'target');
-    await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
+    await runCargo(['build', '--release', ...(await this.#jobsFlag(output)), ...configFlags(job.cargoConfig)], {
       cwd: job.crateDir,
-      env: { CARGO_TARGET_DIR: targetDir },
+      env: { CARGO_TARGET_DIR: targetDir, ...toolchainEnv(job.toolchain) },
       output,
+      command: [job.toolchain.cargo],
+      failure: failureContext(job),
       ...(job.signal ? { signal: job.signal } : {}),
     });
     const binaryPath = join(job.buildDir, 'runner');
@@ -183,20 +194,28 @@ export class LocalBackend implements Backend {
     return runner;
   }
 
-  /** Compiles in the build user's copy of the crate, as that user, with its own cargo. */
+  /** `-j N` from the memory available (no build limit of its own here); the choice goes to the build log. */
+  async #jobsFlag(output: BuildOutput): Promise<string[]> {
+    const { jobs, reason } = await jobsForThisHost(undefined);
+    output.line(`rustless: ${reason}`);
+    return ['-j', String(jobs)];
+  }
+
+  /** Compiles in the build user's copy of the crate, as that user, with the toolchain it can run. */
   async #buildAs(sandbox: SandboxDir, job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
     const runAs = sandbox.runAs;
-    const cargo = await cargoFor(runAs);
-    output.line(`rustless: building as the unprivileged user ${runAs.user} with ${cargo}`);
+    const cargo = job.toolchain.cargo;
+    output.line(`rustless: building as the unprivileged user ${runAs.user}`);
     const work = await sandbox.workCopy(job.crateDir, job.app);
     try {
-      await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
+      await runCargo(['build', '--release', ...(await this.#jobsFlag(output)), ...configFlags(job.cargoConfig)], {
         cwd: work,
         // PATH without root's rustup: that cargo would run a rustc the user cannot reach.
-        env: { CARGO_TARGET_DIR: sandbox.targetDir, CARGO_HOME: join(sandbox.home, 'cargo'), HOME: sandbox.home, PATH: `${dirname(cargo)}:/usr/local/bin:/usr/bin:/bin` },
+        env: { CARGO_TARGET_DIR: sandbox.targetDir, CARGO_HOME: join(sandbox.home, 'cargo'), HOME: sandbox.home, PATH: `${dirname(cargo)}:/usr/local/bin:/usr/bin:/bin`, ...toolchainEnv(job.toolchain) },
         output,
         command: [cargo],
         runAs,
+        failure: failureContext(job),
         ...(job.signal ? { signal: job.signal } : {}),
       });
     } finally {
@@ -237,4 +256,8 @@ export class LocalBackend implements Backend {
     }
     return state;
   }
+}
+
+function failureContext(job: BuildJob): FailureContext {
+  return { crateSource: job.crateSource, registry: DEBIAN_REGISTRY, toolchain: job.toolchain };
 }

@@ -8,7 +8,6 @@ import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { cargoCommand } from '../../cargo/run-cargo.js';
 import { RustlessError } from '../../errors.js';
 
 export const BUILD_USER = 'rustless-fn';
@@ -29,21 +28,6 @@ export async function unprivilegedUser(uid = process.getuid?.() ?? -1): Promise<
     if (entry.exitCode === 0 && fields.length >= 4) return { user, uid: Number(fields[2]), gid: Number(fields[3]) };
   }
   throw new RustlessError('RUSTLESS_BACKEND_FAILED', `running as root, and neither the user ${BUILD_USER} nor ${FALLBACK_USER} exists to run builds and functions as; create it: npx zx scripts/setup-system.mjs --user-only`);
-}
-
-/**
- * A cargo that `runAs` can execute: rustup's cargo under /root is out of its reach, Debian's
- * /usr/bin/cargo is not. Throws with the candidates tried and the fix when none runs.
- */
-export async function cargoFor(runAs: RunAs): Promise<string> {
-  const candidates = [...new Set([cargoCommand(), '/usr/bin/cargo', '/usr/local/bin/cargo'])];
-  const tried: string[] = [];
-  for (const cargo of candidates) {
-    const result = await run(cargo, ['--version'], { uid: runAs.uid, gid: runAs.gid, env: { HOME: '/nonexistent' }, cwd: '/' });
-    if (result.exitCode === 0) return cargo;
-    tried.push(`${cargo}: ${result.stderr.split('\n')[0] || `exit ${result.exitCode}`}`);
-  }
-  throw new RustlessError('RUSTLESS_BUILD_FAILED', `no cargo that the build user ${runAs.user} can run (tried ${tried.join('; ')}); install Debian's: apt install cargo`);
 }
 
 /** Undefined when every directory above `path` lets others through (o+x); else the first that does not. */

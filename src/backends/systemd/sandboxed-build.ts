@@ -14,11 +14,18 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, readdir, realpath } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { totalmem } from 'node:os';
+import { dirname, join, sep } from 'node:path';
 import { execa } from 'execa';
-import { CARGO_OUTPUT_ENV, cargoCommand, configFlags, runCargo } from '../../cargo/run-cargo.js';
+import type { FailureContext } from '../../cargo/build-failure.js';
+import { formatBytes, jobsForThisHost, parseMemorySize } from '../../cargo/jobs.js';
+import { CARGO_OUTPUT_ENV, configFlags, runCargo } from '../../cargo/run-cargo.js';
+import { DEBIAN_REGISTRY } from '../../cargo/crate-source.js';
+import { toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
 import { RustlessError } from '../../errors.js';
-import type { BuildJob, BuildOutput } from '../backend.js';
+import type { BuildJob, BuildOutput, DepsCrates } from '../backend.js';
+import { DEPS_ROOT, DEPS_USER, DEPS_WORK, depsLayerDir, depsLayerKey, layerReady, publishLayer, seedScript } from './deps-layer.js';
+import { shellQuote } from './shell-quote.js';
 import { run } from './systemctl.js';
 
 export interface BuildLimits {
@@ -69,15 +76,47 @@ export function buildUserName(app: string): string {
 
 /** The files of a build directory the runner crate consists of; the rest (logs, image) stays out. */
 const CRATE_FILES = ['Cargo.toml', 'src', 'app'];
+/** Static glibc: the binary runs alone in a `FROM scratch` image. Part of the shared dependencies' key. */
+const RUSTFLAGS = '-C target-feature=+crt-static';
+/** The line a build's script ends with: its cgroup's peak memory and OOM kills. */
+const MEMORY_MARK = 'rustless-build-memory:';
+const HOME_DIRS = ['/root', '/home', '/run/user'];
 
-/** The systemd-run prefix that runs a command in the build sandbox. */
-export function sandboxCommand(job: Pick<BuildJob, 'app' | 'buildId' | 'buildDir' | 'manifest'>, stateDir: string, limits: BuildLimits, env: Record<string, string>): string[] {
-  const network = job.manifest.container.network;
+/** One transient build unit: who it runs as, where its cache is, what it sees. */
+export interface SandboxSpec {
+  unit: string;
+  description: string;
+  /** The dynamic user's name. */
+  user: string;
+  /** systemd's `CacheDirectory=` (relative to /var/cache): the unit's only writable place. */
+  cacheDirectory: string;
+  network: boolean;
+  /** Bound in read-only: the build's own directory, a toolchain under /root or /home. */
+  readOnlyPaths: readonly string[];
+}
+
+/** The sandbox of an app's build. */
+export function appSandbox(job: Pick<BuildJob, 'app' | 'buildId' | 'buildDir' | 'manifest'>, toolchainPaths: readonly string[] = []): SandboxSpec {
+  return {
+    unit: buildUnitName(job.app, job.buildId),
+    description: `rust-less build #${job.buildId} of ${job.app}`,
+    user: buildUserName(job.app),
+    cacheDirectory: `${BUILD_CACHE}/${job.app}`,
+    network: job.manifest.container.network,
+    readOnlyPaths: [job.buildDir, ...toolchainPaths],
+  };
+}
+
+/** The systemd-run prefix that runs a command in a build sandbox. */
+export function sandboxCommand(spec: SandboxSpec, stateDir: string, limits: BuildLimits, env: Record<string, string>): string[] {
+  const { network } = spec;
+  // A toolchain in a home directory is bound into an empty, read-only /root or /home (tmpfs).
+  const homeBound = spec.readOnlyPaths.some((path) => HOME_DIRS.some((home) => isInside(path, home)));
   const properties = [
     // A throw-away unprivileged user: no root, no capabilities, files of its own only in its cache.
     'DynamicUser=yes',
-    `User=${buildUserName(job.app)}`,
-    `CacheDirectory=${BUILD_CACHE}/${job.app}`,
+    `User=${spec.user}`,
+    `CacheDirectory=${spec.cacheDirectory}`,
     // The gateway (root without capabilities) reads the binary out of it.
     'CacheDirectoryMode=0755',
     'UMask=0022',
@@ -90,11 +129,13 @@ export function sandboxCommand(job: Pick<BuildJob, 'app' | 'buildId' | 'buildDir
     // Of /var/lib (the registry, other apps' sources, Podman's storage) only its own build dir, read-only.
     'TemporaryFileSystem=/var/lib:ro',
     ...(isInside(stateDir, '/var/lib') ? [] : [`TemporaryFileSystem=${stateDir}:ro`]),
-    `BindReadOnlyPaths=${job.buildDir}`,
+    ...spec.readOnlyPaths.map((path) => `BindReadOnlyPaths=${path}`),
     // The gateway's flags and the admin token; the other apps' units.
     'InaccessiblePaths=-/etc/rustless -/etc/containers/systemd -/var/log',
+    // Read-only under ProtectSystem=strict already; said again because every build reads it.
+    `ReadOnlyPaths=-${DEPS_ROOT}`,
     'ProtectSystem=strict',
-    'ProtectHome=yes',
+    `ProtectHome=${homeBound ? 'tmpfs' : 'yes'}`,
     'PrivateTmp=yes',
     'PrivateDevices=yes',
     'PrivateIPC=yes',
@@ -125,12 +166,12 @@ export function sandboxCommand(job: Pick<BuildJob, 'app' | 'buildId' | 'buildDir
   ];
   return [
     'systemd-run',
-    `--unit=${buildUnitName(job.app, job.buildId)}`,
+    `--unit=${spec.unit}`,
     '--pipe',
     '--wait',
     '--collect',
     '--quiet',
-    `--description=rust-less build #${job.buildId} of ${job.app}`,
+    `--description=${spec.description}`,
     ...properties.map((property) => `--property=${property}`),
     ...Object.entries(env).map(([key, value]) => `--setenv=${key}=${value}`),
     '--',
@@ -138,79 +179,198 @@ export function sandboxCommand(job: Pick<BuildJob, 'app' | 'buildId' | 'buildDir
 }
 
 /**
- * The script the unit runs: copies the runner crate out of the read-only build dir into the
- * app's cache (cargo writes Cargo.lock next to Cargo.toml), always at the same path so the
- * target directory's fingerprints stay valid, then runs cargo there.
+ * The script an app's unit runs: seeds the app's target directory from the shared dependencies
+ * when it did not come from them, copies the runner crate out of the read-only build dir into
+ * the app's cache (cargo writes Cargo.lock next to Cargo.toml), always at the same path so the
+ * target directory's fingerprints stay valid, runs cargo there, then reports its memory.
  */
-export function buildScript(buildDir: string, cacheDir: string, cargo: readonly string[]): string[] {
+export function buildScript(buildDir: string, cacheDir: string, cargo: readonly string[], layerKey?: string): string[] {
   const crate = join(cacheDir, 'crate');
   const sources = CRATE_FILES.map((file) => shellQuote(join(buildDir, file))).join(' ');
+  return withMemoryReport(
+    [...(layerKey ? seedScript(cacheDir, layerKey) : []), `rm -rf ${shellQuote(crate)}`, `mkdir ${shellQuote(crate)}`, `cp -R ${sources} ${shellQuote(crate)}/`, `cd ${shellQuote(crate)}`, '"$@"'],
+    cargo,
+  );
+}
+
+/** The script of a shared-dependencies build: each generated crate in turn, into one fresh target dir. */
+export function depsBuildScript(cratesDir: string, names: readonly string[], workDir: string, cargo: readonly string[]): string[] {
+  const crates = join(workDir, 'crates');
+  return withMemoryReport(
+    [
+      // From nothing, every time: nothing left there before is trusted into a layer.
+      `rm -rf ${shellQuote(join(workDir, 'target'))} ${shellQuote(crates)}`,
+      `mkdir ${shellQuote(crates)}`,
+      ...names.flatMap((name) => [`cp -R ${shellQuote(join(cratesDir, name))} ${shellQuote(crates)}/`, `(cd ${shellQuote(join(crates, name))} && "$@")`]),
+    ],
+    cargo,
+  );
+}
+
+/**
+ * Runs `lines` (they run cargo as "$@") in a subshell, then prints the unit's peak memory and
+ * its OOM kills from its own memory cgroup (v1 on the test host, cgroup2 on a Pi) and exits
+ * with the subshell's status.
+ */
+function withMemoryReport(lines: readonly string[], cargo: readonly string[]): string[] {
   const script = [
+    '(',
     'set -eu',
-    `rm -rf ${shellQuote(crate)}`,
-    `mkdir ${shellQuote(crate)}`,
-    `cp -R ${sources} ${shellQuote(crate)}/`,
-    `cd ${shellQuote(crate)}`,
-    'exec "$@"',
+    ...lines,
+    ') && status=0 || status=$?',
+    'peak=; oom=',
+    "cg=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/self/cgroup)",
+    'v1=/sys/fs/cgroup/memory$cg',
+    'if [ -n "$cg" ] && [ -r "$v1/memory.max_usage_in_bytes" ]; then',
+    '  peak=$(cat "$v1/memory.max_usage_in_bytes"); oom=$(sed -n "s/^oom_kill //p" "$v1/memory.oom_control")',
+    'else',
+    "  cg=$(sed -n 's/^0::\\(.*\\)$/\\1/p' /proc/self/cgroup)",
+    '  peak=$(cat "/sys/fs/cgroup$cg/memory.peak" 2>/dev/null || true); oom=$(sed -n "s/^oom_kill //p" "/sys/fs/cgroup$cg/memory.events" 2>/dev/null || true)',
+    'fi',
+    `echo "${MEMORY_MARK} peak=\${peak:-unknown} oom_kill=\${oom:-unknown}" >&2`,
+    'exit $status',
   ].join('\n');
   return ['/bin/sh', '-c', script, 'rustless-build', ...cargo];
 }
 
-let triple: Promise<string> | undefined;
-
-/** The host's target triple (`rustc -vV`), asked once per process. */
-export function hostTriple(): Promise<string> {
-  if (triple) return triple;
-  const asked = (async () => {
-    const result = await execa('rustc', ['-vV'], { reject: false, stdin: 'ignore' });
-    const host = /^host: (\S+)$/m.exec(result.stdout)?.[1];
-    if (!host) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cannot tell the host's target triple from \`rustc -vV\`: ${String(result.stderr || result.stdout || result.shortMessage).trim()}`);
-    return host;
-  })();
-  triple = asked;
-  // A failure is not remembered: rustc may be installed by the next build.
-  asked.catch(() => (triple = undefined));
-  return asked;
+/** What a build's memory line said. */
+export interface BuildMemory {
+  peakBytes: number | undefined;
+  oomKills: number | undefined;
 }
 
-/** Builds the runner crate in the sandbox; returns the path of the static binary, copied into the build dir. */
+/** The figures of a memory line, or undefined for any other line. */
+export function parseMemoryLine(line: string): BuildMemory | undefined {
+  if (!line.startsWith(MEMORY_MARK)) return undefined;
+  const number = (name: string): number | undefined => {
+    const value = new RegExp(`${name}=(\\d+)`).exec(line)?.[1];
+    return value === undefined ? undefined : Number(value);
+  };
+  return { peakBytes: number('peak'), oomKills: number('oom_kill') };
+}
+
+/**
+ * Builds the runner crate in the sandbox, from the shared dependencies (built first when there
+ * are none for this toolchain, crate source and target); returns the static binary, copied
+ * into the build dir.
+ */
 export async function sandboxedBuild(job: BuildJob, output: BuildOutput, { stateDir, limits, signal }: SandboxedBuildOptions): Promise<string> {
-  const target = await hostTriple();
+  const { toolchain } = job;
+  const target = toolchain.host;
+  const jobs = await jobsForThisHost(parseMemorySize(limits.memoryMax, totalmem()));
+  output.line(`rustless: ${jobs.reason}`);
+  const toolchainPaths = toolchainBinds(toolchain);
+  const cargo = [toolchain.cargo, 'build', '--release', '--target', target, '-j', String(jobs.jobs), ...configFlags(job.cargoConfig)];
+  const runOptions: Omit<RunOptions, 'what'> = { stateDir, limits, signal, toolchain, failure: { crateSource: job.crateSource, registry: DEBIAN_REGISTRY, toolchain } };
+
+  let layerKey: string | undefined;
+  if (job.depsCrates) {
+    layerKey = await depsLayerKey({ toolchain, target, cargoConfig: job.cargoConfig, rustflags: RUSTFLAGS, cratesFingerprint: job.depsCrates.fingerprint });
+    if (layerReady(layerKey)) {
+      output.line(`rustless: dependencies prebuilt by rust-less for this toolchain, crate source and target: ${depsLayerDir(layerKey)} (read-only)`);
+    } else {
+      output.line(`rustless: building the shared dependencies ${layerKey} first (once per toolchain, crate source and target; no app's code runs in it)`);
+      try {
+        await buildLayer(job, job.depsCrates, layerKey, toolchainPaths, cargo, output, runOptions);
+        await publishLayer(layerKey);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        output.line(`rustless: the shared dependencies could not be built, so this build compiles its own: ${(error as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
   const cacheDir = appCacheDir(job.app);
-  const targetDir = join(cacheDir, 'target');
-  const cargoHome = join(cacheDir, 'cargo-home');
+  const spec = appSandbox(job, toolchainPaths);
+  await readableByOthers(job.buildDir, CRATE_FILES);
+  output.line(
+    `rustless: building in the sandbox unit ${spec.unit}.service as the dynamic user ${spec.user} ` +
+      `(${spec.network ? 'with' : 'no'} network, MemoryMax=${limits.memoryMax}, CPUQuota=${limits.cpuQuota}, TasksMax=${limits.tasksMax})`,
+  );
+  const seedFrom = layerKey !== undefined && layerReady(layerKey) ? layerKey : undefined;
+  await runInSandbox(spec, cacheDir, buildScript(job.buildDir, cacheDir, cargo, seedFrom), output, { ...runOptions, what: 'build' });
+  const binaryPath = join(job.buildDir, 'runner');
+  await copyBuildOutput(cacheDir, join(cacheDir, 'target', target, 'release', job.binaryName), binaryPath);
+  return binaryPath;
+}
+
+interface RunOptions {
+  stateDir: string;
+  limits: BuildLimits;
+  signal: AbortSignal | undefined;
+  toolchain: Toolchain;
+  failure: FailureContext;
+  /** `build`, or `shared dependencies' build`: for the memory lines. */
+  what: string;
+}
+
+/** Runs `command` in the sandbox `spec`; reports its peak memory, and an OOM kill as one, with the limit. */
+async function runInSandbox(spec: SandboxSpec, cacheDir: string, command: string[], output: BuildOutput, { stateDir, limits, signal, toolchain, failure, what }: RunOptions): Promise<void> {
   const env: Record<string, string> = {
     ...CARGO_OUTPUT_ENV,
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    HOME: cargoHome,
-    CARGO_HOME: cargoHome,
-    CARGO_TARGET_DIR: targetDir,
+    ...toolchainEnv(toolchain),
+    PATH: `${dirname(toolchain.cargo)}:/usr/local/bin:/usr/bin:/bin`,
+    HOME: join(cacheDir, 'cargo-home'),
+    CARGO_HOME: join(cacheDir, 'cargo-home'),
+    CARGO_TARGET_DIR: join(cacheDir, 'target'),
     // With an explicit --target, RUSTFLAGS apply to the target only: proc-macros and build
     // scripts still build for the host, dynamically, as they must.
-    RUSTFLAGS: '-C target-feature=+crt-static',
+    RUSTFLAGS,
   };
-  await readableByOthers(job.buildDir, CRATE_FILES);
-  const unit = buildUnitName(job.app, job.buildId);
-  const onAbort = (): void => void execa('systemctl', ['stop', `${unit}.service`], { reject: false });
+  // The last memory line counts: a build script can print one too, but only about its own build.
+  let memory: BuildMemory | undefined;
+  const watched: BuildOutput = {
+    progress: (done, total, compiled) => output.progress(done, total, compiled),
+    line: (text) => {
+      const parsed = parseMemoryLine(text);
+      if (parsed) memory = parsed;
+      else output.line(text);
+    },
+  };
+  const onAbort = (): void => void execa('systemctl', ['stop', `${spec.unit}.service`], { reject: false });
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    output.line(
-      `rustless: building in the sandbox unit ${unit}.service as the dynamic user ${buildUserName(job.app)} ` +
-        `(${job.manifest.container.network ? 'with' : 'no'} network, MemoryMax=${limits.memoryMax}, CPUQuota=${limits.cpuQuota}, TasksMax=${limits.tasksMax})`,
-    );
-    const cargo = [cargoCommand(), 'build', '--release', '--target', target, ...configFlags(job.cargoConfig)];
     await runCargo([], {
-      cwd: job.crateDir,
-      output: capped(output, limits.maxOutputLines),
+      cwd: '/',
+      output: capped(watched, limits.maxOutputLines),
       ...(signal ? { signal } : {}),
-      command: [...sandboxCommand(job, stateDir, limits, env), ...buildScript(job.buildDir, cacheDir, cargo)],
+      command: [...sandboxCommand(spec, stateDir, limits, env), ...command],
+      failure,
     });
+  } catch (error) {
+    if (!memory?.oomKills || signal?.aborted) throw error;
+    throw new RustlessError(
+      'RUSTLESS_BUILD_FAILED',
+      `rustless: the ${what} ran out of memory: the kernel killed a compiler at the build's limit MemoryMax=${limits.memoryMax} ` +
+        `(peak ${formatBytes(memory.peakBytes)}). Give builds more memory (the gateway's --build-memory) or free some on this machine.\n\n${(error as Error).message}`,
+      { cause: error, details: { oomKill: true, memoryMax: limits.memoryMax } },
+    );
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    if (memory) output.line(`rustless: peak build memory ${formatBytes(memory.peakBytes)} (${what}; MemoryMax=${limits.memoryMax}${memory.oomKills ? `, ${memory.oomKills} OOM kill(s)` : ''})`);
   }
-  const binaryPath = join(job.buildDir, 'runner');
-  await copyBuildOutput(cacheDir, join(targetDir, target, 'release', job.binaryName), binaryPath);
-  return binaryPath;
+}
+
+/** Builds layer `key` from the crates the builder wrote, in a sandbox of its own. */
+async function buildLayer(job: BuildJob, crates: DepsCrates, key: string, toolchainPaths: string[], cargo: string[], output: BuildOutput, runOptions: Omit<RunOptions, 'what'>): Promise<void> {
+  await readableByOthers(crates.dir, crates.names);
+  const workDir = join(CACHE_ROOT, DEPS_WORK);
+  const spec: SandboxSpec = {
+    unit: `rustless-build-deps-${key.slice(0, 12)}`,
+    description: `rust-less: the shared dependencies ${key}`,
+    user: DEPS_USER,
+    cacheDirectory: DEPS_WORK,
+    // crates.io needs the network; Debian's registry is on disk.
+    network: job.crateSource === 'crates-io',
+    readOnlyPaths: [crates.dir, ...toolchainPaths],
+  };
+  await runInSandbox(spec, workDir, depsBuildScript(crates.dir, crates.names, workDir, cargo), output, { ...runOptions, what: "shared dependencies' build" });
+}
+
+/** The toolchain's directories a sandbox must have bound in: none for one under /usr or /opt, which it sees anyway. */
+function toolchainBinds(toolchain: Toolchain): string[] {
+  const dirs = [toolchain.sysroot, dirname(toolchain.cargo), dirname(toolchain.rustc)];
+  return [...new Set(dirs.filter((dir) => HOME_DIRS.some((home) => isInside(dir, home))))];
 }
 
 /**
@@ -258,7 +418,7 @@ async function readableByOthers(dir: string, names: readonly string[]): Promise<
 function capped(output: BuildOutput, maxLines: number): BuildOutput {
   let lines = 0;
   return {
-    progress: (done, total) => output.progress(done, total),
+    progress: (done, total, compiled) => output.progress(done, total, compiled),
     line: (text) => {
       lines++;
       if (lines <= maxLines) output.line(text);
@@ -269,8 +429,4 @@ function capped(output: BuildOutput, maxLines: number): BuildOutput {
 
 function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir + sep);
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }

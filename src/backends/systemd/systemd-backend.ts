@@ -18,6 +18,7 @@ import { secretsDir } from '../app-dirs.js';
 import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
+import { resolveToolchain, type Toolchain } from '../../cargo/toolchain.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
@@ -72,6 +73,11 @@ export class SystemdBackend implements Backend {
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
     this.#secrets = new SecretStore(secretsDir(stateDir));
+  }
+
+  /** The gateway's toolchain: bound read-only into each build's sandbox (sandboxed-build.ts). */
+  toolchain(): Promise<Toolchain> {
+    return resolveToolchain();
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {

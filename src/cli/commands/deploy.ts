@@ -5,6 +5,7 @@ import { packCrate } from '../../builder/pack.js';
 import { inspectUserCrate } from '../../builder/runner-crate.js';
 import { loadManifest } from '../../manifest/manifest.js';
 import type { CommandContext } from '../command.js';
+import { BuildStatusLine } from '../build-status-line.js';
 import { printJson, UsageError } from '../output.js';
 
 export async function deploy({ client, positionals, flags }: CommandContext): Promise<number> {
@@ -19,19 +20,20 @@ export async function deploy({ client, positionals, flags }: CommandContext): Pr
     if (json) printJson(build);
     return 0;
   }
-  let lastProgress = '';
-  for await (const event of admin.buildEvents(build.id)) {
-    if (json) continue;
-    if (event.type === 'progress') {
-      const text = `  compiling ${event.done}/${event.total}`;
-      if (text !== lastProgress && process.stderr.isTTY) process.stderr.write(`\r${text}`);
-      lastProgress = text;
-    } else if (event.type === 'line' && flags.verbose) {
-      process.stderr.write(`${event.text}\n`);
-    } else if (event.type === 'done') {
-      if (process.stderr.isTTY && lastProgress) process.stderr.write('\n');
-      if (event.status === 'failed') process.stderr.write(`build #${build.id} of ${manifest.name} failed:\n${event.error ?? ''}\n`);
+  const status = new BuildStatusLine(process.stderr);
+  try {
+    for await (const event of admin.buildEvents(build.id)) {
+      if (json) continue;
+      if (event.type === 'status' && event.status === 'building') status.start();
+      else if (event.type === 'progress') status.progress(event.done, event.total, event.compiled ?? 0);
+      else if (event.type === 'line' && flags.verbose) status.print(event.text);
+      else if (event.type === 'done') {
+        status.end();
+        if (event.status === 'failed') process.stderr.write(`build #${build.id} of ${manifest.name} failed:\n${event.error ?? ''}\n`);
+      }
     }
+  } finally {
+    status.end();
   }
   const finished = await admin.build(build.id);
   if (json) printJson(finished);

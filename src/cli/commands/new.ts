@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { cargoConfigToml } from '../../builder/crate-source.js';
+import { cargoConfigToml } from '../../cargo/crate-source.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext } from '../command.js';
 import { UsageError } from '../output.js';

@@ -9,6 +9,7 @@ import t from 'tap';
 import type { BuildArtifact, BuildJob, BuildOutput } from '../../../src/backends/backend.js';
 import { Builder } from '../../../src/builder/builder.js';
 import { configFlags, runCargo } from '../../../src/cargo/run-cargo.js';
+import { resolveToolchain } from '../../../src/cargo/toolchain.js';
 import type { BuildEvent } from '../../../src/builder/events.js';
 import { packCrate } from '../../../src/builder/pack.js';
 import { RustlessError } from '../../../src/errors.js';
@@ -38,6 +39,7 @@ function lines(events: BuildEvent[]): string[] {
 
 /** A backend as small as the real local one: host cargo, binary copied into the build dir. */
 const cargoBackend = {
+  toolchain: () => resolveToolchain(),
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
     await runCargo(['build', '--release', ...configFlags(job.cargoConfig)], {
       cwd: job.crateDir,
@@ -60,7 +62,8 @@ interface Harness {
 }
 
 let harnesses = 0;
-function harness(backend: Pick<typeof cargoBackend, 'build'>, keepSucceeded?: number): Harness {
+function harness(build: Pick<typeof cargoBackend, 'build'>, keepSucceeded?: number): Harness {
+  const backend = { toolchain: cargoBackend.toolchain, ...build };
   const stateDir = join(root, `state-${++harnesses}`);
   const registry = new Registry(':memory:');
   const activated: BuildRecord[] = [];
@@ -115,7 +118,8 @@ t.test('real builds through the Builder', async (t) => {
   const done = events.at(-1);
   t.same(done, { type: 'done', status: 'succeeded' }, 'the build succeeded', { lines: lines(events).slice(-30) });
   t.same(events.slice(0, 2), [{ type: 'status', status: 'queued' }, { type: 'status', status: 'building' }]);
-  t.match(lines(events)[0], /^rustless: crates from /, 'says where crates come from');
+  t.match(lines(events)[0], /^rustless: building with cargo \d+\.\d+\.\d+ .* and rustc \d+\.\d+\.\d+ /, 'the first line names the cargo and rustc');
+  t.match(lines(events)[1], /^rustless: crates from /, 'then says where crates come from');
   t.ok(lines(events).some((line) => /Compiling hello v0\.1\.0/.test(line)), 'compiler lines are events');
   const binary = join(h.builder.buildDir(first.id), 'runner');
   t.ok(existsSync(binary), 'the binary exists');
@@ -216,8 +220,8 @@ function gatedBackend() {
       running++;
       maxRunning = Math.max(maxRunning, running);
       output.line(`building ${job.buildId}`);
-      output.progress(1, 2);
-      output.progress(1, 2);
+      output.progress(1, 2, 0);
+      output.progress(1, 2, 0);
       try {
         await new Promise<void>((resolve, reject) => {
           gates.push(resolve);
@@ -254,8 +258,9 @@ t.test('one build at a time, old build dirs pruned, removeApp', async (t) => {
     { type: 'status', status: 'queued' },
     { type: 'status', status: 'building' },
     { type: 'line', text: all[0]![2]!.type === 'line' ? all[0]![2]!.text : '' },
+    { type: 'line', text: all[0]![3]!.type === 'line' ? all[0]![3]!.text : '' },
     { type: 'line', text: `building ${builds[0]!.id}` },
-    { type: 'progress', done: 1, total: 2 },
+    { type: 'progress', done: 1, total: 2, compiled: 0 },
     { type: 'done', status: 'succeeded' },
   ], 'repeated progress is sent once');
   t.same(h.activated.map((b) => b.id), builds.map((b) => b.id), 'activated in order');

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { renderCratePackages } from '../../../src/builder/crate-packages-file.js';
-import { debianPackageFor, runnerCrates } from '../../../src/builder/runner-crates.js';
+import { runnerCrates } from '../../../src/builder/runner-crates.js';
+import { debianPackageFor } from '../../../src/cargo/crate-names.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 

@@ -3,7 +3,7 @@ import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canConnect, DEBIAN_REGISTRY, detectCrateSource, probeCratesIo, renderCargoConfigToml, type ProbeResult } from '../../../src/builder/crate-source.js';
+import { canConnect, DEBIAN_REGISTRY, detectCrateSource, probeCratesIo, renderCargoConfigToml, type ProbeResult } from '../../../src/cargo/crate-source.js';
 
 const up = async (): Promise<ProbeResult> => ({ reachable: true, detail: 'connected' });
 const down = async (): Promise<ProbeResult> => ({ reachable: false, detail: 'getaddrinfo ENOTFOUND index.crates.io' });
