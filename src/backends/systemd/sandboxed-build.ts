@@ -217,7 +217,9 @@ function withMemoryReport(lines: readonly string[], cargo: readonly string[]): s
     '(',
     'set -eu',
     ...lines,
-    ') && status=0 || status=$?',
+    // Not `) && ... || ...`: in a tested context the subshell would ignore its set -e.
+    ')',
+    'status=$?',
     'peak=; oom=',
     "cg=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/self/cgroup)",
     'v1=/sys/fs/cgroup/memory$cg',
