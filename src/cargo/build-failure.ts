@@ -30,7 +30,7 @@ export function newerRustNeeded(output: string): boolean {
   return (
     /^error\[E0658\]/m.test(output) ||
     /is not yet stable as a const fn/.test(output) ||
-    /requires rustc [0-9.]+ or newer/.test(output) ||
+    /requires rustc [0-9.]+/.test(output) ||
     /feature `edition20\d\d` is required/.test(output) ||
     /this version of Cargo is older than the `20\d\d` edition/.test(output)
   );
@@ -57,7 +57,8 @@ function missingVersion(crate: string, requirement: string, { crateSource, regis
 }
 
 function newerRust(output: string, { toolchain }: FailureContext): string {
-  const wanted = /requires rustc ([0-9.]+) or newer/.exec(output)?.[1];
+  // cargo up to 1.7x: `requires rustc 1.80 or newer`; later: `app@0.1.0 requires rustc 1.80`.
+  const wanted = /requires rustc ([0-9]+(?:\.[0-9]+)*)/.exec(output)?.[1];
   const used = toolchain ? `${toolchain.rustcVersion} (${toolchain.cargo})` : 'the host\'s rustc';
   return (
     `rustless: the crate needs a newer Rust${wanted ? ` (rustc ${wanted} or newer)` : ''} than this build's ${used}. ` +

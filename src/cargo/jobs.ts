@@ -24,13 +24,23 @@ export interface Jobs {
   reason: string;
 }
 
-export function cargoJobs({ memAvailable, memoryMax, cpus }: JobsInput): Jobs {
+/**
+ * The rule: one job per BYTES_PER_JOB of the smaller budget, at least one, at most one per CPU.
+ * (The systemd backend's build script applies the same rule in sh, inside the build unit.)
+ */
+export function cargoJobs(input: JobsInput): Jobs {
+  const { memAvailable, memoryMax, cpus } = input;
   const budgets = [memAvailable, memoryMax].filter((bytes): bytes is number => bytes !== undefined);
   const budget = budgets.length > 0 ? Math.min(...budgets) : undefined;
   const byMemory = budget === undefined ? cpus : Math.floor(budget / BYTES_PER_JOB);
   const jobs = Math.max(1, Math.min(cpus, byMemory));
+  return { jobs, reason: describeJobs(jobs, input) };
+}
+
+/** `cargo -j 2 (2 CPUs, MemAvailable 1.2 GiB, the build's limit 2.0 GiB; 640 MiB per job)`, for the build log. */
+export function describeJobs(jobs: number, { memAvailable, memoryMax, cpus }: JobsInput): string {
   const parts = [`${cpus} CPU${cpus === 1 ? '' : 's'}`, `MemAvailable ${formatBytes(memAvailable)}`, `the build's limit ${memoryMax === undefined ? 'none' : formatBytes(memoryMax)}`];
-  return { jobs, reason: `cargo -j ${jobs} (${parts.join(', ')}; ${formatBytes(BYTES_PER_JOB)} per job)` };
+  return `cargo -j ${jobs} (${parts.join(', ')}; ${formatBytes(BYTES_PER_JOB)} per job)`;
 }
 
 /** MemAvailable from /proc/meminfo, in bytes; undefined where there is none. */

@@ -41,38 +41,53 @@ export interface ResolveToolchainOptions {
   runAs?: ToolchainRunAs | undefined;
 }
 
-/** Finds the toolchain and asks it its versions; throws RUSTLESS_BUILD_FAILED naming what failed. */
+/**
+ * Finds the toolchain and asks it its versions; throws RUSTLESS_BUILD_FAILED naming what failed.
+ * Without RUSTLESS_CARGO, a cargo the build user cannot run (rustup's under /root) gives way to
+ * Debian's /usr/bin/cargo or /usr/local/bin/cargo; with it, that cargo or an error.
+ */
 export async function resolveToolchain({ env = process.env, runAs }: ResolveToolchainOptions = {}): Promise<Toolchain> {
   const chosen = env.RUSTLESS_CARGO?.trim();
-  let cargo = chosen || cargoCommand();
+  const candidates = chosen ? [chosen] : [...new Set([cargoCommand(), '/usr/bin/cargo', '/usr/local/bin/cargo'])];
+  const tried: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      return await toolchainOf(candidate, runAs);
+    } catch (error) {
+      tried.push((error as Error).message);
+    }
+  }
+  const hint = chosen
+    ? `RUSTLESS_CARGO=${chosen} must name a cargo that ${runAs ? `the build user ${runAs.user}` : 'the gateway'} can run`
+    : "install Debian's (apt install cargo), or point RUSTLESS_CARGO at a toolchain outside /root and /home";
+  throw new RustlessError('RUSTLESS_BUILD_FAILED', `no cargo to build with: ${tried.join('; ')}; ${hint}`);
+}
+
+async function toolchainOf(candidate: string, runAs: ToolchainRunAs | undefined): Promise<Toolchain> {
+  let cargo = candidate;
   let rustc = join(dirname(cargo), 'rustc');
   if ((await realpath(cargo).catch(() => cargo)).endsWith('/rustup')) {
     // A rustup proxy: the toolchain it stands for, asked as this process (rustup lives in its home).
-    const sysroot = await ask(cargo.replace(/cargo$/, 'rustc'), ['--print', 'sysroot']);
-    if (sysroot.code !== 0) throw new RustlessError('RUSTLESS_BUILD_FAILED', `${cargo} is a rustup proxy, and \`rustc --print sysroot\` through it failed: ${sysroot.text}`);
+    const sysroot = await ask(join(dirname(cargo), 'rustc'), ['--print', 'sysroot']);
+    if (sysroot.code !== 0) throw new Error(`${cargo} is a rustup proxy, and \`rustc --print sysroot\` through it failed: ${sysroot.text}`);
     cargo = join(sysroot.text, 'bin', 'cargo');
     rustc = join(sysroot.text, 'bin', 'rustc');
   }
+  const who = runAs ? ` as the build user ${runAs.user}` : '';
+  const cargoV = await ask(cargo, ['-V'], runAs);
+  if (cargoV.code !== 0) throw new Error(`cannot run ${cargo}${who} (${cargoV.text})`);
   // rustc beside cargo is the usual layout (/usr/bin, a rustup toolchain's bin/); else PATH's.
   if ((await ask(rustc, ['-V'], runAs)).code !== 0) rustc = 'rustc';
-  const who = runAs ? ` as the build user ${runAs.user}` : '';
-  const hint = chosen
-    ? `RUSTLESS_CARGO=${chosen} must name a cargo that the build user can run`
-    : 'install Debian\'s (apt install cargo), or point RUSTLESS_CARGO at a toolchain outside /root and /home';
-  const cargoV = await ask(cargo, ['-V'], runAs);
-  if (cargoV.code !== 0) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cannot run ${cargo}${who}: ${cargoV.text}; ${hint}`);
   const rustcV = await ask(rustc, ['-vV'], runAs);
-  if (rustcV.code !== 0) throw new RustlessError('RUSTLESS_BUILD_FAILED', `cannot run ${rustc}${who}: ${rustcV.text}; ${hint}`);
-  const release = /^release: (\S+)$/m.exec(rustcV.text)?.[1] ?? '';
-  const host = /^host: (\S+)$/m.exec(rustcV.text)?.[1] ?? '';
+  if (rustcV.code !== 0) throw new Error(`cannot run ${rustc}${who} (${rustcV.text})`);
   const sysroot = await ask(rustc, ['--print', 'sysroot'], runAs);
   return {
     cargo,
     rustc,
     cargoVersion: cargoV.text.split('\n')[0]!,
     rustcVersion: rustcV.text.split('\n')[0]!,
-    release,
-    host,
+    release: /^release: (\S+)$/m.exec(rustcV.text)?.[1] ?? '',
+    host: /^host: (\S+)$/m.exec(rustcV.text)?.[1] ?? '',
     sysroot: sysroot.code === 0 ? sysroot.text : dirname(dirname(rustc)),
   };
 }

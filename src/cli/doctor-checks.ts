@@ -5,7 +5,8 @@
 import { execa } from 'execa';
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cargoCommand } from '../cargo/run-cargo.js';
+import { describeToolchain, resolveToolchain } from '../cargo/toolchain.js';
+import { unprivilegedUser } from '../backends/local/run-as.js';
 import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../cargo/crate-source.js';
 import { runnerCrates } from '../builder/runner-crates.js';
 import { BINDING_FIX, notifyVia } from '../gateway/notify.js';
@@ -19,8 +20,8 @@ export interface CheckResult {
   fix?: string;
 }
 
-export async function checkLocal(): Promise<CheckResult[]> {
-  return [checkNode(), await checkCargo(), await checkCrateSource()];
+export async function checkLocal(backend: 'local' | 'systemd' = 'local'): Promise<CheckResult[]> {
+  return [checkNode(), await checkToolchain(backend), await checkCrateSource()];
 }
 
 export async function checkSystemd(): Promise<CheckResult[]> {
@@ -40,10 +41,27 @@ function checkNode(): CheckResult {
   return { name: 'node', ok, detail: `node ${process.versions.node}`, fix: 'install Node.js 20.18 or newer (apt install nodejs on Debian trixie)' };
 }
 
-async function checkCargo(): Promise<CheckResult> {
-  const result = await execa(cargoCommand(), ['--version'], { reject: false });
-  if (result.exitCode === 0) return { name: 'cargo', ok: true, detail: result.stdout.trim() };
-  return { name: 'cargo', ok: false, detail: 'cargo was not found on PATH, in $CARGO or in ~/.cargo/bin', fix: 'apt install cargo (or install rustup)' };
+/**
+ * The cargo and rustc builds will run, found and run the way builds find and run them: on the
+ * local backend as root, as its unprivileged build user (rustup's under /root is out of its
+ * reach); on the systemd backend, the gateway's own, which each build's sandbox binds read-only.
+ */
+export async function checkToolchain(backend: 'local' | 'systemd', env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
+  const runAs = backend === 'local' ? await unprivilegedUser().catch(() => undefined) : undefined;
+  const fix = 'apt install cargo, or point RUSTLESS_CARGO (the gateway\'s --cargo) at a toolchain the build user can run, outside /root and /home';
+  try {
+    const toolchain = await resolveToolchain({ env, runAs });
+    const who = runAs ? `as the build user ${runAs.user}` : backend === 'systemd' ? 'bound read-only into each build\'s sandbox' : 'as this user';
+    let detail = `builds use ${describeToolchain(toolchain)} (${who})`;
+    if (runAs && !env.RUSTLESS_CARGO) {
+      // Root's own cargo (rustup's, say) may be newer than the one builds get: say so.
+      const own = await resolveToolchain({ env }).catch(() => undefined);
+      if (own && own.cargo !== toolchain.cargo) detail += `; root's ${own.cargoVersion} (${own.cargo}) is out of its reach`;
+    }
+    return { name: 'cargo', ok: true, detail };
+  } catch (error) {
+    return { name: 'cargo', ok: false, detail: (error as Error).message, fix };
+  }
 }
 
 /**

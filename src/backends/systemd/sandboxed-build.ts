@@ -14,11 +14,10 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, readdir, realpath } from 'node:fs/promises';
-import { totalmem } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { execa } from 'execa';
 import type { FailureContext } from '../../cargo/build-failure.js';
-import { formatBytes, jobsForThisHost, parseMemorySize } from '../../cargo/jobs.js';
+import { BYTES_PER_JOB, describeJobs, formatBytes } from '../../cargo/jobs.js';
 import { CARGO_OUTPUT_ENV, configFlags, runCargo } from '../../cargo/run-cargo.js';
 import { DEBIAN_REGISTRY } from '../../cargo/crate-source.js';
 import { toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
@@ -80,6 +79,8 @@ const CRATE_FILES = ['Cargo.toml', 'src', 'app'];
 const RUSTFLAGS = '-C target-feature=+crt-static';
 /** The line a build's script ends with: its cgroup's peak memory and OOM kills. */
 const MEMORY_MARK = 'rustless-build-memory:';
+/** The line a build's script starts with: the jobs it gave cargo, and why. */
+const JOBS_MARK = 'rustless-build-jobs:';
 const HOME_DIRS = ['/root', '/home', '/run/user'];
 
 /** One transient build unit: who it runs as, where its cache is, what it sees. */
@@ -187,7 +188,7 @@ export function sandboxCommand(spec: SandboxSpec, stateDir: string, limits: Buil
 export function buildScript(buildDir: string, cacheDir: string, cargo: readonly string[], layerKey?: string): string[] {
   const crate = join(cacheDir, 'crate');
   const sources = CRATE_FILES.map((file) => shellQuote(join(buildDir, file))).join(' ');
-  return withMemoryReport(
+  return wrapBuild(
     [...(layerKey ? seedScript(cacheDir, layerKey) : []), `rm -rf ${shellQuote(crate)}`, `mkdir ${shellQuote(crate)}`, `cp -R ${sources} ${shellQuote(crate)}/`, `cd ${shellQuote(crate)}`, '"$@"'],
     cargo,
   );
@@ -196,7 +197,7 @@ export function buildScript(buildDir: string, cacheDir: string, cargo: readonly 
 /** The script of a shared-dependencies build: each generated crate in turn, into one fresh target dir. */
 export function depsBuildScript(cratesDir: string, names: readonly string[], workDir: string, cargo: readonly string[]): string[] {
   const crates = join(workDir, 'crates');
-  return withMemoryReport(
+  return wrapBuild(
     [
       // From nothing, every time: nothing left there before is trusted into a layer.
       `rm -rf ${shellQuote(join(workDir, 'target'))} ${shellQuote(crates)}`,
@@ -208,31 +209,55 @@ export function depsBuildScript(cratesDir: string, names: readonly string[], wor
 }
 
 /**
- * Runs `lines` (they run cargo as "$@") in a subshell, then prints the unit's peak memory and
- * its OOM kills from its own memory cgroup (v1 on the test host, cgroup2 on a Pi) and exits
- * with the subshell's status.
+ * Runs `lines` (they run cargo as "$@") in a subshell, after choosing cargo's jobs the way
+ * cargoJobs() does from what the unit itself sees (MemAvailable, its cgroup's memory limit,
+ * its CPUs: the gateway's /proc hides meminfo); then prints the unit's peak memory and OOM
+ * kills from its memory cgroup (v1 on the test host, cgroup2 on a Pi) and exits with the
+ * subshell's status.
  */
-function withMemoryReport(lines: readonly string[], cargo: readonly string[]): string[] {
+function wrapBuild(lines: readonly string[], cargo: readonly string[]): string[] {
   const script = [
+    "cg=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/self/cgroup)",
+    'mem=/sys/fs/cgroup/memory$cg',
+    'if [ -z "$cg" ] || [ ! -r "$mem/memory.max_usage_in_bytes" ]; then',
+    "  mem=/sys/fs/cgroup$(sed -n 's/^0::\\(.*\\)$/\\1/p' /proc/self/cgroup)",
+    'fi',
+    'cpus=$(nproc)',
+    "avail=$(sed -n 's/^MemAvailable: *\\([0-9]*\\) kB$/\\1/p' /proc/meminfo)",
+    'avail=$(( ${avail:-0} * 1024 ))',
+    'limit=$(cat "$mem/memory.limit_in_bytes" 2>/dev/null || cat "$mem/memory.max" 2>/dev/null || echo max)',
+    // cgroup v1 says "no limit" with a number near 2^63.
+    '[ "$limit" = max ] || [ "$limit" -lt 4611686018427387904 ] || limit=max',
+    'budget=$avail',
+    'if [ "$limit" != max ] && { [ "$budget" -eq 0 ] || [ "$limit" -lt "$budget" ]; }; then budget=$limit; fi',
+    'jobs=$cpus',
+    `if [ "$budget" -gt 0 ] && [ $((budget / ${BYTES_PER_JOB})) -lt "$jobs" ]; then jobs=$((budget / ${BYTES_PER_JOB})); fi`,
+    '[ "$jobs" -ge 1 ] || jobs=1',
+    'export CARGO_BUILD_JOBS=$jobs',
+    `echo "${JOBS_MARK} jobs=$jobs cpus=$cpus mem_available=$avail limit=$limit" >&2`,
     '(',
     'set -eu',
     ...lines,
     // Not `) && ... || ...`: in a tested context the subshell would ignore its set -e.
     ')',
     'status=$?',
-    'peak=; oom=',
-    "cg=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/self/cgroup)",
-    'v1=/sys/fs/cgroup/memory$cg',
-    'if [ -n "$cg" ] && [ -r "$v1/memory.max_usage_in_bytes" ]; then',
-    '  peak=$(cat "$v1/memory.max_usage_in_bytes"); oom=$(sed -n "s/^oom_kill //p" "$v1/memory.oom_control")',
-    'else',
-    "  cg=$(sed -n 's/^0::\\(.*\\)$/\\1/p' /proc/self/cgroup)",
-    '  peak=$(cat "/sys/fs/cgroup$cg/memory.peak" 2>/dev/null || true); oom=$(sed -n "s/^oom_kill //p" "/sys/fs/cgroup$cg/memory.events" 2>/dev/null || true)',
-    'fi',
+    'peak=$(cat "$mem/memory.max_usage_in_bytes" 2>/dev/null || cat "$mem/memory.peak" 2>/dev/null || true)',
+    'oom=$(sed -n "s/^oom_kill //p" "$mem/memory.oom_control" 2>/dev/null || sed -n "s/^oom_kill //p" "$mem/memory.events" 2>/dev/null || true)',
     `echo "${MEMORY_MARK} peak=\${peak:-unknown} oom_kill=\${oom:-unknown}" >&2`,
     'exit $status',
   ].join('\n');
   return ['/bin/sh', '-c', script, 'rustless-build', ...cargo];
+}
+
+/** The jobs line of a build's script as the build log says it, or undefined for any other line. */
+export function parseJobsLine(line: string): string | undefined {
+  if (!line.startsWith(JOBS_MARK)) return undefined;
+  const field = (name: string): string | undefined => new RegExp(`${name}=(\\S+)`).exec(line)?.[1];
+  const number = (name: string): number | undefined => {
+    const value = Number(field(name));
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  return describeJobs(number('jobs') ?? 1, { cpus: number('cpus') ?? 1, memAvailable: number('mem_available'), memoryMax: number('limit') });
 }
 
 /** What a build's memory line said. */
@@ -259,10 +284,9 @@ export function parseMemoryLine(line: string): BuildMemory | undefined {
 export async function sandboxedBuild(job: BuildJob, output: BuildOutput, { stateDir, limits, signal }: SandboxedBuildOptions): Promise<string> {
   const { toolchain } = job;
   const target = toolchain.host;
-  const jobs = await jobsForThisHost(parseMemorySize(limits.memoryMax, totalmem()));
-  output.line(`rustless: ${jobs.reason}`);
   const toolchainPaths = toolchainBinds(toolchain);
-  const cargo = [toolchain.cargo, 'build', '--release', '--target', target, '-j', String(jobs.jobs), ...configFlags(job.cargoConfig)];
+  // The jobs: CARGO_BUILD_JOBS, set by the script inside the unit (wrapBuild).
+  const cargo = [toolchain.cargo, 'build', '--release', '--target', target, ...configFlags(job.cargoConfig)];
   const runOptions: Omit<RunOptions, 'what'> = { stateDir, limits, signal, toolchain, failure: { crateSource: job.crateSource, registry: DEBIAN_REGISTRY, toolchain } };
 
   let layerKey: string | undefined;
@@ -325,8 +349,9 @@ async function runInSandbox(spec: SandboxSpec, cacheDir: string, command: string
     progress: (done, total, compiled) => output.progress(done, total, compiled),
     line: (text) => {
       const parsed = parseMemoryLine(text);
+      const jobs = parsed ? undefined : parseJobsLine(text);
       if (parsed) memory = parsed;
-      else output.line(text);
+      else output.line(jobs === undefined ? text : `rustless: ${jobs}`);
     },
   };
   const onAbort = (): void => void execa('systemctl', ['stop', `${spec.unit}.service`], { reject: false });

@@ -5,7 +5,7 @@ import { printJson } from '../output.js';
 
 export async function doctor({ flags }: CommandContext): Promise<number> {
   const backend = flags.backend === 'systemd' ? 'systemd' : 'local';
-  const results: CheckResult[] = [...(await checkLocal()), ...(backend === 'systemd' ? await checkSystemd() : [])];
+  const results: CheckResult[] = [...(await checkLocal(backend)), ...(backend === 'systemd' ? await checkSystemd() : [])];
   const ok = results.every((r) => r.ok);
   if (flags.json) {
     printJson({ backend, ok, checks: results });

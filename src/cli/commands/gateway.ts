@@ -16,6 +16,7 @@ import { describeTarget, inheritedSockets, type ListenTarget } from '../../gatew
 import { stopSignal } from '../../gateway/stop-signal.js';
 import { parseTrustedProxies } from '../../gateway/client-address.js';
 import { PACKAGE_ROOT } from '../../version.js';
+import { parseMemorySize } from '../../cargo/jobs.js';
 import type { CommandContext, Flags } from '../command.js';
 import { UsageError } from '../output.js';
 
@@ -32,6 +33,17 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   const frozenPressurePercent = integerFlag(flags, 'frozen-pressure', 10);
   if (frozenPressurePercent > 100) throw new UsageError(`--frozen-pressure is a percent of time, 0 to 100, got ${frozenPressurePercent}`);
   const freezer = stringFlag(flags, 'freezer') ?? 'auto';
+  // The toolchain builds run (src/cargo/toolchain.ts reads it, as `rustless doctor` does).
+  const cargo = stringFlag(flags, 'cargo');
+  if (cargo !== undefined) process.env.RUSTLESS_CARGO = cargo;
+  const buildMemory = stringFlag(flags, 'build-memory');
+  if (buildMemory !== undefined) {
+    try {
+      parseMemorySize(buildMemory);
+    } catch (error) {
+      throw new UsageError(`--build-memory: ${(error as Error).message}`);
+    }
+  }
   if (!(FREEZERS as readonly string[]).includes(freezer)) throw new UsageError(`--freezer must be one of ${FREEZERS.join(', ')}, got ${JSON.stringify(freezer)}`);
   // Flags first: a bad token file is one line, before anything is opened.
   const adminPort = stringFlag(flags, 'admin-port');
@@ -48,7 +60,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   }
   // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
   const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
-  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number]);
+  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number], buildMemory);
   const metricsListen = stringFlag(flags, 'metrics-listen');
   const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
@@ -106,11 +118,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
 
 const FREEZERS = ['auto', 'cgroup1', 'cgroup2', 'off'] as const;
 
-async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean, freezer: (typeof FREEZERS)[number]): Promise<Backend> {
+async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean, freezer: (typeof FREEZERS)[number], buildMemory: string | undefined): Promise<Backend> {
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   // On systemd every log line is a journal entry: per-request lines only when asked for.
-  return new SystemdBackend({ stateDir, runtimeDir, accessLog, freezer });
+  return new SystemdBackend({ stateDir, runtimeDir, accessLog, freezer, ...(buildMemory ? { buildLimits: { memoryMax: buildMemory } } : {}) });
 }
 
 /** The TCP admin listener's bearer token: one line of errors for a missing, open or short file. */
