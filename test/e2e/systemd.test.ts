@@ -191,16 +191,55 @@ const ESCAPES = [
   'write-shared-cache',
   'write-other-app-target',
   'poison-other-rlib',
+  'write-shared-deps',
+  'replace-shared-deps',
+  'truncate-shared-deps',
+  'delete-shared-deps',
+  'plant-cargo-config',
+  'read-other-app-output',
   'read-gateway-environ',
   'signal-gateway',
   'user-namespace',
   'fork-500',
 ];
 
+/** hello's code as another app, `hello2` on /hello2: a new app whose first build starts from the shared dependencies. */
+async function deployHello2(t: Test): Promise<{ sha256: string; output: string }> {
+  await ok(t, `rm -rf /root/apps/hello2 && cp -r ${SRC}/runner/examples/hello /root/apps/hello2 && rm -rf /root/apps/hello2/target && sed -i 's/^name = "hello"/name = "hello2"/' /root/apps/hello2/Cargo.toml /root/apps/hello2/rustless.toml && sed -i 's#"/hello#"/hello2#' /root/apps/hello2/rustless.toml`);
+  const result = await sh('rustless deploy --verbose /root/apps/hello2');
+  t.equal(result.exitCode, 0, 'deploy hello2', { output: (result.stdout + result.stderr).slice(-4000) });
+  const build = (await appInfo('hello2')).currentBuild;
+  const sha256 = (await ok(t, `sha256sum /var/lib/rustless/builds/${build}/runner | cut -d' ' -f1`)).stdout.trim();
+  t.equal((await get('/hello2/x')).status, 200, 'hello2 answers');
+  return { sha256, output: result.stdout + result.stderr };
+}
+
+/** Every file of the shared dependencies with its checksum, owner and mode, as one digest. */
+const LAYER_DIGEST = 'cd /var/cache/rustless/deps && find . -printf "%p %U %m %s\\n" | sort | md5sum && find . -type f -exec md5sum {} + | sort | md5sum';
+
+t.test('a new app builds from the shared dependencies, which are read-only and root\'s', async (t) => {
+  const { output } = await deployHello2(t);
+  const lines = output.split('\n').filter((line) => line.startsWith('rustless:'));
+  t.match(lines[0], /^rustless: building with cargo 1\.\d+\.\d+ .* and rustc 1\.\d+\.\d+ .* in \/usr\/bin$/, 'the first line names the cargo and rustc');
+  t.match(output, /^rustless: dependencies prebuilt by rust-less for this toolchain, crate source and target: \/var\/cache\/rustless\/deps\/[0-9a-f]{24} \(read-only\)$/m);
+  t.match(output, /^rustless: this app's target directory starts as a copy of the shared dependencies/m);
+  t.match(output, /^rustless: cargo -j \d \(\d CPUs?, MemAvailable [0-9.]+ [MG]iB, the build's limit 2\.0 GiB; 640 MiB per job\)$/m, 'the jobs follow the memory');
+  t.match(output, /^rustless: peak build memory \d+(\.\d)? [MG]iB \(build; MemoryMax=2G\)$/m, 'the peak memory is in the build log');
+  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
+  t.same(compiled, ['hello2', 'rustless-app-hello2'], 'only the app and its runner crate compile');
+  t.match(output, /^ {2}build: \d+\/\d+ ready, 2 crates compiled, \d+ s$/m, 'deploy sums the build up: crates compiled, time spent');
+  const layer = await ok(t, 'stat -c "%U %a" /var/cache/rustless/deps /var/cache/rustless/deps/*/target && find /var/cache/rustless/deps ! -user root | wc -l && find /var/cache/rustless/deps -perm /022 | wc -l');
+  t.match(layer.stdout, /^root 755\nroot 755\n0\n0\n$/, 'owned by root, writable by no one else');
+  await ok(t, 'rustless rm hello2');
+});
+
 t.test('a hostile build.rs cannot leave the build sandbox; the honest app is untouched', async (t) => {
+  const alone = await deployHello2(t);
+  await ok(t, 'rustless rm hello2');
   await ok(t, `rm -rf /root/apps/hostile && cp -r ${SRC}/test/e2e/fixtures/hostile /root/apps/hostile && sed -i 's/const GATEWAY_PORT: u16 = 8080;/const GATEWAY_PORT: u16 = ${port};/' /root/apps/hostile/build.rs`);
   const helloTarget = '/var/cache/rustless/build/hello/target';
   const before = (await ok(t, `find ${helloTarget} -type f -newer /root/apps/hostile/build.rs | wc -l; ls -la --time-style=+%s ${helloTarget}/*/release/deps | md5sum`)).stdout;
+  const layerBefore = (await ok(t, LAYER_DIGEST)).stdout;
   const result = await deploy('hostile');
   const output = result.stdout + result.stderr;
   t.not(result.exitCode, 0, 'the hostile build fails (on purpose, once it has reported)');
@@ -217,6 +256,11 @@ t.test('a hostile build.rs cannot leave the build sandbox; the honest app is unt
   t.equal((await sh(`find /var/cache/rustless /var/lib/rustless -name rustless-poison | grep -q .`)).exitCode, 1, 'no poison file anywhere');
   const after = (await ok(t, `find ${helloTarget} -type f -newer /root/apps/hostile/build.rs | wc -l; ls -la --time-style=+%s ${helloTarget}/*/release/deps | md5sum`)).stdout;
   t.equal(after, before, "hello's target directory is unchanged");
+  t.equal((await ok(t, LAYER_DIGEST)).stdout, layerBefore, 'the shared dependencies are unchanged, file by file');
+  t.equal((await sh('find / -xdev -path "*/.cargo/config.toml" 2>/dev/null | grep -v "^/root/" | grep -q .')).exitCode, 1, 'no cargo config planted for a later build');
+  const after2 = await deployHello2(t);
+  t.equal(after2.sha256, alone.sha256, 'an honest app built after the hostile one is the same binary as built alone');
+  await ok(t, 'rustless rm hello2');
   t.equal((await ok(t, 'systemctl list-units --no-legend "rustless-build-*"')).stdout.trim(), '', 'no build unit is left running');
   t.equal((await get('/hello/still')).status, 200, 'hello still answers');
   t.equal((await sh('rustless ls --json | grep -q \\"hostile\\"')).exitCode, 0, 'the failed build is on record');
