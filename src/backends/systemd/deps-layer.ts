@@ -93,8 +93,7 @@ export async function publishLayer(key: string): Promise<void> {
 }
 
 /** Shell lines for an app's build: copy layer `key` into the app's cache unless its target came from it. */
-export function seedScript(cacheDir: string, key: string): string[] {
-  const layer = depsLayerDir(key);
+export function seedScript(cacheDir: string, key: string, layer = depsLayerDir(key)): string[] {
   const stamp = join(cacheDir, 'deps-layer');
   const target = join(cacheDir, 'target');
   // A target directory seeded from another layer (an older toolchain) starts again from this one.
