@@ -3,7 +3,7 @@
  * client, the CLI and the TUI read them: this module sits below all of them and imports nothing
  * but types from the layers beneath (backends, registry).
  */
-import type { RuntimeStatus } from '../backends/backend.js';
+import type { MemoryLimits, RuntimeStatus } from '../backends/backend.js';
 import type { AppManifest } from '../manifest/manifest.js';
 import type { BuildStatus } from '../registry/registry.js';
 
@@ -45,6 +45,17 @@ export interface BuildInfo {
   routes: RouteInfo[];
 }
 
+/** An app's memory limit as it holds, not only as rustless.toml writes it. */
+export interface AppMemory {
+  /** The serving build's `container.memory` (`128M`); null before a build serves. */
+  limit: string | null;
+  /** False when nothing enforces it (no memory controller; the local backend). */
+  enforced: boolean;
+  /** Why not, and what makes it hold, when not enforced. */
+  reason?: string;
+  fix?: string;
+}
+
 export interface AppSummary {
   name: string;
   status: AppStatus;
@@ -55,6 +66,7 @@ export interface AppSummary {
   runtime: RuntimeStatus;
   inflight: number;
   stats: AppStatsSnapshot;
+  memory: AppMemory;
 }
 
 /** A secret an app's manifest declares, or one that is set, or both; never its value. */
@@ -97,4 +109,6 @@ export interface GatewayInfo {
   publicUrl: string | null;
   apps: number;
   uptimeS: number;
+  /** Whether the backend's memory limits, for functions and for builds, hold. */
+  memoryLimits: MemoryLimits;
 }

@@ -137,8 +137,21 @@ export interface Activation {
 /** `Activation.started` when nothing had to start. */
 export const STARTED: Promise<void> = Promise.resolve();
 
+/** Whether the memory limits a backend sets (apps' `container.memory`, builds') really hold. */
+export interface MemoryLimits {
+  enforced: boolean;
+  /** Why not, when not enforced. */
+  reason?: string;
+  /** What makes them hold, when something can. */
+  fix?: string;
+  /** The builds' own limit, when they have one (`2G`). */
+  build?: string;
+}
+
 export interface Backend {
   readonly kind: 'local' | 'systemd';
+  /** Read once at start: only a reboot changes it. */
+  readonly memoryLimits: MemoryLimits;
   /** Compiles a prepared runner crate. Rejects with RUSTLESS_BUILD_FAILED and the compiler's output. */
   build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact>;
   /** The toolchain its builds run, as its build user can run it. */

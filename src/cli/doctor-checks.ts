@@ -5,6 +5,7 @@
 import { execa } from 'execa';
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MEMORY_FIX, readMemoryController, type MemoryControllerPaths } from '../backends/systemd/memory-controller.js';
 import { describeToolchain, resolveToolchain } from '../cargo/toolchain.js';
 import { unprivilegedUser } from '../backends/local/run-as.js';
 import { DEBIAN_REGISTRY, detectCrateSource, probeCratesIo } from '../cargo/crate-source.js';
@@ -25,7 +26,16 @@ export async function checkLocal(backend: 'local' | 'systemd' = 'local'): Promis
 }
 
 export async function checkSystemd(): Promise<CheckResult[]> {
-  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkSystemdVersion(), checkNotify()];
+  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkSystemdVersion(), checkNotify(), checkMemory()];
+}
+
+/**
+ * The apps' `container.memory` and the builds' MemoryMax= need the kernel's memory controller,
+ * which stock Raspberry Pi OS boots without; systemd then accepts MemoryMax= and limits nothing.
+ */
+export function checkMemory(paths?: MemoryControllerPaths): CheckResult {
+  const { enforced, detail } = readMemoryController(paths);
+  return { name: 'memory', ok: enforced, detail: enforced ? detail : `${detail}: MemoryMax= is accepted and limits nothing`, ...(enforced ? {} : { fix: MEMORY_FIX }) };
 }
 
 /** rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted forever. */
@@ -96,20 +106,36 @@ async function checkSystemdPid1(): Promise<CheckResult> {
   return { name: 'systemd', ok: booted, detail: booted ? 'systemd is the init system' : 'this system was not booted with systemd', fix: 'use the local backend (rustless gateway --backend local) on this machine' };
 }
 
+/**
+ * What the systemd backend needs, and what that means on a Pi: bookworm has Podman 4.3 (no
+ * Quadlet) and systemd 252; trixie has Podman 5.4 and systemd 257.
+ */
+export const NEEDS_TRIXIE = 'the systemd backend needs Podman 4.4+ with Quadlet and systemd 256+, which means Debian trixie or Raspberry Pi OS trixie; on this machine use the local backend (rustless gateway --backend local, or npm start)';
+
 async function checkPodman(): Promise<CheckResult> {
   const result = await execa('podman', ['--version'], { reject: false });
-  if (result.exitCode !== 0) return { name: 'podman', ok: false, detail: 'podman was not found', fix: 'apt install podman (4.4 or newer: Debian trixie or later)' };
-  const version = /(\d+)\.(\d+)/.exec(result.stdout);
+  if (result.exitCode !== 0) return { name: 'podman', ok: false, detail: 'podman was not found', fix: `apt install podman; ${NEEDS_TRIXIE}` };
+  return podmanVersionCheck(result.stdout.trim());
+}
+
+/** `podman --version` (`podman version 4.3.1`) against 4.4, the first with Quadlet. */
+export function podmanVersionCheck(line: string): CheckResult {
+  const version = /(\d+)\.(\d+)/.exec(line);
   const ok = version !== null && (Number(version[1]) > 4 || (Number(version[1]) === 4 && Number(version[2]) >= 4));
-  return { name: 'podman', ok, detail: result.stdout.trim(), fix: 'Quadlet needs podman 4.4 or newer: upgrade to Debian trixie (Raspberry Pi OS trixie)' };
+  return { name: 'podman', ok, detail: line, ...(ok ? {} : { fix: NEEDS_TRIXIE }) };
 }
 
 async function checkQuadlet(): Promise<CheckResult> {
-  const paths = ['/usr/lib/systemd/system-generators/podman-system-generator', '/usr/libexec/podman/quadlet'];
-  for (const path of paths) {
-    if (await access(path).then(() => true, () => false)) return { name: 'quadlet', ok: true, detail: path };
-  }
-  return { name: 'quadlet', ok: false, detail: `none of ${paths.join(', ')} exists`, fix: 'apt install podman (4.4 or newer ships Quadlet)' };
+  return quadletCheck(await Promise.all(QUADLET_PATHS.map((path) => access(path).then(() => path, () => undefined))));
+}
+
+const QUADLET_PATHS = ['/usr/lib/systemd/system-generators/podman-system-generator', '/usr/libexec/podman/quadlet'];
+
+/** Quadlet's generator or binary, whichever of QUADLET_PATHS exists (undefined where not). */
+export function quadletCheck(found: Array<string | undefined>): CheckResult {
+  const path = found.find((p) => p !== undefined);
+  if (path) return { name: 'quadlet', ok: true, detail: path };
+  return { name: 'quadlet', ok: false, detail: `none of ${QUADLET_PATHS.join(', ')} exists`, fix: NEEDS_TRIXIE };
 }
 
 /**
@@ -129,5 +155,5 @@ async function checkSystemdVersion(): Promise<CheckResult> {
 export function systemdVersionCheck(line: string): CheckResult {
   const major = Number(/^systemd (\d+)/.exec(line)?.[1] ?? 0);
   const ok = major >= MIN_SYSTEMD;
-  return { name: 'systemd-run', ok, detail: line, ...(ok ? {} : { fix: `the systemd backend needs systemd ${MIN_SYSTEMD} or newer (Debian trixie, Raspberry Pi OS trixie); on this machine use the local backend` }) };
+  return { name: 'systemd-run', ok, detail: line, ...(ok ? {} : { fix: NEEDS_TRIXIE }) };
 }

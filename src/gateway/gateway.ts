@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir, secretsDir } from '../backends/app-dirs.js';
-import type { Backend, BuildArtifact, RuntimeStatus } from '../backends/backend.js';
+import type { Backend, BuildArtifact, MemoryLimits, RuntimeStatus } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { SecretStore } from '../secrets/secret-store.js';
@@ -18,7 +18,7 @@ import type { AppManifest } from '../manifest/manifest.js';
 import { Registry, type BuildRecord } from '../registry/registry.js';
 import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
-import type { AppDetail, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
+import type { AppDetail, AppMemory, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
 import { AppLifecycle, type LifecycleOptions } from './app-lifecycle.js';
 import { memoryPressureReader } from './memory-pressure.js';
 import { drainable, type Drainer } from './drain.js';
@@ -179,6 +179,7 @@ export class Gateway {
       publicUrl: this.#publicUrl,
       apps: this.registry.listApps().length,
       uptimeS: Math.round((Date.now() - this.#started) / 1000),
+      memoryLimits: this.backend.memoryLimits,
     };
   }
 
@@ -365,6 +366,7 @@ export class Gateway {
       runtime,
       inflight: this.lifecycle.inflight(name),
       stats,
+      memory: appMemory(current?.manifest.container.memory ?? null, this.backend.memoryLimits),
     };
   }
 
@@ -374,6 +376,10 @@ export class Gateway {
     const running = apps.filter((app) => this.lifecycle.isActive(app.name)).length;
     this.#notifier.status(`${apps.length} apps, ${running} running, ${this.#requests} requests served`);
   }
+}
+
+function appMemory(limit: string | null, { enforced, reason, fix }: MemoryLimits): AppMemory {
+  return enforced ? { limit, enforced } : { limit, enforced, ...(reason ? { reason } : {}), ...(fix ? { fix } : {}) };
 }
 
 function appStatus(latest: string | undefined, deployed: boolean, runtime: RuntimeStatus, requests: number): AppStatus {

@@ -4,6 +4,7 @@ import { useKeys } from './use-keys.js';
 import { BuildList } from './BuildList.js';
 import type { DataChoice } from '../api/types.js';
 import { ConfirmPrompt } from './ConfirmPrompt.js';
+import { memoryNote } from '../api/memory-note.js';
 import { runtimeNote } from '../api/runtime-note.js';
 import { DataPrompt } from './DataPrompt.js';
 import { ago, ms, percent, rate } from './format.js';
@@ -97,7 +98,8 @@ export function AppPage({ app }: AppPageProps) {
   const unset = data?.secrets.find((s) => s.declared && !s.set)?.name ?? '';
   const routeRows = Math.min(data?.routes.length ?? 1, Math.max(1, Math.floor((rows - 10) / 2)));
   const note = data ? runtimeNote(data.runtime) : undefined;
-  const buildRows = Math.max(1, rows - routeRows - 12 - (note ? 1 : 0));
+  const unlimited = data ? memoryNote(data.memory) : undefined;
+  const buildRows = Math.max(1, rows - routeRows - 13 - (note ? 1 : 0));
   return (
     <Frame title={app} note={data ? `build #${data.currentBuild ?? '-'}` : 'loading…'} error={detail.error?.message} keys={keys}>
       {data ? (
@@ -119,6 +121,13 @@ export function AppPage({ app }: AppPageProps) {
           <Text wrap="truncate-end" dimColor>
             {`rate ${rate(data.stats.requestsPerS)}  5xx ${percent(data.stats.errorRatio)}  requests ${data.stats.requests}  errors ${data.stats.errors}  p50 ${ms(data.stats.latencyMsP50)}  p95 ${ms(data.stats.latencyMsP95)}  cold starts ${data.stats.coldStarts}  thaws ${data.stats.thaws}  in flight ${data.inflight}  last use ${ago(data.stats.lastUsedAt)}  idle stop ${data.idleTimeoutS}s`}
           </Text>
+          {unlimited ? (
+            <Text wrap="truncate-end" color={colour('yellow')}>
+              {unlimited}
+            </Text>
+          ) : (
+            <Text wrap="truncate-end" dimColor>{`memory limit ${data.memory.limit ?? '-'}`}</Text>
+          )}
           {data.secrets.length > 0 || data.dataDir ? (
             <Text wrap="truncate-end">
               {data.secrets.length > 0 ? 'secrets ' : ''}

@@ -32,10 +32,13 @@ t.test('doctor says what the systemd backend lacks here, and how to get it', asy
 
 t.test('ls lists apps for people and as JSON for scripts', async (t) => {
   const text = await gw.cli(['ls']);
-  t.match(text.stdout, /^APP\s+STATUS\s+BUILD/);
-  t.match(text.stdout, /echo\s+ready\s+#1/);
+  t.match(text.stdout, /^APP\s+STATUS\s+BUILD\s+MEMORY/);
+  // The local backend limits no memory: ls claims none, and says why once.
+  t.match(text.stdout, /echo\s+ready\s+#1\s+none\s/);
+  t.match(text.stdout, /\nmemory is not limited: the local backend sets no memory limits \(runners and builds are plain child processes\)\. Fix: use the systemd backend\n?$/);
   const json = JSON.parse((await gw.cli(['ls', '--json'])).stdout);
   t.match(json, [{ name: 'echo', status: 'ready', currentBuild: 1, routes: [{ methods: ['POST', 'PUT'], path: '/echo', function: 'Echo' }, { methods: ['*'], path: '/echo/*rest' }] }]);
+  t.same(json[0].memory, { limit: '128M', enforced: false, reason: 'the local backend sets no memory limits (runners and builds are plain child processes)', fix: 'use the systemd backend' });
 });
 
 t.test('invoke sends one request through the public listener', async (t) => {

@@ -69,6 +69,7 @@ t.test('register, build, invoke, read the log and delete an app from the TUI', a
   screen = await s.waitFor('Recent logs');
   t.match(screen, /Builds\n\* #\d+ +succeeded/, 'app page lists the serving build');
   t.match(screen, /runtime: /);
+  t.match(screen, /memory is not limited \(rustless\.toml's 128M/, 'the local backend enforces no memory limit, and the page says so');
 
   s.press('i');
   await s.waitFor('Choose a route');

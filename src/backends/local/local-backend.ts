@@ -15,7 +15,7 @@ import { configFlags, runCargo } from '../../cargo/run-cargo.js';
 import { resolveToolchain, toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir, secretsDir } from '../app-dirs.js';
-import { STARTED, type Activation, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type LogOptions, type RunnerExit, type RuntimeStatus } from '../backend.js';
+import { STARTED, type Activation, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type LogOptions, type MemoryLimits, type RunnerExit, type RuntimeStatus } from '../backend.js';
 import { LogRing } from './log-ring.js';
 import { RunnerProcess, type ProcessEnd } from './runner-process.js';
 import type { RunAs } from './run-as.js';
@@ -51,6 +51,7 @@ interface LocalApp {
 
 export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
+  readonly memoryLimits: MemoryLimits = { enforced: false, reason: 'the local backend sets no memory limits (runners and builds are plain child processes)', fix: 'use the systemd backend' };
   readonly #stateDir: string;
   readonly #cacheDir: string;
   readonly #secrets: SecretStore;

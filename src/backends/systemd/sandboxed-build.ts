@@ -51,6 +51,8 @@ export interface SandboxedBuildOptions {
   /** `/var/lib/rustless`: hidden from the build except the build's own directory. */
   stateDir: string;
   limits: BuildLimits;
+  /** False without a memory controller: MemoryMax= is then set but holds nothing, and the log says so. */
+  memoryEnforced?: boolean;
   signal?: AbortSignal | undefined;
 }
 
@@ -281,7 +283,7 @@ export function parseMemoryLine(line: string): BuildMemory | undefined {
  * are none for this toolchain, crate source and target); returns the static binary, copied
  * into the build dir.
  */
-export async function sandboxedBuild(job: BuildJob, output: BuildOutput, { stateDir, limits, signal }: SandboxedBuildOptions): Promise<string> {
+export async function sandboxedBuild(job: BuildJob, output: BuildOutput, { stateDir, limits, memoryEnforced = true, signal }: SandboxedBuildOptions): Promise<string> {
   const { toolchain } = job;
   const target = toolchain.host;
   const toolchainPaths = toolchainBinds(toolchain);
@@ -311,7 +313,7 @@ export async function sandboxedBuild(job: BuildJob, output: BuildOutput, { state
   await readableByOthers(job.buildDir, CRATE_FILES);
   output.line(
     `rustless: building in the sandbox unit ${spec.unit}.service as the dynamic user ${spec.user} ` +
-      `(${spec.network ? 'with' : 'no'} network, MemoryMax=${limits.memoryMax}, CPUQuota=${limits.cpuQuota}, TasksMax=${limits.tasksMax})`,
+      `(${spec.network ? 'with' : 'no'} network, MemoryMax=${limits.memoryMax}${memoryEnforced ? '' : ' NOT enforced: no memory controller'}, CPUQuota=${limits.cpuQuota}, TasksMax=${limits.tasksMax})`,
   );
   const seedFrom = layerKey !== undefined && layerReady(layerKey) ? layerKey : undefined;
   await runInSandbox(spec, cacheDir, buildScript(job.buildDir, cacheDir, cargo, seedFrom), output, { ...runOptions, what: 'build' });

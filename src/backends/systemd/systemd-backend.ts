@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LogOptions, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
+import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LogOptions, type MemoryLimits, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
 import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
@@ -20,6 +20,7 @@ import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-confi
 import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
 import { resolveToolchain, type Toolchain } from '../../cargo/toolchain.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { MEMORY_FIX, readMemoryController, type MemoryControllerPaths } from './memory-controller.js';
 import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
@@ -36,10 +37,13 @@ export interface SystemdBackendOptions {
   accessLog?: boolean;
   /** Which cgroup freezer the warm tier uses (`rustless gateway --freezer`); `off`: none, idle apps are stopped. */
   freezer?: FreezerChoice | 'off';
+  /** Where to read whether the memory controller is on (the host's cgroup mount by default). */
+  memoryController?: MemoryControllerPaths;
 }
 
 export class SystemdBackend implements Backend {
   readonly kind = 'systemd' as const;
+  readonly memoryLimits: MemoryLimits;
   readonly #stateDir: string;
   readonly #runtimeDir: string;
   readonly #dirs: { quadletDir: string; unitDir: string };
@@ -65,13 +69,15 @@ export class SystemdBackend implements Backend {
   /** Apps this process froze, and the files that thaw them (also in `<runtimeDir>/frozen/`). */
   readonly #frozen = new Map<string, FrozenCgroups>();
 
-  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false, freezer = 'auto' }: SystemdBackendOptions) {
+  constructor({ stateDir, runtimeDir, quadletDir = QUADLET_DIR, unitDir = UNIT_DIR, buildLimits = {}, accessLog = false, freezer = 'auto', memoryController }: SystemdBackendOptions) {
     this.#accessLog = accessLog;
     this.#freezer = freezer === 'off' ? undefined : findFreezer(freezer);
     this.#stateDir = stateDir;
     this.#runtimeDir = runtimeDir;
     this.#dirs = { quadletDir, unitDir };
     this.#limits = { ...DEFAULT_BUILD_LIMITS, ...buildLimits };
+    const memory = readMemoryController(memoryController);
+    this.memoryLimits = memory.enforced ? { enforced: true, build: this.#limits.memoryMax } : { enforced: false, reason: memory.detail, fix: MEMORY_FIX, build: this.#limits.memoryMax };
     this.#secrets = new SecretStore(secretsDir(stateDir));
   }
 
@@ -81,7 +87,7 @@ export class SystemdBackend implements Backend {
   }
 
   async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const binaryPath = await sandboxedBuild(job, output, { stateDir: this.#stateDir, limits: this.#limits, signal: job.signal });
+    const binaryPath = await sandboxedBuild(job, output, { stateDir: this.#stateDir, limits: this.#limits, memoryEnforced: this.memoryLimits.enforced, signal: job.signal });
     const image = imageName(job.app, job.buildId);
     output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
     await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });

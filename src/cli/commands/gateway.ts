@@ -61,6 +61,11 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
   const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
   const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number], buildMemory);
+  const memory = backend.memoryLimits;
+  // One line in the journal at start: the units still say MemoryMax=, and nothing else would tell.
+  if (backend.kind === 'systemd' && !memory.enforced) {
+    console.error(`rustless: memory is NOT limited: ${memory.reason}; neither the apps' container.memory nor the builds' MemoryMax=${memory.build} is enforced. Fix: ${memory.fix}`);
+  }
   const metricsListen = stringFlag(flags, 'metrics-listen');
   const metricsTarget = metricsListen === undefined ? undefined : hostPort(metricsListen, '--metrics-listen');
   if (metricsTarget && flags['no-metrics']) throw new UsageError('--metrics-listen and --no-metrics exclude each other');
