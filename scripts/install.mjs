@@ -1,20 +1,30 @@
 #!/usr/bin/env zx
 // Installs rust-less on this host as a systemd service, the way a user sets up a Pi:
-//   sudo npx zx scripts/install.mjs [--prefix /usr/local] [--port 8080] [--gateway-flags "--idle-timeout 120"]
-//   sudo npx zx scripts/install.mjs --uninstall [--keep-data]
-// It copies the built package (dist, production node_modules, runner, units, quadlets) to
-// PREFIX/lib/rustless, links PREFIX/bin/rustless, creates the `rustless` group,
-// /var/lib/rustless and /etc/rustless, installs the units and starts rustless.socket.
-// Run `npm ci && npm run build` in the checkout first. See docs/systemd.md.
+//   sudo rustless install [--port 8080] [--gateway-flags "--idle-timeout 120"] [--enable-memory-cgroup]
+//     (from the npm package: runs this script with --in-place; see docs/install.md)
+//   sudo npx zx scripts/install.mjs [--prefix /usr/local] [--port 8080] ...   (from a checkout)
+//   ... --uninstall [--keep-data]
+// From a checkout it copies the built package (dist, production node_modules, runner, units,
+// quadlets) to PREFIX/lib/rustless and links PREFIX/bin/rustless (run `npm ci` there first);
+// --in-place uses the package where it is (npm install -g put it there, and made the command).
+// Then it creates the `rustless` group, /var/lib/rustless and /etc/rustless, installs the
+// units, starts rustless.socket, and says whether memory limits hold on this kernel
+// (--enable-memory-cgroup turns them on for the next boot on Raspberry Pi OS). See
+// docs/install.md and docs/systemd.md.
 import { ensureBinding } from './lib/sd-notify-binding.mjs';
+import { CMDLINE_FILE, cmdlineEnables, enableMemoryCgroup } from './lib/memory-cgroup.mjs';
 
 $.verbose = false;
 
+const inPlace = Boolean(argv['in-place']);
 const source = path.resolve(argv.source ?? path.join(__dirname, '..'));
 const prefix = path.resolve(argv.prefix ?? '/usr/local');
-const libDir = path.join(prefix, 'lib', 'rustless');
+const libDir = inPlace ? source : path.join(prefix, 'lib', 'rustless');
 const binLink = path.join(prefix, 'bin', 'rustless');
+/** What the units run: the package's own entry point, which npm's bin link also points at. */
+const command = inPlace ? path.join(libDir, 'dist', 'cli', 'main.js') : binLink;
 const unitDir = argv['unit-dir'] ?? '/etc/systemd/system';
+const cmdline = String(argv.cmdline ?? CMDLINE_FILE);
 const stateDir = '/var/lib/rustless';
 const configDir = '/etc/rustless';
 const quadletDir = '/etc/containers/systemd';
@@ -32,35 +42,24 @@ const fail = (text) => {
 if (process.getuid() !== 0) fail('run it as root (sudo): it installs systemd units and creates a group');
 if (argv.port !== undefined && !/^\d+$/.test(String(argv.port))) fail(`--port must be a port number, got ${JSON.stringify(argv.port)}`);
 if (!(await which('systemctl', { nothrow: true }))) fail('systemctl was not found: the systemd backend needs a host booted with systemd');
+// systemctl alone proves nothing (Debian installs it in containers and chroots too): check
+// before changing anything, not at the first systemctl call halfway through.
+if (!(await fs.pathExists('/run/systemd/system'))) fail('this host was not booted with systemd (no /run/systemd/system): the systemd backend cannot run here; use the local backend (rustless gateway --backend local)');
+if (inPlace && /^\/(home|root)\//.test(libDir)) fail(`npm installed rust-less under ${libDir}, a home directory, which rustless.service cannot read (ProtectHome=yes): install it with \`sudo npm install -g\` (a system prefix), or from a checkout with \`sudo npx zx scripts/install.mjs\``);
 
 if (argv.uninstall) await uninstall();
 else await install();
 
 async function install() {
   const t0 = Date.now();
-  if (!(await fs.pathExists(path.join(source, 'dist', 'cli', 'main.js')))) fail(`${source}/dist is missing: run \`npm ci && npm run build\` in ${source} first`);
-  if (!(await fs.pathExists(path.join(source, 'node_modules')))) fail(`${source}/node_modules is missing: run \`npm ci\` in ${source} first`);
-
-  // A fresh copy next to the old one, then swapped in: a running gateway keeps its files.
-  const staging = `${libDir}.new-${process.pid}`;
-  await fs.remove(staging);
-  await fs.mkdirp(staging);
-  for (const entry of PACKAGE_ENTRIES) {
-    const from = path.join(source, entry);
-    if (!(await fs.pathExists(from))) continue;
-    await fs.copy(from, path.join(staging, entry), { filter: (file) => !/\/runner\/(.*\/)?target(\/|$)/.test(file) && !file.endsWith('/runner/Cargo.lock') });
+  if (inPlace) {
+    if (!(await fs.pathExists(command))) fail(`${command} is missing: this package was not built (npm pack builds dist/)`);
+    say(`package in ${libDir} (where npm installed it); the units run ${command}`);
+  } else {
+    await copyPackage();
   }
-  await copyProductionModules(source, staging);
-  await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);
-  const notifyThroughChild = await ensureNotify(staging);
-  const old = `${libDir}.old-${process.pid}`;
-  if (await fs.pathExists(libDir)) await fs.move(libDir, old);
-  await fs.move(staging, libDir);
-  await fs.remove(old);
-  await fs.mkdirp(path.dirname(binLink));
-  await fs.remove(binLink);
-  await fs.symlink(path.join(libDir, 'dist', 'cli', 'main.js'), binLink);
-  say(`package in ${libDir}, ${binLink} -> ${libDir}/dist/cli/main.js`);
+  // After the copy: install it into the copy the service runs.
+  const notifyThroughChild = await ensureNotify(libDir);
 
   if ((await $({ nothrow: true })`getent group rustless`).exitCode !== 0) {
     await $`groupadd --system rustless`;
@@ -80,7 +79,7 @@ async function install() {
 
   for (const unit of UNITS) {
     let text = await fs.readFile(path.join(libDir, 'units', unit), 'utf8');
-    text = text.replaceAll('/usr/local/bin/rustless', binLink).replaceAll('/usr/local/lib/rustless', libDir);
+    text = text.replaceAll('/usr/local/bin/rustless', command).replaceAll('/usr/local/lib/rustless', libDir);
     await fs.writeFile(path.join(unitDir, unit), text);
   }
   // systemd-notify is a child of the gateway: systemd takes its messages only with this.
@@ -108,10 +107,62 @@ async function install() {
     say('restarted the running gateway on the new version');
   }
 
-  const doctor = await $({ nothrow: true })`${binLink} doctor --backend systemd`;
+  const doctor = await $({ nothrow: true })`${command} doctor --backend systemd`;
   echo(doctor.stdout.trimEnd());
   if (doctor.exitCode !== 0) say('doctor found problems (above): the gateway may not be able to build or run functions until they are fixed');
+  await memoryController();
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; the gateway starts on the first connection to port ${argv.port ?? 8080} or /run/rustless/admin.sock`);
+}
+
+/**
+ * Stock Raspberry Pi OS boots without the kernel's memory controller: every MemoryMax= is then
+ * accepted and limits nothing. Says so; --enable-memory-cgroup edits the kernel's command line
+ * (scripts/lib/memory-cgroup.mjs) so that the next boot has it.
+ */
+async function memoryController() {
+  const { readMemoryController } = await import(path.join(libDir, 'dist', 'backends', 'systemd', 'memory-controller.js'));
+  const memory = readMemoryController();
+  const enable = Boolean(argv['enable-memory-cgroup']);
+  if (memory.enforced) {
+    if (enable) say('--enable-memory-cgroup: the memory controller is on already; nothing to change');
+    return;
+  }
+  if (!enable) {
+    if (await cmdlineEnables(cmdline)) say(`memory limits are OFF until the next boot: ${cmdline} has cgroup_enable=memory already; reboot`);
+    else say(`memory limits are OFF: ${memory.detail}. The apps' container.memory and the builds' MemoryMax= limit nothing. Run this again with --enable-memory-cgroup (it appends cgroup_enable=memory to ${cmdline}), then reboot`);
+    return;
+  }
+  if (!(await fs.pathExists(cmdline))) fail(`--enable-memory-cgroup: ${cmdline} does not exist (this is not Raspberry Pi OS?): add cgroup_enable=memory to this kernel's command line yourself (on GRUB: GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub), and reboot`);
+  const result = await enableMemoryCgroup(cmdline).catch((error) => fail(`--enable-memory-cgroup: ${error.message}`));
+  if (result.changed) say(`--enable-memory-cgroup: ${cmdline} is now "${result.line}" (as it was: ${result.backup}). REBOOT to turn memory limits on`);
+  else say(`--enable-memory-cgroup: ${cmdline} has cgroup_enable=memory already. REBOOT to turn memory limits on`);
+}
+
+/**
+ * Copies the checkout's built package to libDir and links binLink: a fresh copy next to the
+ * old one, then swapped in, so a running gateway keeps its files.
+ */
+async function copyPackage() {
+  if (!(await fs.pathExists(path.join(source, 'dist', 'cli', 'main.js')))) fail(`${source}/dist is missing: run \`npm ci && npm run build\` in ${source} first`);
+  if (!(await fs.pathExists(path.join(source, 'node_modules')))) fail(`${source}/node_modules is missing: run \`npm ci\` in ${source} first`);
+  const staging = `${libDir}.new-${process.pid}`;
+  await fs.remove(staging);
+  await fs.mkdirp(staging);
+  for (const entry of PACKAGE_ENTRIES) {
+    const from = path.join(source, entry);
+    if (!(await fs.pathExists(from))) continue;
+    await fs.copy(from, path.join(staging, entry), { filter: (file) => !/\/runner\/(.*\/)?target(\/|$)/.test(file) && !file.endsWith('/runner/Cargo.lock') });
+  }
+  await copyProductionModules(source, staging);
+  await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);
+  const old = `${libDir}.old-${process.pid}`;
+  if (await fs.pathExists(libDir)) await fs.move(libDir, old);
+  await fs.move(staging, libDir);
+  await fs.remove(old);
+  await fs.mkdirp(path.dirname(binLink));
+  await fs.remove(binLink);
+  await fs.symlink(path.join(libDir, 'dist', 'cli', 'main.js'), binLink);
+  say(`package in ${libDir}, ${binLink} -> ${libDir}/dist/cli/main.js`);
 }
 
 /**
@@ -163,8 +214,11 @@ async function uninstall() {
     const images = (await $({ nothrow: true })`podman images --noheading --format {{.Repository}}:{{.Tag}} --filter reference=localhost/rustless-fn-*`).stdout.split('\n').filter(Boolean);
     if (images.length) await $({ nothrow: true })`podman rmi --force --ignore ${images}`;
   }
-  await fs.remove(binLink);
-  await fs.remove(libDir);
+  // An npm-installed package is npm's to remove (npm uninstall -g rustless).
+  if (!inPlace) {
+    await fs.remove(binLink);
+    await fs.remove(libDir);
+  }
   await fs.remove('/run/rustless');
   // The apps' build caches (owned by their builds' dynamic users); rebuilt on the next deploy.
   await fs.remove('/var/cache/rustless');

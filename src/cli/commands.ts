@@ -14,6 +14,7 @@ const stop = (c: CommandContext) => import('./commands/app-actions.js').then((m)
 const rollback = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rollback(c));
 const rm = (c: CommandContext) => import('./commands/app-actions.js').then((m) => m.rm(c));
 const newApp = (c: CommandContext) => import('./commands/new.js').then((m) => m.newApp(c));
+const install = (c: CommandContext) => import('./commands/install.js').then((m) => m.install(c));
 const doctor = (c: CommandContext) => import('./commands/doctor.js').then((m) => m.doctor(c));
 const secret = (c: CommandContext) => import('./commands/secret.js').then((m) => m.secret(c));
 const exportCommand = (c: CommandContext) => import('./commands/export.js').then((m) => m.exportCommand(c));
@@ -102,6 +103,15 @@ export const COMMANDS: Record<string, Command> = {
     run: exportCommand,
   },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, args: [], options: { backend: { type: 'string' } }, optionValues: { backend: BACKENDS }, run: doctor },
+  install: {
+    usage: 'rustless install [--port 8080] [--gateway-flags "--idle-timeout 120"] [--enable-memory-cgroup] | install --uninstall [--keep-data]',
+    summary: 'install rust-less as a systemd service from this package, as root (docs/install.md)',
+    needsHost: false,
+    args: [],
+    // The same as INSTALL_OPTIONS in commands/install.ts, which this table must not load.
+    options: { port: { type: 'string' }, 'gateway-flags': { type: 'string' }, 'enable-memory-cgroup': { type: 'boolean' }, uninstall: { type: 'boolean' }, 'keep-data': { type: 'boolean' } },
+    run: install,
+  },
   completion: {
     usage: 'rustless completion bash|zsh|fish',
     summary: 'print a shell completion script (commands, flags, and app names from the current host)',
