@@ -4,8 +4,8 @@
  * accepts `MemoryMax=` without a word, and nothing is limited. Where to look:
  * - the unified hierarchy (the Pi, Debian trixie): `memory` in `<root>/cgroup.controllers`
  *   (6.12 kernels no longer list it in /proc/cgroups);
- * - a hybrid or v1 host (this project's CI and namespace test host): the v1 memory controller,
- *   mounted at `<root>/memory` and enabled in /proc/cgroups.
+ * - a hybrid or v1 host (this project's CI and namespace test host): the v1 memory controller
+ *   mounted at `<root>/memory` (/proc/cgroups, when readable, says why it is not).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,13 +35,15 @@ export function readMemoryController({ cgroupRoot = process.env.RUSTLESS_CGROUP_
     if (list.includes('memory')) return { enforced: true, detail: `the memory controller is on (${controllersFile}: ${list.join(' ')})` };
     return { enforced: false, detail: `the memory controller is off: ${controllersFile} lists ${list.length ? list.join(' ') : 'nothing'} (a kernel booted with cgroup_disable=memory, as Raspberry Pi OS is)` };
   }
-  // Hybrid or v1: /proc/cgroups says whether the kernel enabled it, the mount whether systemd can use it.
-  const line = readText(procCgroups)?.split('\n').find((l) => l.split(/\s+/)[0] === 'memory');
-  const enabled = line !== undefined && line.trim().split(/\s+/)[3] === '1';
-  const mounted = existsSync(join(cgroupRoot, 'memory', 'memory.limit_in_bytes'));
-  if (enabled && mounted) return { enforced: true, detail: `the cgroup v1 memory controller is on (${join(cgroupRoot, 'memory')})` };
-  const why = line === undefined ? `${procCgroups} does not list it` : !enabled ? `${procCgroups} shows it disabled (cgroup_disable=memory)` : `it is not mounted at ${join(cgroupRoot, 'memory')}`;
-  return { enforced: false, detail: `the memory controller is off: neither ${controllersFile} exists nor the v1 controller is usable (${why})` };
+  // Hybrid or v1: a disabled controller cannot be mounted, so the mount is the answer. (The
+  // gateway's own sandbox, ProcSubset=pid, hides /proc/cgroups: it only explains a missing mount.)
+  const v1 = join(cgroupRoot, 'memory');
+  if (existsSync(join(v1, 'memory.limit_in_bytes'))) return { enforced: true, detail: `the cgroup v1 memory controller is on (${v1})` };
+  const proc = readText(procCgroups);
+  const line = proc?.split('\n').find((l) => l.split(/\s+/)[0] === 'memory');
+  const why =
+    proc === undefined ? `${procCgroups} is not readable here` : line === undefined ? `${procCgroups} does not list it` : line.trim().split(/\s+/)[3] === '1' ? `${procCgroups} shows it enabled, but it is not mounted` : `${procCgroups} shows it disabled (cgroup_disable=memory)`;
+  return { enforced: false, detail: `the memory controller is off: no ${controllersFile}, and no v1 memory controller at ${v1} (${why})` };
 }
 
 function readText(file: string): string | undefined {

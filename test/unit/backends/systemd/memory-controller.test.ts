@@ -33,21 +33,24 @@ t.test('unified without it, as stock Raspberry Pi OS boots (cgroup_disable=memor
   t.equal(readMemoryController({ cgroupRoot: tree({ 'cgroup.controllers': 'memoryx pids\n' }) }).enforced, false, 'a whole word, not a prefix');
 });
 
-t.test('hybrid v1 (the CI host): mounted and enabled, or not', async (t) => {
+t.test('hybrid v1 (the CI host): the mount decides; /proc/cgroups says why not', async (t) => {
   const files = { 'unified/cgroup.controllers': '', 'memory/memory.limit_in_bytes': '9223372036854771712\n' };
   const on = tree({ ...files, proc: PROC_ON });
   t.match(readMemoryController({ cgroupRoot: on, procCgroups: join(on, 'proc') }), { enforced: true, detail: /cgroup v1 memory controller is on/ });
+  // rustless.service runs with ProcSubset=pid: no /proc/cgroups, and the mount still counts.
+  t.match(readMemoryController({ cgroupRoot: on, procCgroups: join(on, 'hidden') }), { enforced: true });
 
-  const disabled = tree({ ...files, proc: PROC_OFF });
+  const disabled = tree({ 'unified/cgroup.controllers': '', proc: PROC_OFF });
   const off = readMemoryController({ cgroupRoot: disabled, procCgroups: join(disabled, 'proc') });
   t.equal(off.enforced, false);
   t.match(off.detail, 'shows it disabled (cgroup_disable=memory)');
 
   const unmounted = tree({ 'unified/cgroup.controllers': '', proc: PROC_ON });
-  t.match(readMemoryController({ cgroupRoot: unmounted, procCgroups: join(unmounted, 'proc') }), { enforced: false, detail: /it is not mounted at/ });
+  t.match(readMemoryController({ cgroupRoot: unmounted, procCgroups: join(unmounted, 'proc') }), { enforced: false, detail: /shows it enabled, but it is not mounted/ });
 
-  const unlisted = tree({ ...files, proc: PROC_ON.replace(/memory.*\n/, '') });
+  const unlisted = tree({ 'unified/cgroup.controllers': '', proc: PROC_ON.replace(/memory.*\n/, '') });
   t.match(readMemoryController({ cgroupRoot: unlisted, procCgroups: join(unlisted, 'proc') }), { enforced: false, detail: /does not list it/ });
+  t.match(readMemoryController({ cgroupRoot: unlisted, procCgroups: join(unlisted, 'hidden') }), { enforced: false, detail: /is not readable here/ });
 });
 
 t.test('RUSTLESS_CGROUP_ROOT moves the root, for tests of a whole gateway', async (t) => {
