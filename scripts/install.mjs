@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Installs rust-less on this host as a systemd service, the way a user sets up a Pi:
-//   sudo rustless install [--port 8080] [--gateway-flags "--idle-timeout 120"] [--enable-memory-cgroup]
+//   sudo rustless install [--port 8080] [--gateway-flags="--idle-timeout 120"] [--enable-memory-cgroup]
 //     (from the npm package: runs this script with --in-place; see docs/install.md)
 //   sudo npx zx scripts/install.mjs [--prefix /usr/local] [--port 8080] ...   (from a checkout)
 //   ... --uninstall [--keep-data]

@@ -104,7 +104,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, args: [], options: { backend: { type: 'string' } }, optionValues: { backend: BACKENDS }, run: doctor },
   install: {
-    usage: 'rustless install [--port 8080] [--gateway-flags "--idle-timeout 120"] [--enable-memory-cgroup] | install --uninstall [--keep-data]',
+    usage: 'rustless install [--port 8080] [--gateway-flags="--idle-timeout 120"] [--enable-memory-cgroup] | install --uninstall [--keep-data]',
     summary: 'install rust-less as a systemd service from this package, as root (docs/install.md)',
     needsHost: false,
     args: [],
