@@ -28,6 +28,10 @@ export const ERROR_STATUS = {
   RUSTLESS_UPLOAD_TOO_LARGE: 413,
   RUSTLESS_BUILD_FAILED: 422,
   RUSTLESS_BACKEND_FAILED: 500,
+  /** A full disk: what could not be written and where (507 Insufficient Storage). */
+  RUSTLESS_NO_SPACE: 507,
+  /** The registry file fails SQLite's integrity check; the message says how to recover. */
+  RUSTLESS_REGISTRY_CORRUPT: 500,
   RUSTLESS_HOST_NOT_FOUND: 500,
   RUSTLESS_INTERNAL: 500,
 } as const;

@@ -148,6 +148,18 @@ export interface MemoryLimits {
   build?: string;
 }
 
+/** An app's serving build, as the registry records it, for `Backend.recover`. */
+export interface LiveBuild {
+  app: string;
+  buildId: number;
+  artifact: BuildArtifact;
+}
+
+export interface RecoverOptions {
+  /** The previous gateway did not stop cleanly (a power cut, a crash, a kill). */
+  unclean: boolean;
+}
+
 export interface Backend {
   readonly kind: 'local' | 'systemd';
   /** Read once at start: only a reboot changes it. */
@@ -192,6 +204,13 @@ export interface Backend {
    */
   runnerExit?(app: string, since: number): Promise<RunnerExit | undefined>;
   logs(app: string, options?: LogOptions): AsyncIterable<string>;
+  /**
+   * Optional: called once as the gateway starts, before the live builds are installed again.
+   * Makes every live build runnable after whatever stopped the last gateway (a power cut can
+   * damage Podman's storage or lose an image), and removes what an interrupted `rm` left.
+   * Resolves with what it did, a few words each; empty when nothing needed doing.
+   */
+  recover?(live: readonly LiveBuild[], options: RecoverOptions): Promise<string[]>;
   /** Removes everything the backend holds for the app: process, units, images, sockets. */
   remove(app: string): Promise<void>;
   close(): Promise<void>;

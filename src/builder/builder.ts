@@ -21,6 +21,8 @@ import { prepareDepsCrates } from './deps-crates.js';
 import type { BuildEvent } from './events.js';
 import { distinctFunctions, generateRunnerCrate, inspectUserCrate } from './runner-crate.js';
 import { unpackUpload, type UploadLimits } from './unpack.js';
+import { syncFilesystems } from '../storage/durable-file.js';
+import { isNoSpace, noSpaceError } from '../storage/no-space.js';
 
 export interface BuilderHooks {
   /** Throws RUSTLESS_ROUTE_CONFLICT when the manifest's routes collide with another app's. */
@@ -138,12 +140,17 @@ export class Builder {
       return queued;
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
+      const thrown = isNoSpace(error) ? noSpaceError('receiving the upload', this.#stateDir, error) : error;
       if (build) {
         // Only a failure to write the runner crate (a full disk, say) gets here: no half-written build stays.
         await rm(this.buildDir(build.id), { recursive: true, force: true });
-        this.#registry.markFailed(build.id, (error as Error).message);
+        try {
+          this.#registry.markFailed(build.id, (thrown as Error).message);
+        } catch {
+          // A registry on a full disk keeps the build `queued`: the next start marks it failed.
+        }
       }
-      throw error;
+      throw thrown;
     }
   }
 
@@ -214,6 +221,17 @@ export class Builder {
   }
 
   /**
+   * At start: deletes build directories the registry has no build for (an `rm` cut short by a
+   * power cut removes the rows first). Returns what it did, for the gateway's recovery line.
+   */
+  async removeOrphans(): Promise<string[]> {
+    const root = join(this.#stateDir, 'builds');
+    const orphans = (await readdir(root).catch(() => [] as string[])).filter((name) => /^\d+$/.test(name) && this.#registry.getBuild(Number(name)) === undefined);
+    for (const name of orphans) await rm(join(root, name), { recursive: true, force: true });
+    return orphans.length > 0 ? [`${orphans.length} build director${orphans.length === 1 ? 'y' : 'ies'} of removed apps deleted`] : [];
+  }
+
+  /**
    * Stops taking builds and fails the queued ones; waits for the running build to end, or with
    * `abort` cancels it first.
    */
@@ -270,6 +288,9 @@ export class Builder {
       const buildJob: BuildJob = { ...job, cargoConfig: source.cargoConfig, crateSource: source.kind, toolchain, depsCrates, signal };
       const artifact = await this.#backend.build(buildJob, output);
       if (signal.aborted) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled');
+      // The binary (and the image, which the backend synced) must be on the disk before the
+      // registry says succeeded: a build answered `live` survives a power cut.
+      await syncFilesystems([job.buildDir]);
 
       this.#registry.markSucceeded(state.id, artifact);
       const build = this.#registry.requireBuild(state.id);
@@ -284,8 +305,14 @@ export class Builder {
       this.#finish(state, 'succeeded');
       finished('succeeded');
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#registry.markFailed(state.id, message);
+      const failure = isNoSpace(error) ? noSpaceError(`build #${state.id} of ${state.app}`, this.buildDir(state.id), error) : error;
+      const message = failure instanceof Error ? failure.message : String(failure);
+      try {
+        this.#registry.markFailed(state.id, message);
+      } catch (registryError) {
+        // A full disk may refuse this write too: the build stays `building` until the next start fails it.
+        console.error(`rustless: recording build #${state.id} as failed: ${(registryError as Error).message}`);
+      }
       this.#finish(state, 'failed', message);
       finished('failed');
     }

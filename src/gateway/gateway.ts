@@ -16,6 +16,8 @@ import { Builder } from '../builder/builder.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppManifest } from '../manifest/manifest.js';
 import { Registry, type BuildRecord } from '../registry/registry.js';
+import { checkRegistryFile } from '../registry/registry-check.js';
+import { isNoSpace, naming } from '../storage/no-space.js';
 import { RouteTable } from '../router/route-table.js';
 import { VERSION } from '../version.js';
 import type { AppDetail, AppMemory, AppStatus, AppSummary, BuildInfo, DataChoice, GatewayInfo, RouteInfo, SecretInfo } from '../api/types.js';
@@ -25,6 +27,7 @@ import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { ClientAddresses } from './client-address.js';
+import { markRunning, markStopped, recoveryLine } from './start-recovery.js';
 import { createPublicHandler } from './public-handler.js';
 import { RunnerClients } from './upstream/runner-clients.js';
 
@@ -112,17 +115,47 @@ export class Gateway {
   }
 
   /** Opens the registry and puts every app's serving build back in place. */
+  /**
+   * Opens the registry and puts every app's serving build back in place. After an unclean stop
+   * (a power cut) it checks and repairs first, and logs one line saying what it did
+   * (start-recovery.ts): the registry's integrity, builds cut short, the backend's storage.
+   */
   static async open(options: GatewayOptions): Promise<Gateway> {
     await mkdir(options.stateDir, { recursive: true });
-    const registry = new Registry(join(options.stateDir, 'rustless.db'));
-    registry.failUnfinishedBuilds('the gateway stopped during this build');
-    const gateway = new Gateway(options, registry);
-    for (const app of registry.listApps()) {
-      if (app.currentBuild === null) continue;
-      const build = registry.requireBuild(app.currentBuild);
-      await gateway.backend.install(app.name, build.manifest, build.artifact as BuildArtifact);
-      gateway.lifecycle.setIdleTimeout(app.name, secondsToMs(build.manifest.idleTimeoutS));
+    const file = join(options.stateDir, 'rustless.db');
+    const done: string[] = [];
+    const repaired = checkRegistryFile(file);
+    if (repaired) done.push(repaired);
+    const registry = new Registry(file);
+    const unclean = await markRunning(options.stateDir);
+    try {
+      const cut = registry.failUnfinishedBuilds('the gateway stopped during this build');
+      if (cut.length > 0) done.push(`build${cut.length > 1 ? 's' : ''} ${cut.join(', ')} cut short, marked failed (the previous build serves)`);
+    } catch (error) {
+      if (!isNoSpace(error)) throw error;
+      console.error(`rustless: unfinished builds not marked failed yet (no space left on device in ${options.stateDir}); the next start does it`);
     }
+    const gateway = new Gateway(options, registry);
+    const live = registry.listApps().flatMap((app) => {
+      if (app.currentBuild === null) return [];
+      const build = registry.requireBuild(app.currentBuild);
+      return [{ app: app.name, buildId: build.id, artifact: build.artifact as BuildArtifact, manifest: build.manifest }];
+    });
+    if (gateway.backend.recover) done.push(...(await gateway.backend.recover(live, { unclean })));
+    done.push(...(await gateway.builder.removeOrphans()));
+    done.push(...(await gateway.secrets.removeOrphans(new Set(registry.listApps().map((app) => app.name)))));
+    for (const { app, manifest, artifact } of live) {
+      try {
+        await gateway.backend.install(app, manifest, artifact);
+      } catch (error) {
+        // One app that cannot be put back must not keep the others offline.
+        console.error(`rustless: app ${app} could not be installed again: ${(error as Error).message}`);
+        done.push(`app ${app} NOT installed (${(error as Error).message.split('\n')[0]})`);
+      }
+      gateway.lifecycle.setIdleTimeout(app, secondsToMs(manifest.idleTimeoutS));
+    }
+    const line = recoveryLine(unclean, done, live.length);
+    if (line) console.error(line);
     gateway.#reloadRoutes((error) => console.error(`rustless: ${error.message} (both were deployed before this was refused; they keep serving, redeploy one to settle it)`));
     return gateway;
   }
@@ -248,7 +281,7 @@ export class Gateway {
 
   async rollback(app: string, buildId?: number): Promise<AppDetail> {
     this.registry.requireApp(app);
-    await this.builder.rollback(app, buildId);
+    await naming(`rolling back ${app}`, this.#options.stateDir, () => this.builder.rollback(app, buildId));
     return this.describeApp(app);
   }
 
@@ -283,7 +316,9 @@ export class Gateway {
       throw new RustlessError('RUSTLESS_DATA_CHOICE_NEEDED', `app ${app} has a data directory (${dir}): say whether to keep it or delete it (rustless rm ${app} --keep-data or --delete-data)`, { details: { dataDir: dir } });
     }
     await this.lifecycle.exclusive(app, async () => {
-      this.registry.deleteApp(app);
+      // The registry first: an `rm` cut short leaves no app half-removed, and the next start
+      // removes what was left of it (units, images, builds, secrets; see start-recovery.ts).
+      await naming(`removing ${app}`, this.#options.stateDir, () => this.registry.deleteApp(app));
       this.#reloadRoutes();
       this.#clients.drop(app);
       await this.backend.remove(app);
@@ -311,6 +346,7 @@ export class Gateway {
       await this.#clients.close();
       await this.backend.close();
       this.registry.close();
+      await markStopped(this.#options.stateDir);
     })();
     return this.#closing;
   }
@@ -340,7 +376,17 @@ export class Gateway {
       await this.backend.install(build.app, build.manifest, artifact);
       this.#clients.drop(build.app);
       this.lifecycle.markInactive(build.app);
-      this.registry.activateBuild(build);
+      try {
+        this.registry.activateBuild(build);
+      } catch (error) {
+        // The registry (a full disk, say) did not take it: the build it names goes back in place.
+        const previous = this.registry.getApp(build.app)?.currentBuild;
+        if (previous !== null && previous !== undefined) {
+          const serving = this.registry.requireBuild(previous);
+          await this.backend.install(build.app, serving.manifest, serving.artifact as BuildArtifact);
+        }
+        throw error;
+      }
       this.lifecycle.setIdleTimeout(build.app, secondsToMs(build.manifest.idleTimeoutS));
       this.#reloadRoutes();
     });

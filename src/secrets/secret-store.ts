@@ -6,10 +6,12 @@
  * A backend hands a runner a copy made at start (`deliver`), readable by the runner's user only,
  * so removing a secret takes effect at the next start and the stored copy stays the gateway's.
  */
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { RustlessError } from '../errors.js';
 import { VARIABLE_NAME } from '../manifest/manifest.js';
+import { removeFileDurable, syncDir, writeFileDurable } from '../storage/durable-file.js';
+import { naming } from '../storage/no-space.js';
 
 /** Large enough for a key or a certificate, small enough to keep out of mistakes. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -31,12 +33,15 @@ export class SecretStore {
     if (value.length === 0) throw new RustlessError('RUSTLESS_BAD_REQUEST', `secret ${name} is empty: give it a value on standard input`);
     if (value.length > MAX_SECRET_BYTES) throw new RustlessError('RUSTLESS_BAD_REQUEST', `secret ${name} is ${value.length} bytes; at most ${MAX_SECRET_BYTES} are allowed`);
     const dir = this.#appDir(app);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(this.#dir, 0o700);
-    // Written under a temporary name first, so a runner never reads half a secret.
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, value, { mode: 0o600 });
-    await rename(tmp, join(dir, name));
+    // Atomic and durable: after a crash or a power cut the secret has its old value or the new
+    // one, never half of one, and the new one for sure once `rustless secret set` answered.
+    await naming(`setting secret ${name} of app ${app}`, dir, async () => {
+      const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(this.#dir, 0o700);
+      // New directories are durable only once their parents are synced.
+      if (created !== undefined) for (const parent of [dirname(this.#dir), this.#dir]) await syncDir(parent);
+      await writeFileDurable(join(dir, name), value, { mode: 0o600 });
+    });
   }
 
   /** Removes a secret; false when it was not set. */
@@ -44,7 +49,7 @@ export class SecretStore {
     checkName(name);
     const file = join(this.#appDir(app), name);
     const existed = (await this.names(app)).includes(name);
-    await rm(file, { force: true });
+    if (existed) await removeFileDurable(file);
     return existed;
   }
 
@@ -56,6 +61,13 @@ export class SecretStore {
 
   async removeApp(app: string): Promise<void> {
     await rm(this.#appDir(app), { recursive: true, force: true });
+  }
+
+  /** At start: removes the secrets of apps that no longer exist (an `rm` cut short removes the app first). */
+  async removeOrphans(apps: ReadonlySet<string>): Promise<string[]> {
+    const orphans = (await readdir(this.#dir).catch(() => [] as string[])).filter((app) => !apps.has(app));
+    for (const app of orphans) await this.removeApp(app);
+    return orphans.length > 0 ? [`the secrets of removed app${orphans.length === 1 ? '' : 's'} ${orphans.join(', ')} deleted`] : [];
   }
 
   /**

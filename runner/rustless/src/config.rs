@@ -61,6 +61,11 @@ pub fn secret(name: &str) -> Result<String, Error> {
 /// The app's data directory: writable, and kept across idle stops, restarts, redeploys and
 /// rollbacks. An app asks for one with `[storage] data = true` in `rustless.toml`; without it
 /// this is an [`Error`] that answers 500 `NO_DATA_DIR` and says so.
+///
+/// A write survives a power cut only once it is synced: write files with
+/// [`write_durable`](crate::write_durable) (a temporary file, `fsync`, rename, `fsync` of the
+/// directory) and answer success only after it returned `Ok`. A database you bring (SQLite, say)
+/// must be set to sync its commits (`PRAGMA synchronous = FULL`).
 pub fn data_dir() -> Result<PathBuf, Error> {
     match std::env::var_os(DATA_DIR_VAR) {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),

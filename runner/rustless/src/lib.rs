@@ -78,6 +78,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod durable;
 mod error;
 mod function;
 mod request;
@@ -86,6 +87,7 @@ mod response;
 pub mod urlencoded;
 
 pub use config::{data_dir, env, secret};
+pub use durable::write_durable;
 pub use error::Error;
 pub use function::Function;
 pub use request::{Request, RequestBuilder};

@@ -11,12 +11,13 @@
  * - The data directory `<state-dir>/data/<app>` is mounted at `/data`, handed to the
  *   container's user by Podman (`:U`), since the gateway itself has no right to chown.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import type { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir } from '../app-dirs.js';
 import { podman } from './podman.js';
+import { writeFileIfChanged } from '../../storage/durable-file.js';
 
 /** Where the runner finds its secrets inside the container. */
 const SECRETS_IN_CONTAINER = '/run/secrets';
@@ -40,7 +41,7 @@ export async function renderAppConfig(stateDir: string, app: string, manifest: A
   if (env.length > 0) {
     await mkdir(join(stateDir, 'env'), { recursive: true, mode: 0o700 });
     // The manifest refused NUL, CR and LF in values: one line each, as Podman reads them.
-    await writeFile(file, env.map(([name, value]) => `${name}=${value}\n`).join(''), { mode: 0o600 });
+    await writeFileIfChanged(file, env.map(([name, value]) => `${name}=${value}\n`).join(''), { mode: 0o600 });
     lines.push(`EnvironmentFile=${file}`);
   } else {
     await rm(file, { force: true });

@@ -8,6 +8,9 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './systemctl.js';
 
+/** Podman's image store (rootful, the default graphroot): synced after each image build. */
+export const IMAGE_STORE = '/var/lib/containers/storage';
+
 /** The repository all of an app's images are tagged in; the tag is the build id. */
 export function imageRepository(app: string): string {
   return `localhost/rustless-fn-${app}`;

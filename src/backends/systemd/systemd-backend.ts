@@ -6,18 +6,21 @@
  * arrives meanwhile waits in its backlog instead of failing.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
-import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LogOptions, type MemoryLimits, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
+import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LiveBuild, type LogOptions, type MemoryLimits, type RecoverOptions, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
+import { syncFilesystems, writeFileIfChanged } from '../../storage/durable-file.js';
+import { isNoSpace } from '../../storage/no-space.js';
 import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
-import { buildScratchImage, imageName, listImages, removeImages } from './podman.js';
+import { repairImages } from './image-repair.js';
+import { buildScratchImage, IMAGE_STORE, imageName, listImages, removeImages } from './podman.js';
 import { resolveToolchain, type Toolchain } from '../../cargo/toolchain.js';
 import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
 import { MEMORY_FIX, readMemoryController, type MemoryControllerPaths } from './memory-controller.js';
@@ -91,6 +94,8 @@ export class SystemdBackend implements Backend {
     const image = imageName(job.app, job.buildId);
     output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
     await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });
+    // The image's layers on the disk before the build can be reported live (builder.ts syncs the binary).
+    await syncFilesystems([IMAGE_STORE].filter((dir) => existsSync(dir)));
     return { binaryPath, image };
   }
 
@@ -106,12 +111,21 @@ export class SystemdBackend implements Backend {
     this.#installed.set(app, { manifest, artifact });
     // Podman keeps its secrets across restarts; they are synced here only for an app that has
     // some (a store restored from a backup, say), so a gateway start does not ask Podman per app.
-    const secrets = (await this.#secrets.names(app)).length > 0 ? await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir)) : [];
+    const secrets = await this.#secrets.names(app);
+    if (secrets.length > 0) {
+      try {
+        await syncPodmanSecrets(app, this.#secrets, secretsDir(this.#stateDir));
+      } catch (error) {
+        // A gateway starting on a full disk must still serve: Podman keeps the copies it has.
+        if (!isNoSpace(error)) throw error;
+        console.error(`rustless: Podman's copies of the secrets of ${app} were not refreshed (no space left on device); the runner gets the ones Podman holds`);
+      }
+    }
     const appConfig = await renderAppConfig(this.#stateDir, app, manifest, secrets);
     const container = await renderContainer({ app, buildId, image: artifact.image, container: manifest.container, appConfig, accessLog: this.#accessLog, frozenRecord: this.#frozenFile(app) });
     const socket = await renderSocket({ app, socketPath: this.#socketPath(app) });
-    const containerChanged = await writeIfChanged(names.containerFile, container);
-    const socketChanged = await writeIfChanged(names.socketFile, socket);
+    const containerChanged = await writeFileIfChanged(names.containerFile, container, { mode: 0o644 });
+    const socketChanged = await writeFileIfChanged(names.socketFile, socket, { mode: 0o644 });
     if (containerChanged || socketChanged) await daemonReload();
 
     if (socketChanged && (await unitState(names.socket)).activeState === 'active') await systemctl('restart', names.socket);
@@ -306,6 +320,20 @@ export class SystemdBackend implements Backend {
     return journal(this.#names(app).service, options);
   }
 
+  /** Podman's storage checked and every live image there (image-repair.ts); units of removed apps gone. */
+  async recover(live: readonly LiveBuild[], options: RecoverOptions): Promise<string[]> {
+    const done = await repairImages(live, options);
+    const apps = new Set(live.map((build) => build.app));
+    const units = await readdir(this.#dirs.quadletDir).catch(() => [] as string[]);
+    for (const file of units) {
+      const app = /^rustless-fn-([a-z][a-z0-9-]*)\.container$/.exec(file)?.[1];
+      if (app === undefined || apps.has(app)) continue;
+      await this.remove(app);
+      done.push(`the units and images of ${app}, whose removal was cut short, removed`);
+    }
+    return done;
+  }
+
   async remove(app: string): Promise<void> {
     const names = this.#names(app);
     this.#thawIfFrozen(app);
@@ -423,13 +451,3 @@ function runtimeState(activeState: string): RuntimeState {
   }
 }
 
-/** Writes `text` to `file` unless it already holds exactly that; true when it wrote. */
-async function writeIfChanged(file: string, text: string): Promise<boolean> {
-  const current = await readFile(file, 'utf8').catch(() => undefined);
-  if (current === text) return false;
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, file);
-  return true;
-}

@@ -9,11 +9,12 @@
 //! | `PUT /todos/:id` `{"title": "..", "done": true}` | 200, the replaced to-do, or 404 |
 //! | `DELETE /todos/:id` | 204 or 404 |
 //!
-//! Every change is written to a temporary file, synced, and renamed over `todos.json`: a
-//! crash or a power cut leaves the old list or the new one, never half of one.
+//! Every change is written with `rustless::write_durable` (a temporary file, synced, renamed over
+//! `todos.json`, the directory synced) before it is answered: a crash or a power cut leaves the
+//! old list or the new one, never half of one, and a change that got its answer is on the disk.
+//! A change that cannot be saved (a full disk) answers 507 and is not made.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -79,15 +80,10 @@ fn load(file: &Path) -> Store {
     }
 }
 
-/// Writes the list to a temporary file, syncs it, and renames it over `file`.
+/// Writes the list so that a `201` is a promise: the old list or the new one survives a power
+/// cut, never half of one, and the new one for sure once this returned (`rustless::write_durable`).
 fn save(file: &Path, store: &Store) -> std::io::Result<()> {
-    let tmp = file.with_extension("json.tmp");
-    let mut out = File::create(&tmp)?;
-    out.write_all(&serde_json::to_vec(store)?)?;
-    out.sync_all()?;
-    fs::rename(&tmp, file)?;
-    // The rename itself is durable only once the directory is synced.
-    File::open(file.parent().unwrap_or(Path::new(".")))?.sync_all()
+    rustless::write_durable(file, serde_json::to_vec(store)?)
 }
 
 impl Function for Todos {
@@ -126,7 +122,7 @@ impl Todos {
         let mut next = store.clone();
         let result = change(&mut next);
         if let Some(file) = &self.file {
-            save(file, &next).map_err(|e| Response::error(500, "SAVE_FAILED", format!("the to-do list could not be saved: {}", e)))?;
+            save(file, &next).map_err(save_failed)?;
         }
         *store = next;
         Ok(result)
@@ -189,6 +185,16 @@ impl Todos {
             Err(res) => res,
         }
     }
+}
+
+/// 507 for a full disk, 500 otherwise; the message names the file (`write_durable`'s error does).
+fn save_failed(e: std::io::Error) -> Response {
+    // ENOSPC or EDQUOT, as write_durable's message carries it (io::ErrorKind::StorageFull is
+    // newer than the Rust these examples build with).
+    let text = e.to_string();
+    let full = text.contains("(os error 28)") || text.contains("(os error 122)");
+    let (status, code) = if full { (507, "NO_SPACE") } else { (500, "SAVE_FAILED") };
+    Response::error(status, code, format!("the to-do list could not be saved, nothing was changed: {}", e))
 }
 
 fn read_input(req: &Request) -> Result<TodoInput, Response> {
@@ -289,6 +295,24 @@ mod tests {
         fs::write(&file, "not json").unwrap();
         assert!(load(&file).todos.is_empty());
         assert!(dir.join("todos.json.unreadable").exists(), "an unreadable list is moved aside, not overwritten");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_saved_is_not_made() {
+        let dir = std::env::temp_dir().join(format!("todo-fail-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("todos.json");
+        let todos = Todos { store: Mutex::new(Store::default()), file: Some(file.clone()) };
+        assert_eq!(call(&todos, "POST", None, Some(json!({ "title": "milk" }))).status_code(), 201);
+        // The temporary file's name taken by a directory: the save fails, as on a full disk.
+        fs::create_dir(dir.join(".todos.json.tmp")).unwrap();
+        let res = call(&todos, "POST", None, Some(json!({ "title": "eggs" })));
+        assert_eq!((res.status_code(), code(&res)), (500, "SAVE_FAILED"));
+        assert!(res.body().unwrap()["error"]["message"].as_str().unwrap().contains("todos.json"), "names the file");
+        assert_eq!(call(&todos, "GET", None, None).body().unwrap().as_array().unwrap().len(), 1, "not made in memory");
+        assert_eq!(load(&file).todos.len(), 1, "nor on disk");
         fs::remove_dir_all(&dir).unwrap();
     }
 
