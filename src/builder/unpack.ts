@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE } from '../manifest/manifest.js';
+import { isNoSpace, noSpaceError } from '../storage/no-space.js';
 
 export interface UploadLimits {
   /** Size of the `.tar.gz` itself. */
@@ -111,7 +112,12 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
       const parts = safeParts(name, fail);
 
       if (header.type === 'directory') {
-        if (parts.length > 0) await mkdir(join(root, ...parts), { recursive: true }).catch((error: NodeJS.ErrnoException) => fail(`cannot be created (${error.code})`));
+        if (parts.length > 0) {
+          await mkdir(join(root, ...parts), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+            if (isNoSpace(error)) throw noSpaceError('unpacking the upload', root, error);
+            fail(`cannot be created (${error.code})`);
+          });
+        }
         entry.resume();
         continue;
       }
@@ -133,6 +139,8 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
       }
       await writeEntry(entry, join(root, ...parts), header.mode ?? 0o644).catch((error: NodeJS.ErrnoException) => {
         if (error.code === undefined) throw error;
+        // A full disk is the host's trouble, not the upload's.
+        if (isNoSpace(error)) throw noSpaceError('unpacking the upload', root, error);
         if (error.syscall === 'mkdir' || error.code === 'ENOTDIR') fail(`cannot be written (${error.code}): a file is in the way of its directory`);
         if (error.code === 'EEXIST') fail('appears twice in the archive');
         fail(`cannot be written (${error.code})`);

@@ -6,7 +6,7 @@
  * A backend hands a runner a copy made at start (`deliver`), readable by the runner's user only,
  * so removing a secret takes effect at the next start and the stored copy stays the gateway's.
  */
-import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RustlessError } from '../errors.js';
 import { VARIABLE_NAME } from '../manifest/manifest.js';
@@ -75,6 +75,9 @@ export class SecretStore {
    * only: the directory 0500 and the files 0400.
    */
   async deliver(app: string, target: string, owner?: SecretOwner): Promise<void> {
+    // A copy that is already exactly the store's stays: a cold start writes nothing to the card
+    // (less wear) and still starts on a full disk.
+    if (await this.#delivered(app, target, owner)) return;
     await rm(target, { recursive: true, force: true });
     await mkdir(target, { recursive: true, mode: 0o700 });
     for (const name of await this.names(app)) {
@@ -84,6 +87,23 @@ export class SecretStore {
     }
     if (owner) await chown(target, owner.uid, owner.gid);
     await chmod(target, 0o500);
+  }
+
+  async #delivered(app: string, target: string, owner: SecretOwner | undefined): Promise<boolean> {
+    try {
+      const names = await this.names(app);
+      const there = (await readdir(target)).sort();
+      const dir = await stat(target);
+      if (there.join('\n') !== names.join('\n') || (dir.mode & 0o777) !== 0o500 || (owner && dir.uid !== owner.uid)) return false;
+      for (const name of names) {
+        const file = join(target, name);
+        const [copy, stored, info] = await Promise.all([readFile(file), readFile(join(this.#appDir(app), name)), stat(file)]);
+        if (!copy.equals(stored) || (info.mode & 0o777) !== 0o400 || (owner && info.uid !== owner.uid)) return false;
+      }
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #appDir(app: string): string {

@@ -28,7 +28,8 @@ export interface TestGateway {
   deploy(dir: string): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** One app as the admin API reports it, asked over the admin socket (quicker than the CLI). */
   app(name: string): Promise<any>;
-  stop(): Promise<void>;
+  /** Stops the gateway (SIGTERM: it drains; SIGKILL: a crash) and removes its state dir unless it was given. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface Reply {
@@ -38,8 +39,9 @@ export interface Reply {
   text: string;
 }
 
-export async function startGateway(options: { idleTimeoutS?: number; args?: string[] } = {}): Promise<TestGateway> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'rustless-test-'));
+/** `stateDir`: the caller's, kept after `stop()` (a restart on the same state, a state dir on a small filesystem). */
+export async function startGateway(options: { idleTimeoutS?: number; args?: string[]; stateDir?: string } = {}): Promise<TestGateway> {
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'rustless-test-')));
   const adminSocket = join(stateDir, 'admin.sock');
   const args = [CLI, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', stateDir, '--cache-dir', CARGO_CACHE];
   if (options.idleTimeoutS !== undefined) args.push('--idle-timeout', String(options.idleTimeoutS));
@@ -76,12 +78,12 @@ export async function startGateway(options: { idleTimeoutS?: number; args?: stri
       const response = await request(`http://admin/v1/apps/${name}`, { dispatcher: new Agent({ connect: { socketPath: adminSocket } }) });
       return ((await response.body.json()) as { app: unknown }).app;
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) {
-        child.kill('SIGTERM');
+        child.kill(signal);
         await new Promise((done) => child.once('exit', done));
       }
-      await rm(stateDir, { recursive: true, force: true });
+      if (options.stateDir === undefined) await rm(stateDir, { recursive: true, force: true });
     },
   };
   return gateway;
