@@ -3,13 +3,14 @@
 // a page nothing uses, a file that is not a database at all.
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync, readdirSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest } from '../../../src/manifest/manifest.js';
 import { checkRegistryFile } from '../../../src/registry/registry-check.js';
 import { Registry } from '../../../src/registry/registry.js';
+import { damageIndex, rewritePage } from '../../helpers/damaged-registry.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'rustless-registry-check-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -21,23 +22,6 @@ function registryFile(name: string): string {
   for (let i = 0; i < 50; i++) registry.createBuild(parseManifest(`name = "app${i}"\n[[routes]]\npath = "/a${i}"\nfunction = "H"\n`));
   registry.close();
   return file;
-}
-
-function pageOf(file: string, table: string): { page: number; size: number } {
-  const db = new Database(file);
-  const { rootpage } = db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(table) as { rootpage: number };
-  const size = db.pragma('page_size', { simple: true }) as number;
-  db.close();
-  return { page: rootpage, size };
-}
-
-function rewritePage(file: string, page: number, size: number, change: (buf: Buffer) => void): void {
-  const fd = openSync(file, 'r+');
-  const buf = Buffer.alloc(size);
-  readSync(fd, buf, 0, size, (page - 1) * size);
-  change(buf);
-  writeSync(fd, buf, 0, size, (page - 1) * size);
-  closeSync(fd);
 }
 
 function integrity(file: string): string {
@@ -56,12 +40,7 @@ t.test('a sound registry, or none yet: nothing to say', async (t) => {
 
 t.test('an index that no longer matches its table is rebuilt (REINDEX)', async (t) => {
   const file = registryFile('index.db');
-  const { page, size } = pageOf(file, 'builds_by_app');
-  // The keys at the end of the index page: `app1` becomes `bpp1`.
-  rewritePage(file, page, size, (buf) => {
-    const tail = buf.subarray(size - 600);
-    for (let i = 0; i < tail.length; i++) if (tail[i] === 0x61) tail[i] = 0x62;
-  });
+  damageIndex(file, 'builds_by_app');
   t.not(integrity(file), 'ok', 'the file is damaged');
   t.match(checkRegistryFile(file), /failed its integrity check \(row \d+ missing from index builds_by_app.*\); its indexes were rebuilt \(REINDEX\) and it passes now/);
   t.equal(integrity(file), 'ok');
@@ -72,12 +51,13 @@ t.test('an index that no longer matches its table is rebuilt (REINDEX)', async (
 
 t.test('a page nothing uses: what SQLite reads is copied to a new file, the damaged one kept', async (t) => {
   const file = registryFile('orphan.db');
-  const { size } = pageOf(file, 'builds');
   // One more page in the header's page count, used by no table, index or freelist.
-  rewritePage(file, 1, size, (buf) => buf.writeUInt32BE(buf.readUInt32BE(28) + 1, 28));
-  const fd = openSync(file, 'a');
-  writeSync(fd, Buffer.alloc(size));
-  closeSync(fd);
+  let size = 0;
+  rewritePage(file, 1, (buf) => {
+    size = buf.length;
+    buf.writeUInt32BE(buf.readUInt32BE(28) + 1, 28);
+  });
+  appendFileSync(file, Buffer.alloc(size));
   t.not(integrity(file), 'ok', 'the file is damaged');
   const line = checkRegistryFile(file, new Date('2026-12-03T11:00:00Z'));
   t.match(line, /copied to a new file \(VACUUM INTO\), the damaged one kept as .*orphan\.db\.corrupt-2026-12-03T11-00-00-000Z/);
