@@ -3,6 +3,7 @@
 //   sudo rustless install [--port 8080] [--gateway-flags="--idle-timeout 120"] [--enable-memory-cgroup]
 //     (from the npm package: runs this script with --in-place; see docs/install.md)
 //   sudo npx zx scripts/install.mjs [--prefix /usr/local] [--port 8080] ...   (from a checkout)
+//   ... --public hooks.example.org [--email you@example.org]   (HTTPS with Caddy in front: docs/webhooks.md)
 //   ... --uninstall [--keep-data]
 // From a checkout it copies the built package (dist, production node_modules, runner, units,
 // quadlets) to PREFIX/lib/rustless and links PREFIX/bin/rustless (run `npm ci` there first);
@@ -11,6 +12,7 @@
 // units, starts rustless.socket, and says whether memory limits hold on this kernel
 // (--enable-memory-cgroup turns them on for the next boot on Raspberry Pi OS). See
 // docs/install.md and docs/systemd.md.
+import { checkPublicOptions, installPublic, uninstallPublic } from './lib/public-https.mjs';
 import { ensureBinding } from './lib/sd-notify-binding.mjs';
 import { CMDLINE_FILE, cmdlineEnables, enableMemoryCgroup } from './lib/memory-cgroup.mjs';
 
@@ -46,6 +48,15 @@ if (!(await which('systemctl', { nothrow: true }))) fail('systemctl was not foun
 // before changing anything, not at the first systemctl call halfway through.
 if (!(await fs.pathExists('/run/systemd/system'))) fail('this host was not booted with systemd (no /run/systemd/system): the systemd backend cannot run here; use the local backend (rustless gateway --backend local)');
 if (inPlace && /^\/(home|root)\//.test(libDir)) fail(`npm installed rust-less under ${libDir}, a home directory, which rustless.service cannot read (ProtectHome=yes): install it with \`sudo npm install -g\` (a system prefix), or from a checkout with \`sudo npx zx scripts/install.mjs\``);
+// --public DOMAIN (scripts/lib/public-https.mjs); --acme-ca, --acme-ca-root and the ports are for a staging or test CA.
+const publicOptions = argv.public === undefined ? undefined : {
+  domain: argv.public, email: argv.email, acmeCa: argv['acme-ca'], acmeCaRoot: argv['acme-ca-root'], httpPort: argv['http-port'], httpsPort: argv['https-port'],
+};
+if (publicOptions) {
+  const problem = checkPublicOptions(publicOptions);
+  if (problem) fail(problem);
+  if (!(await which('caddy', { nothrow: true }))) fail('--public puts Caddy in front of the gateway: apt install caddy, then run this again');
+}
 
 if (argv.uninstall) await uninstall();
 else await install();
@@ -96,11 +107,12 @@ async function install() {
     await fs.writeFile(path.join(dropInDir, 'port.conf'), `# Written by scripts/install.mjs --port ${argv.port}\n[Socket]\nListenStream=\nListenStream=${argv.port}\n`);
   }
   say(`units in ${unitDir}: ${UNITS.join(', ')}${argv.port !== undefined ? ` (public port ${argv.port})` : ''}`);
+  if (publicOptions) await installPublic({ ...publicOptions, gatewayPort: argv.port ?? 8080, unitDir, say });
 
   await $`systemctl daemon-reload`;
   const wasRunning = (await $({ nothrow: true })`systemctl is-active --quiet rustless.service`).exitCode === 0;
   // A changed port only takes effect once the socket is bound again.
-  if (argv.port !== undefined) await $({ nothrow: true })`systemctl stop rustless.service ${SOCKETS}`;
+  if (argv.port !== undefined || publicOptions) await $({ nothrow: true })`systemctl stop rustless.service ${SOCKETS}`;
   await $`systemctl enable --now ${SOCKETS}`;
   if (wasRunning) {
     await $`systemctl try-restart rustless.service`;
@@ -111,7 +123,7 @@ async function install() {
   echo(doctor.stdout.trimEnd());
   if (doctor.exitCode !== 0) say('doctor found problems (above): the gateway may not be able to build or run functions until they are fixed');
   await memoryController();
-  say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; the gateway starts on the first connection to port ${argv.port ?? 8080} or /run/rustless/admin.sock`);
+  say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; the gateway starts on the first connection to ${publicOptions ? `https://${publicOptions.domain} (through Caddy), 127.0.0.1:` : 'port '}${argv.port ?? 8080} or /run/rustless/admin.sock`);
 }
 
 /**
@@ -206,6 +218,7 @@ async function uninstall() {
     await fs.remove(path.join(unitDir, `rustless-fn-${app}.socket`));
   }
   for (const unit of UNITS) await fs.remove(path.join(unitDir, unit));
+  if (await uninstallPublic({ unitDir })) say('stopped Caddy and took its site for rust-less off (an earlier Caddyfile is back: `systemctl enable --now caddy` if it served something)');
   await fs.remove(path.join(unitDir, 'rustless.socket.d'));
   await fs.remove(path.join(unitDir, 'rustless.service.d', 'notify-fallback.conf'));
   await $`systemctl daemon-reload`;

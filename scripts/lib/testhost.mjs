@@ -32,6 +32,11 @@ export const PACKAGES = Object.freeze([
   'rustc',
   'cargo',
   'libc6-dev',
+  // HTTPS at the edge (install.mjs --public): Caddy, and Pebble as the ACME CA it gets its
+  // certificate from; openssl makes Pebble's own certificate.
+  'caddy',
+  'pebble',
+  'openssl',
   // crates the runner builds against offline, from /usr/share/cargo/registry (generated from runner/)
   ...cratePackages(),
 ]);
@@ -251,6 +256,9 @@ async function setupRoot(root, { mirror, suite, key }) {
     await fsp.rm(path.join(root, 'etc/systemd/system', unit), { force: true });
     await fsp.symlink('/dev/null', path.join(root, 'etc/systemd/system', unit));
   }
+  // Debian enables Caddy with a site on :80; the guest shares the host's network, so Caddy runs
+  // only when a test configures and starts it.
+  await fsp.rm(path.join(root, 'etc/systemd/system/multi-user.target.wants/caddy.service'), { force: true });
   await fsp.mkdir(path.join(root, 'var/lib/containers'), { recursive: true });
   await fsp.rm(path.join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
   await fsp.mkdir(path.join(root, 'var/cache/apt/archives/partial'), { recursive: true });

@@ -3,7 +3,6 @@
 // `rustless deploy` inside it, and every HTTP call made from this machine through the
 // socket-activated gateway to Podman containers that Quadlet units start on demand.
 import t, { type Test } from 'tap';
-import { realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +11,7 @@ import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
+import { checkoutBinds, cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
 
 interface Reply {
   status: number;
@@ -128,7 +127,7 @@ t.test('boot the test host and install rust-less with scripts/install.mjs', asyn
   // Beside another run (RUSTLESS_E2E_INSTANCE), never 8080: the other run's gateway frees it while it restarts.
   port = !process.env.RUSTLESS_E2E_INSTANCE && (await portFree(8080)) ? 8080 : await freePort();
   t.comment(`public port ${port}`);
-  host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
+  host = (await boot({ name: NAME, binds: checkoutBinds(ROOT, SRC), log: (m: string) => t.comment(m) })) as Guest;
   const install = await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_TIMEOUT_S} --frozen-timeout 0 --access-log"`, 'install.mjs succeeds');
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   t.equal(await unitActive('rustless.socket'), 'active', 'rustless.socket listens');
@@ -516,13 +515,6 @@ t.test('install.mjs --uninstall takes it all away', async (t) => {
  * The checkout at /src/rustless, and its node_modules at the same path as here when it is a
  * symlink out of the checkout (a git worktree sharing another's), so install.mjs finds it.
  */
-function checkoutBinds(): Array<{ host: string; guest: string; readOnly: boolean }> {
-  const binds = [{ host: ROOT, guest: SRC, readOnly: true }];
-  const modules = realpathSync(resolve(ROOT, 'node_modules'));
-  if (!modules.startsWith(`${ROOT}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
-  return binds;
-}
-
 function portFree(candidate: number): Promise<boolean> {
   return new Promise((resolveFree) => {
     const server = createServer();

@@ -6,14 +6,13 @@
 // memory pressure on the machine (a process thrashing its page cache under a small memory
 // limit). Requests racing a freeze must all succeed.
 import t, { type Test } from 'tap';
-import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
+import { checkoutBinds, cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = 'e2e-warm';
@@ -94,7 +93,7 @@ async function gatewayFlags(tt: Test, flags: string): Promise<void> {
 t.test('boot the test host, install rust-less, deploy hello and hello2', async (t) => {
   // Not 8080: another suite's test host (they share this machine's network) may hold it, or free it while its gateway restarts.
   port = await freePort();
-  host = (await boot({ name: NAME, binds: checkoutBinds(), log: (m: string) => t.comment(m) })) as Guest;
+  host = (await boot({ name: NAME, binds: checkoutBinds(ROOT, SRC), log: (m: string) => t.comment(m) })) as Guest;
   await ok(t, `cd ${SRC} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${port} --gateway-flags="--idle-timeout ${IDLE_S} --frozen-timeout ${FROZEN_S}"`, 'install.mjs');
   // A second app: the same crate under another name (its own build cache: a first build again).
   await ok(t, 'mkdir -p /root/apps && cp -r /src/rustless/runner/examples/hello /root/apps/hello && rm -rf /root/apps/hello/target && cp -r /root/apps/hello /root/apps/hello2 && sed -i \'s/^name = "hello"/name = "hello2"/; s#"/hello#"/hello2#g\' /root/apps/hello2/rustless.toml');
@@ -250,10 +249,3 @@ t.test('--freezer cgroup2: the same through cgroup.freeze of the unit (the file 
   t.equal(await kernelState(record), 'frozen 0', 'cgroup.events: frozen 0');
   await ok(t, 'rustless stop hello');
 });
-
-function checkoutBinds(): Array<{ host: string; guest: string; readOnly: boolean }> {
-  const binds = [{ host: ROOT, guest: SRC, readOnly: true }];
-  const modules = realpathSync(resolve(ROOT, 'node_modules'));
-  if (!modules.startsWith(`${ROOT}/`)) binds.push({ host: modules, guest: modules, readOnly: true });
-  return binds;
-}
