@@ -18,7 +18,7 @@ $.verbose = false;
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const rounds = Number(argv.rounds ?? 6);
-const requests = Number(argv.requests ?? 2000);
+const perRound = Math.max(1, Math.round(Number(argv.requests ?? 2000) / rounds));
 const log = (text) => process.stderr.write(`[bench-https] ${text}\n`);
 if (!(await which('caddy', { nothrow: true }))) {
   echo('caddy is missing: apt-get install caddy');
@@ -82,7 +82,7 @@ try {
     const order = Object.keys(clients);
     for (let i = 0; i < round % order.length; i++) order.push(order.shift());
     for (const name of order) {
-      for (let i = 0; i < requests / rounds; i++) {
+      for (let i = 0; i < perRound; i++) {
         const reply = await clients[name]();
         if (reply.status !== 200) throw new Error(`${name}: status ${reply.status}`);
         samples[name].push(reply.ms);
