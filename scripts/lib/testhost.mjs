@@ -275,6 +275,9 @@ const GUEST_FILES = {
   // The guest shares the host's network namespace: a container on Podman's default bridge
   // network would make netavark add bridges and firewall rules to the host itself.
   '/etc/containers/containers.conf.d/50-rustless-testhost.conf': '[containers]\nnetns = "none"\n\n[engine]\nenv = ["PODMAN_IGNORE_CGROUPSV1_WARNING=1"]\n',
+  // debootstrap writes no /etc/hosts, so `localhost` does not resolve (Caddy's admin endpoint
+  // listens on localhost:2019); every installed system has these lines.
+  '/etc/hosts': '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n',
 };
 
 export function runDirOf(name) {
