@@ -26,7 +26,7 @@ export async function checkLocal(backend: 'local' | 'systemd' = 'local'): Promis
 }
 
 export async function checkSystemd(): Promise<CheckResult[]> {
-  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkSystemdVersion(), checkNotify(), checkMemory()];
+  return [await checkSystemdPid1(), await checkPodman(), await checkQuadlet(), await checkSystemdVersion(), checkNotify(), checkMemory(), ...(await checkPublicHttps())];
 }
 
 /**
@@ -36,6 +36,19 @@ export async function checkSystemd(): Promise<CheckResult[]> {
 export function checkMemory(paths?: MemoryControllerPaths): CheckResult {
   const { enforced, detail } = readMemoryController(paths);
   return { name: 'memory', ok: enforced, detail: enforced ? detail : `${detail}: MemoryMax= is accepted and limits nothing`, ...(enforced ? {} : { fix: MEMORY_FIX }) };
+}
+
+/** Written by `install.mjs --public` (scripts/lib/public-https.mjs): Caddy faces the network. */
+export const PUBLIC_DROP_IN = '/etc/systemd/system/rustless.service.d/public.conf';
+
+/** Installed with --public: without Caddy running, the public name answers nothing. Nothing to check otherwise. */
+export async function checkPublicHttps(dropIn = PUBLIC_DROP_IN): Promise<CheckResult[]> {
+  if (!(await access(dropIn).then(() => true, () => false))) return [];
+  const version = await execa('caddy', ['version'], { reject: false });
+  if (version.exitCode !== 0) return [{ name: 'caddy', ok: false, detail: `installed with --public (${dropIn}), but caddy was not found`, fix: 'apt install caddy' }];
+  const state = (await execa('systemctl', ['is-active', 'caddy.service'], { reject: false })).stdout.trim();
+  const ok = state === 'active';
+  return [{ name: 'caddy', ok, detail: `${version.stdout.trim().split(' ')[0]}, caddy.service ${state}`, ...(ok ? {} : { fix: 'systemctl enable --now caddy (journalctl -u caddy says why it stopped)' }) }];
 }
 
 /** rustless.service is Type=notify: a gateway that cannot send READY=1 is restarted forever. */

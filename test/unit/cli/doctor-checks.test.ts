@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkMemory, MIN_SYSTEMD, podmanVersionCheck, quadletCheck, systemdVersionCheck } from '../../../src/cli/doctor-checks.js';
+import { checkMemory, checkPublicHttps, MIN_SYSTEMD, podmanVersionCheck, quadletCheck, systemdVersionCheck } from '../../../src/cli/doctor-checks.js';
 
 t.test('the systemd backend needs a systemd that knows every setting its units use', async (t) => {
   t.match(systemdVersionCheck('systemd 257 (257.13-1~deb13u1)'), { name: 'systemd-run', ok: true, detail: 'systemd 257 (257.13-1~deb13u1)' }, "Debian trixie's");
@@ -39,4 +39,13 @@ t.test('without the memory controller the doctor fails a memory check that names
   t.equal(off.fix, 'append cgroup_enable=memory to the one line of /boot/firmware/cmdline.txt and reboot (sudo rustless install --enable-memory-cgroup makes that edit)');
   await writeFile(join(root, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');
   t.match(checkMemory({ cgroupRoot: root }), { ok: true, fix: undefined });
+});
+
+t.test('the caddy check runs only on a host installed with --public', async (t) => {
+  t.same(await checkPublicHttps('/nonexistent/public.conf'), []);
+  // Here no caddy.service runs (and Caddy may not be installed): either way the check fails with the way out.
+  const dropIn = join(await mkdtemp(join(tmpdir(), 'rustless-doctor-')), 'public.conf');
+  await writeFile(dropIn, '[Service]\nEnvironment=RUSTLESS_TRUST_PROXY=127.0.0.1\n');
+  const [caddy] = await checkPublicHttps(dropIn);
+  t.match(caddy, { name: 'caddy', ok: false, fix: /apt install caddy|systemctl enable --now caddy/ });
 });
