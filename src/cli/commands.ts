@@ -104,12 +104,15 @@ export const COMMANDS: Record<string, Command> = {
   },
   doctor: { usage: 'rustless doctor [--backend local|systemd] [--json]', summary: 'check this machine for what rust-less needs', needsHost: false, args: [], options: { backend: { type: 'string' } }, optionValues: { backend: BACKENDS }, run: doctor },
   install: {
-    usage: 'rustless install [--port 8080] [--gateway-flags="--idle-timeout 120"] [--enable-memory-cgroup] | install --uninstall [--keep-data]',
+    usage: 'rustless install [--port 8080] [--gateway-flags="--idle-timeout 120"] [--enable-memory-cgroup] [--public DOMAIN [--email ADDRESS]] | install --uninstall [--keep-data]',
     summary: 'install rust-less as a systemd service from this package, as root (docs/install.md)',
     needsHost: false,
     args: [],
     // The same as INSTALL_OPTIONS in commands/install.ts, which this table must not load.
-    options: { port: { type: 'string' }, 'gateway-flags': { type: 'string' }, 'enable-memory-cgroup': { type: 'boolean' }, uninstall: { type: 'boolean' }, 'keep-data': { type: 'boolean' } },
+    options: {
+      port: { type: 'string' }, 'gateway-flags': { type: 'string' }, 'enable-memory-cgroup': { type: 'boolean' }, uninstall: { type: 'boolean' }, 'keep-data': { type: 'boolean' },
+      public: { type: 'string' }, email: { type: 'string' }, 'acme-ca': { type: 'string' }, 'acme-ca-root': { type: 'string' }, 'http-port': { type: 'string' }, 'https-port': { type: 'string' },
+    },
     run: install,
   },
   completion: {

@@ -17,6 +17,13 @@ export const INSTALL_OPTIONS = {
   'enable-memory-cgroup': { type: 'boolean' },
   uninstall: { type: 'boolean' },
   'keep-data': { type: 'boolean' },
+  // HTTPS with Caddy in front (scripts/lib/public-https.mjs, docs/webhooks.md); the last four for a staging or test CA.
+  public: { type: 'string' },
+  email: { type: 'string' },
+  'acme-ca': { type: 'string' },
+  'acme-ca-root': { type: 'string' },
+  'http-port': { type: 'string' },
+  'https-port': { type: 'string' },
 } as const;
 
 export async function install({ flags }: CommandContext): Promise<number> {
