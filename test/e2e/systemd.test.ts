@@ -469,6 +469,24 @@ t.test('an out-of-memory kill says so, with the limit, in rustless ls and the lo
   t.equal((await get('/version')).status, 200, 'the next request is served');
 });
 
+t.test('a build killed for memory says so, with the limit; the next build with room succeeds', async (t) => {
+  // The gateway's flags as install.mjs wrote them, plus a build limit no rustc fits in.
+  const env = (await ok(t, 'cat /etc/rustless/gateway.env')).stdout;
+  await host.writeFile('/etc/rustless/gateway.env', env.replace(/^RUSTLESS_GATEWAY_FLAGS=(.*)$/m, 'RUSTLESS_GATEWAY_FLAGS=$1 --build-memory 48M'));
+  await ok(t, 'systemctl restart rustless.service');
+  await ok(t, `rm -rf /root/apps/hello3 && cp -r ${SRC}/runner/examples/hello /root/apps/hello3 && rm -rf /root/apps/hello3/target && sed -i 's/^name = "hello"/name = "hello3"/' /root/apps/hello3/Cargo.toml /root/apps/hello3/rustless.toml && sed -i 's#"/hello#"/hello3#' /root/apps/hello3/rustless.toml`);
+  const starved = await sh('rustless deploy /root/apps/hello3');
+  const output = starved.stdout + starved.stderr;
+  t.not(starved.exitCode, 0, 'the build fails');
+  t.match(output, /^rustless: the build ran out of memory: the kernel killed a compiler at the build's limit MemoryMax=48M \(peak \d+ MiB\)\. Give builds more memory \(the gateway's --build-memory\)/m, 'it says why, with the limit');
+  t.match(output, /SIGKILL/, "cargo's own words follow");
+  await host.writeFile('/etc/rustless/gateway.env', env);
+  await ok(t, 'systemctl restart rustless.service');
+  const fed = await sh('rustless deploy /root/apps/hello3');
+  t.equal(fed.exitCode, 0, 'with the usual limit it builds', { output: (fed.stdout + fed.stderr).slice(-3000) });
+  await ok(t, 'rustless rm hello3');
+});
+
 t.test('a panic answers 500 and the next request 200; an abort fails one request only', async (t) => {
   const panic = await get('/panic');
   t.equal(panic.status, 500);
