@@ -469,6 +469,20 @@ t.test('an out-of-memory kill says so, with the limit, in rustless ls and the lo
   t.equal((await get('/version')).status, 200, 'the next request is served');
 });
 
+t.test('an app using a crate the host has not got fails at once, naming it and its apt line', async (t) => {
+  await ok(t, `rm -rf /root/apps/dated && cp -r ${SRC}/runner/examples/hello /root/apps/dated && rm -rf /root/apps/dated/target && sed -i 's/^name = "hello"/name = "dated"/' /root/apps/dated/Cargo.toml /root/apps/dated/rustless.toml && sed -i 's#"/hello#"/dated#' /root/apps/dated/rustless.toml && echo 'chrono = "0.4"' >> /root/apps/dated/Cargo.toml`);
+  const started = Date.now();
+  const result = await sh('rustless deploy /root/apps/dated');
+  t.comment(`failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.not(result.exitCode, 0);
+  t.match(
+    result.stdout + result.stderr,
+    "rustless: the crate `chrono` is not in this host's crate registry (/usr/share/cargo/registry, offline). Install it on the gateway's machine: apt install librust-chrono-dev",
+  );
+  t.ok(Date.now() - started < 60_000, 'before compiling anything');
+  await ok(t, 'rustless rm dated');
+});
+
 t.test('a build killed for memory says so, with the limit; the next build with room succeeds', async (t) => {
   // The gateway's flags as install.mjs wrote them, plus a build limit no rustc fits in.
   const env = (await ok(t, 'cat /etc/rustless/gateway.env')).stdout;
