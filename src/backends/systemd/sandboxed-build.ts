@@ -9,7 +9,9 @@
  * Caches are per app: `/var/cache/rustless/build/<app>/` (systemd's `CacheDirectory=`, owned by
  * the app's dynamic user) holds a copy of the crate, cargo's home and the target directory. It
  * persists between that app's builds (a one-line change recompiles only the app), and no other
- * app's build can see it, let alone write to it.
+ * app's build can see it, let alone write to it. A new app's target directory starts as a copy of
+ * the shared dependencies (deps-layer.ts), which rust-less builds without any app's code and
+ * every build sees read-only: its first build compiles only the app.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
