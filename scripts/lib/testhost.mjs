@@ -1,7 +1,9 @@
 // The rustless test host: a throwaway Debian trixie root booted with systemd as PID 1 in
 // new PID+mount+UTS namespaces that share the host's network. See docs/testhost.md.
 // Both the CLI (scripts/testhost.mjs) and the e2e tests import this module.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { must, sh, TesthostError } from './host-command.mjs';
+
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -42,20 +44,14 @@ export const PACKAGES = Object.freeze([
 ]);
 
 /** scripts/packages/crates.txt: the runner's crates as Debian packages, generated from runner/. */
-function cratePackages() {
+export function cratePackages() {
   const file = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'packages', 'crates.txt');
   return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export { sh, TesthostError };
 
-export class TesthostError extends Error {
-  constructor(code, message, options) {
-    super(message, options);
-    this.name = 'TesthostError';
-    this.code = code;
-  }
-}
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 const defaultLog = (msg) => process.stderr.write(`[testhost] ${msg}\n`);
 const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);
@@ -64,43 +60,6 @@ function checkName(name) {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new TesthostError('TESTHOST_BAD_NAME', `Expected --name to match ${NAME_RE}, got ${JSON.stringify(name)}`);
   }
-}
-
-/** Run a host command; resolves {stdout, stderr, exitCode}; never rejects on a non-zero exit. */
-export function sh(argv, { input, env, timeoutMs, stdio } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      env: env ?? process.env,
-      stdio: stdio ?? ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d) => {
-      stderr += d;
-    });
-    let timer;
-    if (timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, exitCode: code ?? 128 + (signal ? 9 : 0), signal });
-    });
-    if (child.stdin) {
-      child.stdin.on('error', () => {});
-      child.stdin.end(input ?? '');
-    }
-  });
-}
-
-async function must(argv, opts) {
-  const r = await sh(argv, opts);
-  if (r.exitCode !== 0) {
-    throw new TesthostError('TESTHOST_COMMAND_FAILED', `${argv.join(' ')} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(-2000)}`);
-  }
-  return r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,22 +184,31 @@ export async function create({ packages = PACKAGES, suite = SUITE, mirror, cache
   return { root, key, cached: false, seconds };
 }
 
-// apt-get in a chroot of the new root, with proc, dev and the .deb cache mounted in a private
-// mount namespace (they vanish with it, whatever happens).
-async function aptInstall(root, { mirror, suite, packages, debs }) {
+// apt-get in a chroot of the new root (the .deb cache shared between roots).
+export async function aptInstall(root, { mirror, suite, packages, debs }) {
   await fsp.writeFile(path.join(root, 'etc/apt/sources.list'), `deb ${mirror} ${suite} main\n`);
+  const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+  await inChroot(root, ['apt-get update -q', `apt-get install -y -q --no-install-recommends ${packages.map(q).join(' ')}`], { debs });
+}
+
+/**
+ * Shell commands in a chroot of a root being built, with proc, dev and the .deb cache mounted in
+ * a private mount namespace (they vanish with it, whatever happens). A root of another
+ * architecture runs through qemu-user's binfmt registration.
+ */
+export async function inChroot(root, commands, { debs, binds = [], env = {} } = {}) {
   const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
   const script = [
     'set -eu',
     `mount -t proc proc ${q(`${root}/proc`)}`,
     `mount --rbind /dev ${q(`${root}/dev`)}`,
-    `mount --bind ${q(debs)} ${q(`${root}/var/cache/apt/archives`)}`,
-    `chroot ${q(root)} apt-get update -q`,
-    `chroot ${q(root)} apt-get install -y -q --no-install-recommends ${packages.map(q).join(' ')}`,
+    ...(debs ? [`mount --bind ${q(debs)} ${q(`${root}/var/cache/apt/archives`)}`] : []),
+    ...binds.flatMap((b) => [`mkdir -p ${q(root + b.guest)}`, `mount --bind ${q(b.host)} ${q(root + b.guest)}`]),
+    ...commands.map((c) => `chroot ${q(root)} sh -c ${q(c)}`),
   ].join('\n');
-  await fsp.mkdir(path.join(debs, 'partial'), { recursive: true });
+  if (debs) await fsp.mkdir(path.join(debs, 'partial'), { recursive: true });
   await must(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script], {
-    env: { PATH: GUEST_PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8' },
+    env: { PATH: GUEST_PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', HOME: '/root', ...env },
   });
 }
 
