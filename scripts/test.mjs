@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
-// end-to-end in the test host, TUI in a pty) and `cargo test` for runner/. Ends with one line
+// end-to-end in the test host, TUI in a pty, the Pi in an arm64 VM) and `cargo test` for runner/. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
 // First it checks the Debian packages the tests need (the lists .ci/run installs): as root it
 // installs the missing ones, otherwise it stops at once with the one command to run. Every
@@ -24,6 +24,8 @@ const suites = [
   { name: 'local', run: () => tap('local', ['test/local'], 1, 1500) },
   { name: 'tui', run: () => tap('tui', ['test/tui'], 1, 900) },
   { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1, 2400) },
+  // The Pi, in an emulated arm64 VM: slow by nature (docs/testhost.md has the measured times).
+  { name: 'vm', run: () => tap('vm', ['test/vm'], 1, 3600) },
 ];
 
 let passed = 0;
@@ -141,7 +143,7 @@ async function cargoTest() {
 async function tap(name, dirs, jobs, limitS) {
   const files = (await glob(dirs.map((dir) => `${dir}/**/*.test.{ts,mjs}`))).sort();
   if (files.length === 0) return { passed: 0, failed: 0 };
-  const result = await run('npx', ['tap', '--disable-coverage', '--reporter=tap', '--timeout=1500', `--jobs=${jobs}`, ...files], { env: { ...process.env, FORCE_COLOR: '0' }, limitS });
+  const result = await run('npx', ['tap', '--disable-coverage', '--reporter=tap', `--timeout=${Math.max(1500, limitS)}`, `--jobs=${jobs}`, ...files], { env: { ...process.env, FORCE_COLOR: '0' }, limitS });
   // Count the tests (t.test blocks) one level below each file, not single assertions.
   let passed = 0;
   let failed = 0;

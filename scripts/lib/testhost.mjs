@@ -196,7 +196,7 @@ export async function aptInstall(root, { mirror, suite, packages, debs }) {
  * a private mount namespace (they vanish with it, whatever happens). A root of another
  * architecture runs through qemu-user's binfmt registration.
  */
-export async function inChroot(root, commands, { debs, binds = [], env = {} } = {}) {
+export async function inChroot(root, commands, { debs, binds = [], tmpfs = [], env = {} } = {}) {
   const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
   const script = [
     'set -eu',
@@ -204,6 +204,7 @@ export async function inChroot(root, commands, { debs, binds = [], env = {} } = 
     `mount --rbind /dev ${q(`${root}/dev`)}`,
     ...(debs ? [`mount --bind ${q(debs)} ${q(`${root}/var/cache/apt/archives`)}`] : []),
     ...binds.flatMap((b) => [`mkdir -p ${q(root + b.guest)}`, `mount --bind ${q(b.host)} ${q(root + b.guest)}`]),
+    ...tmpfs.map((dir) => `mount -t tmpfs -o mode=1777 tmpfs ${q(root + dir)}`),
     ...commands.map((c) => `chroot ${q(root)} sh -c ${q(c)}`),
   ].join('\n');
   if (debs) await fsp.mkdir(path.join(debs, 'partial'), { recursive: true });

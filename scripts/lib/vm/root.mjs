@@ -118,16 +118,8 @@ export async function createVmRoot({ arch = 'arm64', mirror, cacheDir = CACHE_DI
       const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '';
       throw new TesthostError('TESTHOST_DEBOOTSTRAP_FAILED', `debootstrap exited ${r.exitCode}:\n${(r.stderr + r.stdout).trim().split('\n').slice(-20).join('\n')}\n${tail}`);
     }
-    log(`debootstrap done in ${secs(t0)} s; apt-get install ${aptPackages().length} more`);
-    await aptInstall(tmp, { mirror, suite: SUITE, packages: aptPackages(), debs });
-    const kernels = {};
-    for (const flavour of flavoursOf(arch)) {
-      const k = await fetchKernel({ flavour, mirror, suite: SUITE, cacheDir, busybox: path.join(tmp, 'usr/bin/busybox'), log });
-      // The guest loads the rest of its modules (overlay, nf_tables, virtio_net, 9p) from its own disk.
-      await must(['cp', '-a', k.modules, path.join(tmp, 'usr/lib/modules/')]);
-      kernels[flavour] = { release: k.release, vmlinuz: k.vmlinuz, initrd: k.initrd };
-    }
-    await setupVmRoot(tmp, { arch, mirror, cacheDir, kernels });
+    log(`debootstrap done in ${secs(t0)} s`);
+    const kernels = await finishVmRoot(tmp, { arch, mirror, cacheDir, debs, log });
     await fsp.rm(root, { recursive: true, force: true });
     await fsp.rename(tmp, root);
     log(`VM root ready at ${root} in ${secs(t0)} s`);
@@ -136,6 +128,25 @@ export async function createVmRoot({ arch = 'arm64', mirror, cacheDir = CACHE_DI
     await fsp.rm(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Everything after debootstrap: the packages that go through apt, every kernel flavour of the
+ * architecture (its modules on the guest's disk), and the one-time settings.
+ * @returns {Promise<Record<string, { release: string, vmlinuz: string, initrd: string }>>}
+ */
+export async function finishVmRoot(tmp, { arch, mirror, cacheDir, debs, log }) {
+  log(`apt-get install ${aptPackages().length} more packages in the new root`);
+  await aptInstall(tmp, { mirror, suite: SUITE, packages: aptPackages(), debs });
+  const kernels = {};
+  for (const flavour of flavoursOf(arch)) {
+    const k = await fetchKernel({ flavour, mirror, suite: SUITE, cacheDir, busybox: path.join(tmp, 'usr/bin/busybox'), log });
+    // The guest loads the rest of its modules (overlay, nf_tables, virtio_net, 9p) from its own disk.
+    await must(['cp', '-a', k.modules, path.join(tmp, 'usr/lib/modules/')]);
+    kernels[flavour] = { release: k.release, vmlinuz: k.vmlinuz, initrd: k.initrd };
+  }
+  await setupVmRoot(tmp, { arch, mirror, cacheDir, kernels });
+  return kernels;
 }
 
 const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);

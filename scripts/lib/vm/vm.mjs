@@ -11,6 +11,7 @@ import { freePort } from '../free-port.mjs';
 import { must, sh, TesthostError } from '../host-command.mjs';
 import { GUEST_PATH, RUN_BASE } from '../testhost.mjs';
 import { checkFlavour } from './kernel.mjs';
+import { guestNodeModules } from './node-modules.mjs';
 import { checkArch, createVmRoot, sshKey } from './root.mjs';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -50,12 +51,19 @@ function qemuAlive(state) {
 }
 
 /**
- * Makes the VM's disk from the cached root: an ext4 image of `size`, filled with mkfs.ext4 -d
- * (no loop device). Sparse, so an 8 GiB disk costs what is written to it.
+ * Makes the VM's disk from the cached root and any layers over it (a read-only overlay in a
+ * private mount namespace): an ext4 image of `size`, filled with mkfs.ext4 -d (no loop device).
+ * Sparse, so an 8 GiB disk costs what is written to it.
  */
-async function makeDisk({ root, disk, size }) {
+async function makeDisk({ root, layers, disk, size }) {
   await must(['truncate', '-s', size, disk]);
-  await must(['mkfs.ext4', '-q', '-F', '-L', 'rustless-root', '-E', 'root_owner=0:0', '-d', root, disk]);
+  const mkfs = `mkfs.ext4 -q -F -L rustless-root -d "$1" ${q(disk)}`;
+  if (!layers.length) return must(['sh', '-c', mkfs, 'mkfs', root]);
+  const merged = `${disk}.merged`;
+  await fsp.mkdir(merged, { recursive: true });
+  const lower = [...layers, root].join(':');
+  await must(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `set -e; mount -t overlay overlay -o ro,lowerdir=${q(lower)} ${q(merged)}; ${mkfs}`, 'mkfs', merged]);
+  await fsp.rmdir(merged);
 }
 
 /**
@@ -69,6 +77,8 @@ async function makeDisk({ root, disk, size }) {
  * @param {string} [opts.kernelArgs] appended to the kernel command line (e.g. cgroup_disable=memory)
  * @param {{host: string, guest: string, readOnly?: boolean}[]} [opts.binds] shown inside with 9p
  * @param {{guest: number, host?: number}[]} [opts.forwards] guest TCP ports on this machine's loopback
+ * @param {string[]} [opts.layers] host trees laid over the root on a new disk (top first), e.g. guestNodeModules()
+ * @param {string} [opts.nodeModulesFrom] a checkout: its dependencies, built for the guest, go to /opt/rustless/node_modules
  * @param {boolean} [opts.keepDisk] boot the disk a previous boot of this name left (after down --keep-disk or kill)
  * @param {string} [opts.diskSize='8G']
  * @param {number} [opts.timeoutMs=300000]
@@ -83,6 +93,8 @@ export async function bootVm({
   kernelArgs = '',
   binds = [],
   forwards = [],
+  layers = [],
+  nodeModulesFrom,
   keepDisk = false,
   diskSize = '8G',
   timeoutMs = 300_000,
@@ -112,7 +124,8 @@ export async function bootVm({
   const kernel = kernels[kernelFlavour];
   const t0 = Date.now();
   if (!keepDisk) {
-    await makeDisk({ root, disk, size: diskSize });
+    if (nodeModulesFrom) layers = [await guestNodeModules({ root, repo: nodeModulesFrom, log }), ...layers];
+    await makeDisk({ root, layers, disk, size: diskSize });
     log(`disk ${disk} (${diskSize}) made in ${secs(t0)} s`);
   }
   const sshPort = await freePort();

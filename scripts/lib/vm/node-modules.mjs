@@ -1,0 +1,63 @@
+// The guest's own node_modules. This machine's hold x86 native modules (better-sqlite3,
+// sd-notify); an arm64 guest needs arm64 ones, built on arm64 from the same lockfile with
+// `npm ci --offline` against a copy of this machine's npm cache: the same path a Pi owner
+// without internet takes (docs/raspberry-pi.md, "Offline"). It runs in the guest's root under
+// qemu-user, which is several times faster than the whole emulated machine, and is cached by
+// the lockfile.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { must, TesthostError } from '../host-command.mjs';
+import { CACHE_DIR, inChroot } from '../testhost.mjs';
+
+/** Where the guest finds rust-less's dependencies: the layer is laid over its root at this path. */
+export const GUEST_APP_DIR = '/opt/rustless';
+
+/**
+ * A directory tree to lay over the VM's root with opt/rustless/node_modules in it, built for
+ * the root's architecture (cached by root and lockfile).
+ * @param {{ root: string, repo: string, npmCache?: string, log: Function }} opts
+ * @returns {Promise<string>} the layer's top directory
+ */
+export async function guestNodeModules({ root, repo, npmCache = path.join(os.homedir(), '.npm'), cacheDir = CACHE_DIR, log }) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
+  const lock = fs.readFileSync(path.join(repo, 'package-lock.json'));
+  // What runs in the guest: dependencies only, none of the scripts (prepare needs TypeScript).
+  const manifest = { name: pkg.name, version: pkg.version, type: pkg.type, dependencies: pkg.dependencies, optionalDependencies: pkg.optionalDependencies };
+  const key = createHash('sha256').update(root).update(lock).update(JSON.stringify(manifest)).digest('hex').slice(0, 16);
+  const base = path.join(cacheDir, 'vm-node-modules', key);
+  const layer = path.join(base, 'tree');
+  if (fs.existsSync(path.join(base, 'ready'))) return layer;
+  if (!fs.existsSync(path.join(npmCache, '_cacache'))) {
+    throw new TesthostError('TESTHOST_NO_NPM_CACHE', `No npm cache at ${npmCache}: run npm ci on this machine first (the guest installs offline from a copy of it)`);
+  }
+  const t0 = Date.now();
+  const tmp = `${base}.building-${process.pid}`;
+  await fsp.rm(tmp, { recursive: true, force: true });
+  const work = path.join(tmp, 'tree', GUEST_APP_DIR);
+  await fsp.mkdir(work, { recursive: true });
+  await fsp.writeFile(path.join(work, 'package.json'), JSON.stringify(manifest, null, 2));
+  await fsp.copyFile(path.join(repo, 'package-lock.json'), path.join(work, 'package-lock.json'));
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'rustless-vm-npm-'));
+  log(`npm ci --offline in the ${path.basename(path.dirname(root))} root under qemu-user (native modules built for the guest)`);
+  try {
+    await must(['cp', '-a', path.join(npmCache, '_cacache'), path.join(scratch, '_cacache')]);
+    await inChroot(root, [`cd ${GUEST_APP_DIR} && npm ci --offline --omit=dev --no-audit --no-fund --loglevel=error`], {
+      binds: [
+        { host: work, guest: GUEST_APP_DIR },
+        { host: scratch, guest: '/root/.npm' },
+      ],
+      tmpfs: ['/tmp'],
+    });
+  } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
+  }
+  for (const f of ['package.json', 'package-lock.json']) await fsp.rm(path.join(work, f));
+  await fsp.writeFile(path.join(tmp, 'ready'), `${new Date().toISOString()}\n`);
+  await fsp.rm(base, { recursive: true, force: true });
+  await fsp.rename(tmp, base);
+  log(`guest node_modules built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return layer;
+}

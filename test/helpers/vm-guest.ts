@@ -1,0 +1,121 @@
+/**
+ * What the VM suites share: a booted VM test host (scripts/lib/vm/vm.mjs) with rust-less copied
+ * onto its own disk and installed by scripts/install.mjs, and the calls every check makes.
+ */
+import type { Test } from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import type { GuestResult } from './guest.js';
+
+/** The guest's checkout: this machine's, shown read-only with 9p. */
+export const SRC = '/src/rustless';
+/** rust-less on the guest's own disk, with node_modules built for the guest (node-modules.mjs). */
+export const APP_DIR = '/opt/rustless';
+/** The gateway's port inside the guest; the VM forwards it to a loopback port here. */
+export const GUEST_PORT = 8080;
+
+export interface VmGuest {
+  name: string;
+  state: { ports: Array<{ guest: number; host: number }>; memory: number; kernelFlavour: string };
+  port(guestPort: number): number;
+  run(cmd: string | string[], options?: { input?: string; timeoutMs?: number }): Promise<GuestResult>;
+  writeFile(path: string, content: string): Promise<void>;
+  kill(): Promise<unknown>;
+}
+
+export interface Reply {
+  status: number;
+  body: any;
+  text: string;
+  error?: string;
+}
+
+/** Calls made in a VM, with the test that reports them. Every guest command may take long here. */
+export class VmSession {
+  readonly fresh = new Agent({ pipelining: 0, headersTimeout: 120_000, bodyTimeout: 120_000 });
+
+  constructor(
+    readonly t: Test,
+    public vm: VmGuest,
+  ) {}
+
+  get base(): string {
+    return `http://127.0.0.1:${this.vm.port(GUEST_PORT)}`;
+  }
+
+  async sh(cmd: string, timeoutMs = 1_800_000): Promise<GuestResult> {
+    const t0 = Date.now();
+    const result = await this.vm.run(cmd, { timeoutMs });
+    this.t.comment(`vm$ ${cmd.length > 160 ? `${cmd.slice(0, 160)}...` : cmd} -> ${result.exitCode} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return result;
+  }
+
+  async ok(tt: Test, cmd: string, message?: string, timeoutMs?: number): Promise<GuestResult> {
+    const result = await this.sh(cmd, timeoutMs);
+    tt.equal(result.exitCode, 0, message ?? cmd, { stdout: result.stdout.slice(-4000), stderr: result.stderr.slice(-4000) });
+    return result;
+  }
+
+  async unitActive(unit: string): Promise<string> {
+    return (await this.vm.run(`systemctl is-active ${unit}`)).stdout.trim();
+  }
+
+  async appInfo(app: string): Promise<any> {
+    const { stdout } = await this.vm.run('rustless ls --json');
+    return JSON.parse(stdout).find((entry: { name: string }) => entry.name === app);
+  }
+
+  /** A request from this machine through the forwarded port; a connection error is status 0. */
+  async call(method: string, path: string, body?: unknown, dispatcher: Agent = this.fresh): Promise<Reply> {
+    try {
+      const response = await request(`${this.base}${path}`, {
+        method: method as 'GET',
+        dispatcher,
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+      const text = await response.body.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: response.statusCode, body: parsed, text };
+    } catch (error) {
+      return { status: 0, body: undefined, text: '', error: String(error) };
+    }
+  }
+
+  get(path: string): Promise<Reply> {
+    return this.call('GET', path);
+  }
+
+  async eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+      await sleep(500);
+    }
+  }
+
+  /**
+   * rust-less from this checkout onto the guest's disk (node_modules already there, built for the
+   * guest), then scripts/install.mjs as a Pi owner runs it. Returns install.mjs's output.
+   */
+  async install(tt: Test, gatewayFlags: string, extra = ''): Promise<GuestResult> {
+    await this.ok(tt, `mkdir -p ${APP_DIR} && cd ${SRC} && tar --exclude=./node_modules --exclude=./.git --exclude=./.tap --exclude='*/target' --exclude=./runner/Cargo.lock -cf - . | tar -C ${APP_DIR} -xf -`, 'the checkout, onto the guest disk');
+    return this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" ${extra}`, 'install.mjs succeeds');
+  }
+
+  async deploy(tt: Test, app: string): Promise<{ result: GuestResult; seconds: number }> {
+    const t0 = Date.now();
+    const result = await this.sh(`rustless deploy /root/apps/${app}`);
+    const seconds = (Date.now() - t0) / 1000;
+    tt.equal(result.exitCode, 0, `rustless deploy ${app} (${seconds.toFixed(0)} s)`, { output: (result.stdout + result.stderr).slice(-4000) });
+    return { result, seconds };
+  }
+
+  async close(): Promise<void> {
+    await this.fresh.close();
+  }
+}
