@@ -58,57 +58,8 @@ try {
 
   log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
   const url = `http://127.0.0.1:${port}`;
-  const appSocket = host.hostPath('/run/rustless/fn/hello.sock');
-  const viaGatewayOnce = async (name) => {
-    const t0 = performance.now();
-    const response = await fetch(`${url}/hello/${name}`, { headers: { connection: 'close' } });
-    await response.text();
-    if (response.status !== 200) throw new Error(`${name}: status ${response.status}`);
-    return performance.now() - t0;
-  };
-  const frozenRecord = '/run/rustless/frozen/hello';
-  const kinds = {
-    cold: async (i) => {
-      await guest('rustless stop hello');
-      await sleep(200);
-      return viaGatewayOnce(`cold${i}`);
-    },
-    thaw: async (i) => {
-      await viaGatewayOnce(`up${i}`);
-      // The gateway freezes it 1 s after its last request.
-      while ((await host.run(['test', '-e', frozenRecord])).exitCode !== 0) await sleep(50);
-      await sleep(200);
-      const t = await viaGatewayOnce(`thaw${i}`);
-      if ((await host.run(['test', '-e', frozenRecord])).exitCode === 0) throw new Error('still frozen after a request');
-      return t;
-    },
-    running: async (i) => {
-      await viaGatewayOnce(`up${i}`);
-      await sleep(200);
-      return viaGatewayOnce(`running${i}`);
-    },
-    socket: async (i) => {
-      await guest('rustless stop hello');
-      await sleep(200);
-      const pool = new Pool('http://localhost', { connections: 1, socketPath: appSocket });
-      const t0 = performance.now();
-      const { statusCode, body } = await pool.request({ method: 'GET', path: `/hello/s${i}`, headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"s"}', connection: 'close' } });
-      await body.text();
-      const t = performance.now() - t0;
-      await pool.close();
-      if (statusCode !== 200) throw new Error(`socket-activated start ${i}: status ${statusCode}`);
-      return t;
-    },
-  };
-  const starts_ = { cold: [], thaw: [], running: [], socket: [] };
-  const order = Object.keys(kinds);
-  for (let i = 0; i < starts; i++) {
-    // Rotated each round, so no kind always follows the same one.
-    for (let k = 0; k < order.length; k++) {
-      const kind = order[(i + k) % order.length];
-      starts_[kind].push(await kinds[kind](i));
-    }
-  }
+  // Timed inside the guest, beside the gateway (scripts/lib/guest/start-timings.mjs).
+  const starts_ = JSON.parse((await guest(`cd ${SRC} && node scripts/lib/guest/start-timings.mjs --port ${port} --rounds ${starts}`)).stdout);
   const cold = starts_.cold;
   const socketCold = starts_.socket;
   // The rest (warm load, the yardstick straight on the app socket) must not see the app frozen
@@ -117,8 +68,7 @@ try {
   await fetch(`${url}/hello/again`).then((r) => r.text());
 
   log(`bare podman run of ${image} (${starts})`);
-  await host.writeFile('/root/bare.mjs', bareScript(image, starts));
-  const bare = JSON.parse((await guest('node /root/bare.mjs')).stdout);
+  const bare = JSON.parse((await guest(`node ${SRC}/scripts/lib/guest/bare-podman-run.mjs ${image} ${starts}`)).stdout);
 
   log(`warm: ${seconds} s x ${connections} connections through the gateway, then to the app socket`);
   await fetch(`${url}/hello/warm`).then((r) => r.text());
@@ -288,32 +238,3 @@ function stats(values) {
 function ms(value) {
   return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`.padStart(9);
 }
-
-// Runs in the guest: `podman run` of the app's image with the flags Quadlet uses, the runner
-// binding a socket in a volume itself, timed from the command to the first 200.
-function bareScript(image, count) {
-  return `
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, chmodSync } from 'node:fs';
-import http from 'node:http';
-const times = [];
-const get = (socketPath) => new Promise((resolve) => {
-  const req = http.request({ socketPath, path: '/hello/bare', headers: { 'x-rustless-function': 'Hello', 'x-rustless-params': '{"name":"bare"}', connection: 'close' } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-  req.on('error', () => resolve(0));
-  req.end();
-});
-for (let i = 0; i < ${count}; i++) {
-  const dir = '/tmp/bare' + i;
-  rmSync(dir, { recursive: true, force: true }); mkdirSync(dir); chmodSync(dir, 0o777);
-  const t0 = performance.now();
-  const run = spawnSync('podman', ['run', '-d', '--rm', '--name', 'bare-bench', '--replace', '--network', 'none', '--read-only', '--cap-drop', 'all',
-    '--security-opt=no-new-privileges', '--user', '65534:65534', '--memory=128m', '--pids-limit', '64', '-v', dir + ':/s', ${JSON.stringify(image)}, '--listen', '/s/app.sock'], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(run.stderr);
-  while ((await get(dir + '/app.sock')) !== 200) await new Promise((r) => setTimeout(r, 2));
-  times.push(performance.now() - t0);
-  execFileSync('podman', ['rm', '-f', '-t', '0', 'bare-bench'], { stdio: 'ignore' });
-}
-console.log(JSON.stringify(times));
-`;
-}
-
