@@ -168,6 +168,60 @@ t.test('2 GiB: systemd-analyze security scores as on x86', async (t) => {
   t.ok(app <= 5.9, `rustless-fn-hello.service ${app} (x86: 5.9)`);
 });
 
+// Raspberry Pi OS's firmware puts cgroup_disable=memory on the kernel's command line (from its
+// device tree), then the one line of /boot/firmware/cmdline.txt. Its kernel takes a later
+// cgroup_enable=memory as the way back (a Raspberry Pi patch; Debian's kernel has no such
+// parameter), so the VM plays that firmware: the default first, then the file, and
+// cgroup_enable=memory in the file drops the default.
+const PI_FIRMWARE_DEFAULT = 'cgroup_disable=memory';
+const STOCK_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 fsck.repair=yes rootwait';
+
+function firmwareCommandLine(cmdline: string): string {
+  const own = cmdline.trim().split(/\s+/).filter((arg) => /^cgroup_(enable|disable)=/.test(arg));
+  return own.includes('cgroup_enable=memory') ? '' : [PI_FIRMWARE_DEFAULT, ...own].join(' ');
+}
+
+t.test('memory controller off, as on stock Raspberry Pi OS: nothing claims a limit it has not got; the fix brings it back', async (t) => {
+  await session.ok(t, `mkdir -p /boot/firmware && echo '${STOCK_CMDLINE}' > /boot/firmware/cmdline.txt`, 'a Pi\'s cmdline.txt');
+  await boot(t, { memory: 2048, kernelArgs: firmwareCommandLine(STOCK_CMDLINE), keepDisk: true });
+  const s = session;
+  t.notMatch((await s.ok(t, 'cat /sys/fs/cgroup/cgroup.controllers')).stdout, /\bmemory\b/, 'the kernel has no memory controller');
+  const doctor = await s.sh('rustless doctor --backend systemd');
+  t.not(doctor.exitCode, 0, 'rustless doctor --backend systemd fails');
+  t.match(doctor.stdout + doctor.stderr, /memory/, 'on its memory check');
+  t.match(doctor.stdout + doctor.stderr, /cgroup_enable=memory/, 'naming the fix');
+  t.match(doctor.stdout + doctor.stderr, /\/boot\/firmware\/cmdline\.txt/, 'and the file');
+  await s.eventually(async () => (await s.unitActive('rustless.socket')) === 'active', 120_000, 'rustless.socket after the boot');
+  t.equal((await s.get('/hello/anyway')).status, 200, 'the gateway runs anyway');
+  const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
+  t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/.test(line)).length, 1, 'one journal line says memory is not limited');
+  const ls = await s.ok(t, 'rustless ls');
+  t.match(ls.stdout, /memory is not limited/, 'rustless ls says so');
+  const listed = JSON.parse((await s.ok(t, 'rustless ls --json')).stdout);
+  t.ok(listed.every((app: any) => app.memory?.enforced === false), 'rustless ls --json: no app has an enforced memory limit');
+  const deploy = await s.sh('rustless deploy /root/apps/hello 2>&1');
+  t.equal(deploy.exitCode, 0, 'a deploy works');
+  t.match(deploy.stdout, /memory is not limited/, 'and its build log says the build memory is not limited');
+  const install = await s.sh(`cd /opt/rustless && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${GATEWAY_FLAGS}"`);
+  t.match(install.stdout + install.stderr, /--enable-memory-cgroup/, 'install.mjs offers --enable-memory-cgroup');
+  const fix = await s.ok(t, `cd /opt/rustless && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${GATEWAY_FLAGS}" --enable-memory-cgroup`);
+  t.match(fix.stdout + fix.stderr, /reboot/i, 'which says a reboot is needed');
+  const cmdline = (await s.ok(t, 'cat /boot/firmware/cmdline.txt')).stdout;
+  t.equal(cmdline.trim().split('\n').length, 1, 'cmdline.txt is still one line');
+  t.match(cmdline, /cgroup_enable=memory/, 'with cgroup_enable=memory');
+  t.match(cmdline, new RegExp(STOCK_CMDLINE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'and everything it had');
+
+  // The reboot the fix asks for.
+  await boot(t, { memory: 2048, kernelArgs: firmwareCommandLine(cmdline), keepDisk: true });
+  t.match((await s.ok(t, 'cat /sys/fs/cgroup/cgroup.controllers')).stdout, /\bmemory\b/, 'after the reboot the kernel has the memory controller');
+  t.equal((await s.sh('rustless doctor --backend systemd')).exitCode, 0, 'the doctor passes');
+  await s.eventually(async () => (await s.unitActive('rustless.socket')) === 'active', 120_000, 'rustless.socket after the boot');
+  const hog = await s.get('/hog');
+  t.equal(hog.status, 502, 'the memory hog is stopped');
+  t.match(hog.body, { error: { message: /the limit is 128M/ } }, 'at its limit');
+  await s.ok(t, 'rm /boot/firmware/cmdline.txt');
+});
+
 t.test("16K pages: a Pi 5's kernel on a Cortex-A76; the gateway, a deploy and the runners work", async (t) => {
   await boot(t, { memory: 2048, kernelFlavour: 'arm64-16k', keepDisk: true });
   const s = session;

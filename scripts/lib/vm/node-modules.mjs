@@ -4,6 +4,11 @@
 // without internet takes (docs/raspberry-pi.md, "Offline"). It runs in the guest's root under
 // qemu-user, which is several times faster than the whole emulated machine, and is cached by
 // the lockfile.
+//
+// npm itself is this machine's: it is JavaScript, and Debian's npm (~450 packages) took over
+// 20 minutes to unpack under qemu-user. node-gyp builds against this machine's Node headers
+// (the same Node 20 ABI as the guest's Debian nodejs). Both go into the layer too, so the guest
+// has `npm` (for `npm install -g` of a packed rust-less) and headers to build with.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -15,18 +20,30 @@ import { CACHE_DIR, inChroot } from '../testhost.mjs';
 /** Where the guest finds rust-less's dependencies: the layer is laid over its root at this path. */
 export const GUEST_APP_DIR = '/opt/rustless';
 
+/** This machine's npm and Node headers (Node's own prefix, where its installer put them). */
+function hostNode() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const npm = path.join(prefix, 'lib', 'node_modules', 'npm');
+  const headers = path.join(prefix, 'include', 'node');
+  for (const [what, dir] of [['npm', npm], ['Node headers', headers]]) {
+    if (!fs.existsSync(dir)) throw new TesthostError('TESTHOST_NO_HOST_NPM', `No ${what} at ${dir} (beside ${process.execPath}): the VM's guest gets this machine's`);
+  }
+  return { npm, headers, version: JSON.parse(fs.readFileSync(path.join(npm, 'package.json'), 'utf8')).version };
+}
+
 /**
- * A directory tree to lay over the VM's root with opt/rustless/node_modules in it, built for
- * the root's architecture (cached by root and lockfile).
+ * A directory tree to lay over the VM's root: /opt/rustless/node_modules built for the root's
+ * architecture, and npm with Node's headers under /usr/local (cached by root and lockfile).
  * @param {{ root: string, repo: string, npmCache?: string, log: Function }} opts
  * @returns {Promise<string>} the layer's top directory
  */
 export async function guestNodeModules({ root, repo, npmCache = path.join(os.homedir(), '.npm'), cacheDir = CACHE_DIR, log }) {
+  const host = hostNode();
   const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
   const lock = fs.readFileSync(path.join(repo, 'package-lock.json'));
   // What runs in the guest: dependencies only, none of the scripts (prepare needs TypeScript).
   const manifest = { name: pkg.name, version: pkg.version, type: pkg.type, dependencies: pkg.dependencies, optionalDependencies: pkg.optionalDependencies };
-  const key = createHash('sha256').update(root).update(lock).update(JSON.stringify(manifest)).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(root).update(lock).update(JSON.stringify(manifest)).update(host.version).digest('hex').slice(0, 16);
   const base = path.join(cacheDir, 'vm-node-modules', key);
   const layer = path.join(base, 'tree');
   if (fs.existsSync(path.join(base, 'ready'))) return layer;
@@ -36,17 +53,31 @@ export async function guestNodeModules({ root, repo, npmCache = path.join(os.hom
   const t0 = Date.now();
   const tmp = `${base}.building-${process.pid}`;
   await fsp.rm(tmp, { recursive: true, force: true });
-  const work = path.join(tmp, 'tree', GUEST_APP_DIR);
+  const tree = path.join(tmp, 'tree');
+  const work = path.join(tree, GUEST_APP_DIR);
   await fsp.mkdir(work, { recursive: true });
   await fsp.writeFile(path.join(work, 'package.json'), JSON.stringify(manifest, null, 2));
   await fsp.copyFile(path.join(repo, 'package-lock.json'), path.join(work, 'package-lock.json'));
+  // npm and the headers, where a guest command finds them: /usr/local/bin/npm, nodedir /usr/local.
+  const local = path.join(tree, 'usr', 'local');
+  await fsp.mkdir(path.join(local, 'lib', 'node_modules'), { recursive: true });
+  await fsp.mkdir(path.join(local, 'bin'), { recursive: true });
+  await fsp.mkdir(path.join(local, 'include'), { recursive: true });
+  await must(['cp', '-a', host.npm, path.join(local, 'lib', 'node_modules', 'npm')]);
+  await must(['cp', '-a', host.headers, path.join(local, 'include', 'node')]);
+  await fsp.symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin', 'npm'));
+  await fsp.symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin', 'npx'));
+  // npm's global config for Debian's node (prefix /usr): build native modules against /usr/local's headers, offline first.
+  await fsp.mkdir(path.join(tree, 'usr', 'etc'), { recursive: true });
+  await fsp.writeFile(path.join(tree, 'usr', 'etc', 'npmrc'), 'nodedir=/usr/local\nprefix=/usr/local\nprefer-offline=true\nfund=false\naudit=false\nupdate-notifier=false\n');
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'rustless-vm-npm-'));
   log(`npm ci --offline in the ${path.basename(path.dirname(root))} root under qemu-user (native modules built for the guest)`);
   try {
     await must(['cp', '-a', path.join(npmCache, '_cacache'), path.join(scratch, '_cacache')]);
-    await inChroot(root, [`cd ${GUEST_APP_DIR} && npm ci --offline --omit=dev --no-audit --no-fund --loglevel=error`], {
+    await inChroot(root, [`cd ${GUEST_APP_DIR} && node /usr/local/lib/node_modules/npm/bin/npm-cli.js ci --offline --omit=dev --no-audit --no-fund --loglevel=error --nodedir=/usr/local`], {
       binds: [
         { host: work, guest: GUEST_APP_DIR },
+        { host: local, guest: '/usr/local' },
         { host: scratch, guest: '/root/.npm' },
       ],
       tmpfs: ['/tmp'],

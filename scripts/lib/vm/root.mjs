@@ -39,16 +39,20 @@ const BASE_PACKAGES = Object.freeze([
   'cargo',
   'libc6-dev',
   'nodejs',
-  // npm ci of the native modules (better-sqlite3, sd-notify), as a Pi owner builds them.
+  // Building the native modules (better-sqlite3, sd-notify) on arm64, as a Pi owner does.
   'python3',
   'make',
   'g++',
   'libsystemd-dev',
 ]);
 
-/** Installed with apt in the new root: debootstrap's resolver ignores Provides. */
+/**
+ * Installed with apt in the new root: debootstrap's resolver ignores Provides. Not Debian's npm:
+ * its ~450 packages took over 20 minutes to unpack under qemu-user; the guest gets this
+ * machine's npm instead, which is JavaScript (node-modules.mjs).
+ */
 function aptPackages() {
-  return ['npm', ...cratePackages()];
+  return cratePackages();
 }
 
 export function checkArch(arch) {

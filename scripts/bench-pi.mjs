@@ -1,0 +1,103 @@
+#!/usr/bin/env zx
+// The Pi's figures, measured in an emulated arm64 VM (scripts/lib/vm/vm.mjs), where times are
+// 20-50x native: so ratios measured in the same VM, and memory, which emulation does not change.
+// rust-less installed by scripts/install.mjs, every build made inside the VM as on a Pi. Prints:
+//   - first build of hello, a one-line rebuild of it, and the first build of a second app (todo),
+//     with each build's peak memory (the build unit's cgroup);
+//   - the gateway's idle RSS and the TUI's RSS (in a pty);
+//   - interleaved rounds of a cold start through the gateway, a thaw, a running app, and a bare
+//     socket-activated start (scripts/lib/guest/start-timings.mjs), then a bare `podman run`:
+//     p50s and the ratios.
+// Flags: --memory 1024 (MiB), --starts 10, --kernel-flavour arm64, --keep (leave the VM up).
+// Run `npm run build` first. Needs root. Takes 30-60 min, most of it compiling under emulation.
+import { performance } from 'node:perf_hooks';
+import { bootVm, downVm } from './lib/vm/vm.mjs';
+
+$.verbose = false;
+const root = path.resolve(__dirname, '..');
+const NAME = 'bench-pi';
+const SRC = '/src/rustless';
+const APP_DIR = '/opt/rustless';
+const memory = Number(argv.memory ?? 1024);
+const starts = Number(argv.starts ?? 10);
+const log = (text) => process.stderr.write(`[bench-pi] ${text}\n`);
+
+if (process.getuid() !== 0) throw new Error('bench-pi needs root (it boots a VM)');
+if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+
+const vm = await bootVm({
+  name: NAME,
+  arch: 'arm64',
+  memory,
+  kernelFlavour: argv['kernel-flavour'] ?? 'arm64',
+  binds: [{ host: root, guest: SRC, readOnly: true }],
+  nodeModulesFrom: root,
+  log,
+});
+const guest = async (cmd) => {
+  const result = await vm.run(cmd, { timeoutMs: 3_600_000 });
+  if (result.exitCode !== 0) throw new Error(`${cmd} exited ${result.exitCode}:\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+};
+try {
+  await guest(`mkdir -p ${APP_DIR} && cd ${SRC} && tar --exclude=./node_modules --exclude=./.git --exclude='*/target' -cf - . | tar -C ${APP_DIR} -xf -`);
+  // A 1 s idle timeout, so the warm tier freezes hello between the timed rounds.
+  await guest(`cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port 8080 --gateway-flags="--idle-timeout 1"`);
+  await guest(`mkdir -p /root/apps && for app in hello todo; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
+
+  const builds = {};
+  const deploy = async (label, app) => {
+    log(label);
+    const t0 = performance.now();
+    const output = await guest(`rustless deploy /root/apps/${app} 2>&1`);
+    const peak = [...output.matchAll(/peak build memory ([\d.]+ [KMG]i?B)/g)].map((m) => m[1]);
+    builds[label] = { seconds: (performance.now() - t0) / 1000, peak: peak.join(', ') || 'not reported' };
+  };
+  await deploy('first build of hello', 'hello');
+  await guest(`sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs`);
+  await deploy('one-line rebuild of hello', 'hello');
+  await deploy('first build of todo (a new app)', 'todo');
+  const oomKills = (await guest(`journalctl -k --no-pager -o cat | grep -ci 'oom-kill' || true`)).trim();
+
+  log('idle RSS of the gateway, RSS of the TUI');
+  await sleep(5000);
+  const rssOf = async (pid) => Number((await guest(`awk '/^VmRSS/ {print $2}' /proc/${pid}/status`)).trim()) / 1024;
+  const gatewayRss = await rssOf((await guest('systemctl show -P MainPID rustless.service')).trim());
+  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured.
+  await guest(`rm -f /tmp/tui.pid; (TERM=xterm-256color COLUMNS=100 LINES=30 script -qfc 'echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
+  const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
+  const tuiRss = await rssOf(tuiShell);
+  await guest(`kill ${tuiShell} || true`);
+
+  log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
+  const timings = JSON.parse(await guest(`cd ${APP_DIR} && node scripts/lib/guest/start-timings.mjs --port 8080 --rounds ${starts}`));
+  const image = (await guest('podman images --format "{{.Repository}}:{{.Tag}}" --filter reference=localhost/rustless-fn-hello')).split('\n')[0].trim();
+  log(`bare podman run of ${image} (${starts})`);
+  const bare = JSON.parse(await guest(`node ${APP_DIR}/scripts/lib/guest/bare-podman-run.mjs ${image} ${starts}`));
+
+  const p50 = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const [cold, thaw, running, socket, podman] = [timings.cold, timings.thaw, timings.running, timings.socket, bare].map(p50);
+  const facts = (await guest(`echo "$(uname -m) $(uname -r), page size $(getconf PAGESIZE), $(systemctl --version | head -1 | cut -d' ' -f1-2), $(podman --version), $(cargo --version)"`)).trim();
+  console.log(`rust-less on an emulated Pi: ${facts}; ${memory} MiB, 2 CPUs (qemu TCG, ${vm.state.kernelFlavour} kernel)`);
+  console.log('');
+  console.log('builds inside the VM (sandboxed, as on a Pi)          time (emulated)   peak memory');
+  for (const [label, b] of Object.entries(builds)) console.log(`  ${label.padEnd(36)} ${`${b.seconds.toFixed(0)} s`.padStart(10)}        ${b.peak}`);
+  const first = builds['first build of todo (a new app)'].seconds;
+  const rebuild = builds['one-line rebuild of hello'].seconds;
+  console.log(`  a new app's first build / a one-line rebuild: ${(first / rebuild).toFixed(2)}x (issue 17's goal: <= 2x)`);
+  console.log(`  OOM kills in the kernel log: ${oomKills}`);
+  console.log('');
+  console.log('memory (what emulation does not change)');
+  console.log(`  gateway, idle, RSS      ${gatewayRss.toFixed(1)} MiB (goal <= 60)`);
+  console.log(`  TUI, on its dashboard   ${tuiRss.toFixed(1)} MiB (goal <= 80)`);
+  console.log('');
+  console.log(`first request, ${starts} interleaved rounds, measured inside the VM     p50 (emulated)   / socket-activated`);
+  console.log(`  cold start through the gateway     ${cold.toFixed(0).padStart(8)} ms   ${(cold / socket).toFixed(2)}x (goal <= 1.15x)`);
+  console.log(`  socket-activated start, no gateway ${socket.toFixed(0).padStart(8)} ms   1.00x`);
+  console.log(`  bare podman run                    ${podman.toFixed(0).padStart(8)} ms   ${(podman / socket).toFixed(2)}x   (cold / bare podman run: ${(cold / podman).toFixed(2)}x)`);
+  console.log(`  thaw through the gateway           ${thaw.toFixed(1).padStart(8)} ms   ${(thaw / socket).toFixed(3)}x`);
+  console.log(`  running app through the gateway    ${running.toFixed(1).padStart(8)} ms   ${(running / socket).toFixed(3)}x (warm p50)`);
+} finally {
+  if (!argv.keep) await downVm({ name: NAME, log });
+  else log(`left running: node scripts/testhost.mjs shell --name ${NAME}`);
+}
