@@ -82,6 +82,8 @@ async function makeDisk({ root, layers, disk, size }) {
  * @param {boolean} [opts.keepDisk] boot the disk a previous boot of this name left (after down --keep-disk or kill)
  * @param {string} [opts.diskSize='8G']
  * @param {number} [opts.timeoutMs=300000]
+ * @param {(message: string) => unknown} [opts.log] where progress lines go
+ * @param {string} [opts.mirror] the Debian mirror, when the root is built
  * @returns {Promise<Vm>}
  */
 export async function bootVm({
@@ -313,6 +315,7 @@ export async function killVm(name) {
 /**
  * Powers a VM off (systemctl poweroff, SIGKILL if it lingers) and removes its run dir, or with
  * keepDisk keeps the disk for the next boot of the same name. Idempotent.
+ * @param {{ name?: string, keepDisk?: boolean, timeoutMs?: number, log?: (message: string) => unknown }} [opts]
  */
 export async function downVm({ name = 'vm', keepDisk = false, timeoutMs = 120_000, log = defaultLog } = {}) {
   checkName(name);
