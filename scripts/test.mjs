@@ -15,8 +15,9 @@ const wanted = (suite) => !only || only.includes(suite);
 const root = path.resolve(__dirname, '..');
 cd(root);
 await prerequisites();
-// The arm64 VM's root takes a quarter of an hour to debootstrap under qemu-user, on one core:
-// it is built (or found cached) beside the suites that come before the VM's.
+// The arm64 VM's root takes a quarter of an hour to debootstrap under qemu-user, and the guest's
+// native modules minutes more to compile, on one core: both are built (or found cached) beside
+// the suites that come before the VM's.
 const vmRoot = wanted('vm') ? prepareVmRoot() : undefined;
 
 // The last argument of tap() is the suite's limit in seconds, well above what it takes here.
@@ -78,7 +79,7 @@ async function prerequisites() {
 /** `testhost.mjs create --vm` in the background, its output in a log; resolves whether it worked. */
 async function prepareVmRoot() {
   const logFile = path.join(os.tmpdir(), `rustless-vm-root-${process.pid}.log`);
-  const result = await run('sh', ['-c', `zx scripts/testhost.mjs create --vm --arch arm64 > ${logFile} 2>&1`], { limitS: 2400, quiet: true });
+  const result = await run('sh', ['-c', `zx scripts/testhost.mjs create --vm --arch arm64 --node-modules-from . > ${logFile} 2>&1`], { limitS: 2400, quiet: true });
   const text = fs.readFileSync(logFile, 'utf8');
   if (result.exitCode !== 0) {
     echo(chalk.red(`npm test: the arm64 VM root could not be built (exit ${result.exitCode}); the vm suite fails:\n${text.split('\n').slice(-30).join('\n')}`));

@@ -5,7 +5,7 @@
 // unified cgroup v2 hierarchy, and a disk that a killed VM loses unwritten data from.
 // See docs/testhost.md.
 //
-//   testhost.mjs create [--force] [--mirror URL] [--vm --arch arm64|amd64]
+//   testhost.mjs create [--force] [--mirror URL] [--vm --arch arm64|amd64 [--node-modules-from DIR]]
 //   testhost.mjs boot [--name default] [--mode overlay|copy] [--bind HOST:GUEST[:ro]]... [--timeout 60] [--foreground]
 //   testhost.mjs boot --name N --vm --arch arm64|amd64 [--memory MIB] [--cpus N] [--kernel-flavour arm64|arm64-16k|amd64]
 //                     [--kernel-args "..."] [--bind HOST:GUEST[:ro]]... [--forward GUEST[:HOST]]... [--keep-disk] [--disk-size 8G]
@@ -16,8 +16,10 @@
 //   testhost.mjs down [--name default]
 //   testhost.mjs status
 import { fs, minimist } from 'zx';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as th from './lib/testhost.mjs';
+import { guestNodeModules } from './lib/vm/node-modules.mjs';
 import { createVmRoot } from './lib/vm/root.mjs';
 import { attachVm, bootVm, downVm, killVm, readVmState } from './lib/vm/vm.mjs';
 
@@ -25,7 +27,7 @@ import { attachVm, bootVm, downVm, killVm, readVmState } from './lib/vm/vm.mjs';
 const self = fileURLToPath(import.meta.url);
 const at = process.argv.findIndex((a) => a === self || a.endsWith('/testhost.mjs') || a === 'testhost.mjs');
 const args = minimist(process.argv.slice(at + 1), {
-  string: ['name', 'mode', 'mirror', 'bind', 'timeout', 'arch', 'memory', 'cpus', 'kernel-flavour', 'kernel-args', 'forward', 'disk-size'],
+  string: ['name', 'mode', 'mirror', 'bind', 'timeout', 'node-modules-from', 'arch', 'memory', 'cpus', 'kernel-flavour', 'kernel-args', 'forward', 'disk-size'],
   boolean: ['force', 'foreground', 'help', 'json', 'vm', 'keep-disk'],
   default: { name: 'default', mode: 'overlay', force: false, foreground: false, arch: 'arm64', memory: '2048', cpus: '2', 'disk-size': '8G' },
   '--': true,
@@ -35,7 +37,9 @@ const log = (msg) => process.stderr.write(`[testhost] ${msg}\n`);
 
 const usage = `usage: testhost.mjs <command> [flags]
   create  [--force] [--mirror URL]          build (or reuse) the cached trixie root
-          --vm [--arch arm64|amd64]         the same for the VM kind (about 10 min for arm64)
+          --vm [--arch arm64|amd64] [--node-modules-from DIR]
+                                            the same for the VM kind (about 15 min for arm64), and
+                                            DIR's node_modules built for the guest (about 8 min)
   boot    [--name N] [--mode overlay|copy] [--bind HOST:GUEST[:ro]]... [--timeout SECS] [--foreground]
   boot    --vm --name N [--arch arm64|amd64] [--memory MIB] [--cpus N] [--kernel-flavour F]
           [--kernel-args "..."] [--bind HOST:GUEST[:ro]]... [--forward GUEST[:HOST]]...
@@ -81,6 +85,8 @@ try {
       const t0 = Date.now();
       if (args.vm) {
         const r = await createVmRoot({ arch: args.arch, mirror: args.mirror, force: args.force, log });
+        // --node-modules-from DIR: that checkout's dependencies built for the guest too (cached).
+        if (args['node-modules-from']) await guestNodeModules({ root: r.root, repo: path.resolve(args['node-modules-from']), log });
         log(`create: ${r.cached ? 'cached' : 'built'} ${r.root} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(r.root);
         break;
