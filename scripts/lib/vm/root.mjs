@@ -146,7 +146,8 @@ export async function finishVmRoot(tmp, { arch, mirror, cacheDir, debs, log }) {
   for (const flavour of flavoursOf(arch)) {
     const k = await fetchKernel({ flavour, mirror, suite: SUITE, cacheDir, busybox: path.join(tmp, 'usr/bin/busybox'), log });
     // The guest loads the rest of its modules (overlay, nf_tables, virtio_net, 9p) from its own disk.
-    await must(['cp', '-a', k.modules, path.join(tmp, 'usr/lib/modules/')]);
+    await fsp.mkdir(path.join(tmp, 'usr/lib/modules'), { recursive: true });
+    await must(['cp', '-a', '--no-target-directory', k.modules, path.join(tmp, 'usr/lib/modules', k.release)]);
     kernels[flavour] = { release: k.release, vmlinuz: k.vmlinuz, initrd: k.initrd };
   }
   await setupVmRoot(tmp, { arch, mirror, cacheDir, kernels });
@@ -181,26 +182,24 @@ async function setupVmRoot(root, { arch, mirror, cacheDir, kernels }) {
   await w('etc/fstab', '/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
   // Empty: systemd makes one on the first boot and commits it to the disk, which is kept.
   await w('etc/machine-id', '');
-  // The guest's only network: user-mode qemu, restricted to the ports forwarded from this machine.
+  // The guest's only network: user-mode qemu, restricted to the ports forwarded from this
+  // machine, at its fixed address (systemd-networkd, which waits for the device by itself).
+  await w('etc/systemd/network/10-rustless-vm.network', '[Match]\nName=eth0\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n');
+  // Once booted, what a failed boot's diagnosis needs, on the serial console (console.log).
   await w(
-    'etc/systemd/system/rustless-vm-net.service',
+    'etc/systemd/system/rustless-vm-report.service',
     `[Unit]
-Description=rust-less VM test host: the user-mode network's static address
-Before=network.target ssh.service
-Wants=network.target
+Description=rust-less VM test host: addresses and failed units, on the console
+After=multi-user.target
 [Service]
 Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/sbin/ip link set lo up
-ExecStart=/usr/bin/udevadm settle -t 30
-ExecStart=/usr/sbin/ip link set eth0 up
-ExecStart=/usr/sbin/ip addr add 10.0.2.15/24 dev eth0
-ExecStart=/usr/sbin/ip route add default via 10.0.2.2
+StandardOutput=journal+console
+ExecStart=/bin/sh -c 'echo "rustless-vm: $(ip -brief addr | tr "\\\\n" ";") failed: $(systemctl --failed --no-legend --plain | cut -d" " -f1 | tr "\\\\n" " ")"'
 [Install]
 WantedBy=multi-user.target
 `,
   );
-  await fsp.symlink('/etc/systemd/system/rustless-vm-net.service', path.join(root, 'etc/systemd/system/multi-user.target.wants/rustless-vm-net.service'));
+  await inChroot(root, ['systemctl enable systemd-networkd.service rustless-vm-report.service']);
   // A getty on the serial console would hang up and throw the boot log away.
   for (const unit of ['serial-getty@ttyAMA0.service', 'serial-getty@ttyS0.service', 'getty@tty1.service', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'systemd-networkd-wait-online.service']) await mask(unit);
   const { publicKey } = await sshKey(cacheDir);

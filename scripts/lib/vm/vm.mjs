@@ -135,7 +135,7 @@ export async function bootVm({
   for (const f of forwards) ports.push({ guest: f.guest, host: f.host ?? (await freePort()) });
   const { key } = await sshKey();
   const { binary, machine, cpu, console: tty } = QEMU[arch];
-  const append = [`root=/dev/vda`, 'rw', `console=${tty}`, 'net.ifnames=0', 'systemd.unified_cgroup_hierarchy=1', 'quiet', kernelArgs].filter(Boolean).join(' ');
+  const append = [`root=/dev/vda`, 'rw', `console=${tty}`, 'net.ifnames=0', 'systemd.unified_cgroup_hierarchy=1', kernelArgs].filter(Boolean).join(' ');
   const argv = [
     binary,
     ...machine,
