@@ -42,7 +42,7 @@ const guest = async (cmd) => {
 try {
   await guest(`mkdir -p ${APP_DIR} && cd ${SRC} && tar --exclude=./node_modules --exclude=./.git --exclude='*/target' -cf - . | tar -C ${APP_DIR} -xf -`);
   // A 1 s idle timeout, so the warm tier freezes hello between the timed rounds.
-  await guest(`cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port 8080 --gateway-flags="--idle-timeout 1"`);
+  await guest(`cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port 8080 --gateway-flags="--idle-timeout 1 --build-timeout 3600"`);
   await guest(`mkdir -p /root/apps && for app in hello todo; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
 
   const builds = {};

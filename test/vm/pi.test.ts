@@ -21,7 +21,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
 const IDLE_S = 6;
 const FROZEN_S = 30;
-const GATEWAY_FLAGS = `--idle-timeout ${IDLE_S} --frozen-timeout ${FROZEN_S}`;
+// An emulated Cortex-A72 compiles 20-50x slower than this machine: a first build needs more than the default 900 s.
+const GATEWAY_FLAGS = `--idle-timeout ${IDLE_S} --frozen-timeout ${FROZEN_S} --build-timeout 3600`;
 
 requireTestHostPrerequisites(t, ROOT);
 // A first run debootstraps an arm64 root (about 10 min) and builds the guest's node_modules.

@@ -44,6 +44,9 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
       throw new UsageError(`--build-memory: ${(error as Error).message}`);
     }
   }
+  // A build's time limit (RuntimeMaxSec= of its unit): a Pi Zero, or an emulated Pi, needs more than the default.
+  const buildTimeoutS = flags['build-timeout'] === undefined ? undefined : integerFlag(flags, 'build-timeout', 0);
+  if (buildTimeoutS !== undefined && buildTimeoutS < 1) throw new UsageError(`--build-timeout is a number of seconds >= 1, got ${JSON.stringify(flags['build-timeout'])}`);
   if (!(FREEZERS as readonly string[]).includes(freezer)) throw new UsageError(`--freezer must be one of ${FREEZERS.join(', ')}, got ${JSON.stringify(freezer)}`);
   // Flags first: a bad token file is one line, before anything is opened.
   const adminPort = stringFlag(flags, 'admin-port');
@@ -60,7 +63,7 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
   }
   // Before anything runs a subprocess: see stop-signal.ts for why these listeners never go.
   const stop = stopSignal((signal, repeated) => process.stdout.write(`rustless gateway: ${signal}${repeated ? ' again, still draining' : ', draining'}\n`));
-  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number], buildMemory);
+  const backend = await createBackend(backendKind, stateDir, runtimeDir, stringFlag(flags, 'cache-dir'), flags['access-log'] === true, freezer as (typeof FREEZERS)[number], { memoryMax: buildMemory, runtimeMaxSec: buildTimeoutS });
   const memory = backend.memoryLimits;
   // One line in the journal at start: the units still say MemoryMax=, and nothing else would tell.
   if (backend.kind === 'systemd' && !memory.enforced) {
@@ -123,11 +126,20 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
 
 const FREEZERS = ['auto', 'cgroup1', 'cgroup2', 'off'] as const;
 
-async function createBackend(kind: 'local' | 'systemd', stateDir: string, runtimeDir: string, cacheDir: string | undefined, accessLog: boolean, freezer: (typeof FREEZERS)[number], buildMemory: string | undefined): Promise<Backend> {
+async function createBackend(
+  kind: 'local' | 'systemd',
+  stateDir: string,
+  runtimeDir: string,
+  cacheDir: string | undefined,
+  accessLog: boolean,
+  freezer: (typeof FREEZERS)[number],
+  build: { memoryMax: string | undefined; runtimeMaxSec: number | undefined },
+): Promise<Backend> {
   if (kind === 'local') return new LocalBackend({ stateDir, cacheDir, runAs: await unprivilegedUser() });
   const { SystemdBackend } = await import('../../backends/systemd/systemd-backend.js');
   // On systemd every log line is a journal entry: per-request lines only when asked for.
-  return new SystemdBackend({ stateDir, runtimeDir, accessLog, freezer, ...(buildMemory ? { buildLimits: { memoryMax: buildMemory } } : {}) });
+  const buildLimits = { ...(build.memoryMax ? { memoryMax: build.memoryMax } : {}), ...(build.runtimeMaxSec ? { runtimeMaxSec: build.runtimeMaxSec } : {}) };
+  return new SystemdBackend({ stateDir, runtimeDir, accessLog, freezer, buildLimits });
 }
 
 /** The TCP admin listener's bearer token: one line of errors for a missing, open or short file. */
