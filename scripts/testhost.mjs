@@ -39,7 +39,7 @@ const usage = `usage: testhost.mjs <command> [flags]
   create  [--force] [--mirror URL]          build (or reuse) the cached trixie root
           --vm [--arch arm64|amd64] [--node-modules-from DIR]
                                             the same for the VM kind (about 15 min for arm64), and
-                                            DIR's node_modules built for the guest (about 8 min)
+                                            DIR's node_modules built for the guest
   boot    [--name N] [--mode overlay|copy] [--bind HOST:GUEST[:ro]]... [--timeout SECS] [--foreground]
   boot    --vm --name N [--arch arm64|amd64] [--memory MIB] [--cpus N] [--kernel-flavour F]
           [--kernel-args "..."] [--bind HOST:GUEST[:ro]]... [--forward GUEST[:HOST]]...
@@ -86,7 +86,7 @@ try {
       if (args.vm) {
         const r = await createVmRoot({ arch: args.arch, mirror: args.mirror, force: args.force, log });
         // --node-modules-from DIR: that checkout's dependencies built for the guest too (cached).
-        if (args['node-modules-from']) await guestNodeModules({ root: r.root, repo: path.resolve(args['node-modules-from']), log });
+        if (args['node-modules-from']) await guestNodeModules({ root: r.root, arch: args.arch, repo: path.resolve(args['node-modules-from']), log });
         log(`create: ${r.cached ? 'cached' : 'built'} ${r.root} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(r.root);
         break;

@@ -11,10 +11,11 @@ export class TesthostError extends Error {
 }
 
 /** Run a host command; resolves {stdout, stderr, exitCode}; never rejects on a non-zero exit. */
-export function sh(argv, { input, env, timeoutMs, stdio } = {}) {
+export function sh(argv, { input, env, cwd, timeoutMs, stdio } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       env: env ?? process.env,
+      cwd,
       stdio: stdio ?? ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -107,14 +107,6 @@ export class VmSession {
     return this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" ${extra}`, 'install.mjs succeeds');
   }
 
-  async deploy(tt: Test, app: string): Promise<{ result: GuestResult; seconds: number }> {
-    const t0 = Date.now();
-    const result = await this.sh(`rustless deploy /root/apps/${app}`);
-    const seconds = (Date.now() - t0) / 1000;
-    tt.equal(result.exitCode, 0, `rustless deploy ${app} (${seconds.toFixed(0)} s)`, { output: (result.stdout + result.stderr).slice(-4000) });
-    return { result, seconds };
-  }
-
   async close(): Promise<void> {
     await this.fresh.close();
   }

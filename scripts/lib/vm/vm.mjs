@@ -126,7 +126,7 @@ export async function bootVm({
   const kernel = kernels[kernelFlavour];
   const t0 = Date.now();
   if (!keepDisk) {
-    if (nodeModulesFrom) layers = [await guestNodeModules({ root, repo: nodeModulesFrom, log }), ...layers];
+    if (nodeModulesFrom) layers = [await guestNodeModules({ root, arch, repo: nodeModulesFrom, log }), ...layers];
     await makeDisk({ root, layers, disk, size: diskSize });
     log(`disk ${disk} (${diskSize}) made in ${secs(t0)} s`);
   }
