@@ -1,6 +1,7 @@
 #!/usr/bin/env zx
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
-// end-to-end in the test host, TUI in a pty, the Pi in an arm64 VM) and `cargo test` for runner/. Ends with one line
+// end-to-end in the test host, TUI in a pty) and `cargo test` for runner/; `--only vm` runs the
+// Pi suite in an arm64 VM, which is not in the default run yet. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
 // First it checks the Debian packages the tests need (the lists .ci/run installs): as root it
 // installs the missing ones, otherwise it stops at once with the one command to run. Every
@@ -11,7 +12,10 @@ import { ensureBinding } from './lib/sd-notify-binding.mjs';
 
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
-const wanted = (suite) => !only || only.includes(suite);
+// The VM suite is not in the default run yet: with the arm64 root to debootstrap under
+// qemu-user, it does not fit CI's budget on these machines (docs/testhost.md, "The VM test host").
+const NOT_BY_DEFAULT = ['vm'];
+const wanted = (suite) => (only ? only.includes(suite) : !NOT_BY_DEFAULT.includes(suite));
 const root = path.resolve(__dirname, '..');
 cd(root);
 await prerequisites();
@@ -27,7 +31,7 @@ const suites = [
   { name: 'unit', run: () => tap('unit', ['test/unit'], 2, 900) },
   { name: 'local', run: () => tap('local', ['test/local'], 1, 1500) },
   { name: 'tui', run: () => tap('tui', ['test/tui'], 1, 900) },
-  // The Pi, in an emulated arm64 VM: slow by nature (docs/testhost.md has the measured times).
+  // The Pi, in an emulated arm64 VM (`--only vm`, npm run test:vm): slow by nature.
   { name: 'vm', run: async () => ((await vmRoot) ? tap('vm', ['test/vm'], 1, 3600) : { passed: 0, failed: 1 }) },
   { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1, 2400) },
 ];

@@ -68,7 +68,7 @@ t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install
   const systemd = Number((await s.ok(t, 'systemctl --version | head -1')).stdout.match(/systemd (\d+)/)?.[1]);
   t.ok(systemd >= 256, `systemd ${systemd}`);
   const native = await s.ok(t, `cd /opt/rustless && node -e "const D = require('better-sqlite3'); console.log(new D(':memory:').prepare('select sqlite_version() v').get().v); require('sd-notify'); console.log(process.arch)"`);
-  t.match(native.stdout, /^3\.\d+\.\d+\narm64$/, 'the guest\'s own native modules (better-sqlite3, sd-notify) load on arm64');
+  t.match(native.stdout, /^3\.\d+\.\d+\narm64\n$/, 'the guest\'s own native modules (better-sqlite3, sd-notify) load on arm64');
   const install = await s.install(t, GATEWAY_FLAGS);
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   await gatewayAnswers(t);
