@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import * as th from './lib/testhost.mjs';
 import { guestNodeModules } from './lib/vm/node-modules.mjs';
 import { createVmRoot } from './lib/vm/root.mjs';
-import { attachVm, bootVm, downVm, killVm, readVmState } from './lib/vm/vm.mjs';
+import { attachVm, bootVm, downVm, killVm, readVmState, vmRunning } from './lib/vm/vm.mjs';
 
 // Our own flags start after this script's path, whether run as `zx testhost.mjs` or `./testhost.mjs`.
 const self = fileURLToPath(import.meta.url);
@@ -165,11 +165,13 @@ try {
       break;
     case 'status': {
       const root = th.cachedRootPath();
-      const info = { cachedRoot: (await fs.pathExists(root)) ? root : null, instances: th.list() };
+      // A VM's state has no systemd pid: whether its qemu runs says whether it is up.
+      const instances = th.list().map((i) => (readVmState(i.name) ? { ...i, kind: 'vm', running: vmRunning(i.name) } : i));
+      const info = { cachedRoot: (await fs.pathExists(root)) ? root : null, instances };
       if (args.json) console.log(JSON.stringify(info, null, 2));
       else {
         console.log(`cached root: ${info.cachedRoot ?? '(none; run create)'}`);
-        for (const i of info.instances) console.log(`${i.name}\t${i.running ? `running, pid ${i.pid}` : 'stopped (leftovers; run down)'}\t${i.runDir}`);
+        for (const i of info.instances) console.log(`${i.name}\t${i.running ? (i.kind === 'vm' ? 'running (VM)' : `running, pid ${i.pid}`) : `stopped (leftovers${i.kind === 'vm' ? ', a disk for boot --keep-disk' : ''}; run down)`}\t${i.runDir}`);
       }
       break;
     }

@@ -42,6 +42,11 @@ export function readVmState(name) {
   }
 }
 
+/** Whether the VM of that name runs (its qemu, by pid and run dir). */
+export function vmRunning(name) {
+  return qemuAlive(readVmState(name));
+}
+
 function qemuAlive(state) {
   try {
     return !!state?.qemuPid && fs.readFileSync(`/proc/${state.qemuPid}/cmdline`, 'utf8').includes(state.runDir);
