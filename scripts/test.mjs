@@ -29,11 +29,11 @@ const suites = [
   { name: 'typecheck', run: typecheck },
   { name: 'runner', run: cargoTest },
   { name: 'unit', run: () => tap('unit', ['test/unit'], 2, 900) },
-  { name: 'local', run: () => tap('local', ['test/local'], 1, 1500) },
+  { name: 'local', run: () => tap('local', ['test/local'], 1, 2400) },
   { name: 'tui', run: () => tap('tui', ['test/tui'], 1, 900) },
   // The Pi, in an emulated arm64 VM (`--only vm`, npm run test:vm): slow by nature.
   { name: 'vm', run: async () => ((await vmRoot) ? tap('vm', ['test/vm'], 1, 3600) : { passed: 0, failed: 1 }) },
-  { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1, 2400) },
+  { name: 'e2e', run: () => tap('e2e', ['test/e2e'], 1, 3600) },
 ];
 
 let passed = 0;
