@@ -2,6 +2,15 @@
 // and the one error type their failures carry (a stable code, as in src/errors.ts).
 import { spawn } from 'node:child_process';
 
+/** A string as one single-quoted sh word. */
+export const shellQuote = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+
+/** Where a test host's progress lines go by default. */
+export const defaultLog = (msg) => process.stderr.write(`[testhost] ${msg}\n`);
+
+/** Seconds since t0, one decimal, for those lines. */
+export const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);
+
 export class TesthostError extends Error {
   constructor(code, message, options) {
     super(message, options);

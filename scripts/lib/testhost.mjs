@@ -2,7 +2,7 @@
 // new PID+mount+UTS namespaces that share the host's network. See docs/testhost.md.
 // Both the CLI (scripts/testhost.mjs) and the e2e tests import this module.
 import { spawn } from 'node:child_process';
-import { must, sh, TesthostError } from './host-command.mjs';
+import { defaultLog, must, secs, sh, shellQuote as q, TesthostError } from './host-command.mjs';
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -53,10 +53,9 @@ export { sh, TesthostError };
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
-const defaultLog = (msg) => process.stderr.write(`[testhost] ${msg}\n`);
-const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);
 
-function checkName(name) {
+/** Rejects an instance name of either kind that would not make a safe run dir or cgroup name. */
+export function checkName(name) {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new TesthostError('TESTHOST_BAD_NAME', `Expected --name to match ${NAME_RE}, got ${JSON.stringify(name)}`);
   }
@@ -187,7 +186,6 @@ export async function create({ packages = PACKAGES, suite = SUITE, mirror, cache
 // apt-get in a chroot of the new root (the .deb cache shared between roots).
 export async function aptInstall(root, { mirror, suite, packages, debs }) {
   await fsp.writeFile(path.join(root, 'etc/apt/sources.list'), `deb ${mirror} ${suite} main\n`);
-  const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
   await inChroot(root, ['apt-get update -q', `apt-get install -y -q --no-install-recommends ${packages.map(q).join(' ')}`], { debs });
 }
 
@@ -197,7 +195,6 @@ export async function aptInstall(root, { mirror, suite, packages, debs }) {
  * architecture runs through qemu-user's binfmt registration.
  */
 export async function inChroot(root, commands, { debs, binds = [], tmpfs = [], env = {} } = {}) {
-  const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
   const script = [
     'set -eu',
     `mount -t proc proc ${q(`${root}/proc`)}`,
@@ -307,7 +304,6 @@ function cgroupMounts() {
 
 // The shell that runs as PID 1 of the new namespaces, mounts the guest's world, and execs systemd.
 function bootScript({ runDir, lower, mode, binds, cgroup, target }) {
-  const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
   const R = `${runDir}/merged`;
   const lines = [
     'set -eu',

@@ -4,7 +4,6 @@
 // under qemu-user took four of the eleven minutes of an arm64 root. Debian builds virtio_blk and
 // ext4 as modules, so an initramfs is still needed; this one is a static busybox, those modules
 // (uncompressed, in dependency order) and a ten-line /init, made in well under a second.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -146,9 +145,4 @@ async function buildInitramfs({ tree, release, busybox, out }) {
   await fsp.writeFile(path.join(stage, 'init'), INIT, { mode: 0o755 });
   await must(['sh', '-c', 'cd "$0" && find . | cpio --quiet -o -H newc -R 0:0 > "$1"', stage, out]);
   await fsp.rm(stage, { recursive: true, force: true });
-}
-
-/** A short digest of a file, for cache keys. */
-export function fileDigest(file) {
-  return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { must, sh, TesthostError } from '../host-command.mjs';
+import { must, secs, sh, TesthostError } from '../host-command.mjs';
 import { aptInstall, CACHE_DIR, cratePackages, detectMirror, inChroot, SUITE } from '../testhost.mjs';
 import { fetchKernel, flavoursOf } from './kernel.mjs';
 
@@ -153,8 +153,6 @@ export async function finishVmRoot(tmp, { arch, mirror, cacheDir, debs, log }) {
   await setupVmRoot(tmp, { arch, mirror, cacheDir, kernels });
   return kernels;
 }
-
-const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);
 
 /** The key every VM of this cache is reached with over ssh (made once, kept beside the roots). */
 export async function sshKey(cacheDir = CACHE_DIR) {

@@ -8,16 +8,12 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../free-port.mjs';
-import { must, sh, TesthostError } from '../host-command.mjs';
-import { GUEST_PATH, RUN_BASE } from '../testhost.mjs';
+import { defaultLog, must, secs, sh, shellQuote as q, TesthostError } from '../host-command.mjs';
+import { checkName, GUEST_PATH, runDirOf } from '../testhost.mjs';
 import { checkFlavour } from './kernel.mjs';
 import { guestNodeModules } from './node-modules.mjs';
 import { checkArch, createVmRoot, sshKey } from './root.mjs';
 
-const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const defaultLog = (msg) => process.stderr.write(`[testhost] ${msg}\n`);
-const secs = (t0) => ((Date.now() - t0) / 1000).toFixed(1);
-const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
 
 const QEMU = {
   // A Pi 4's cores; a Pi 5's (Cortex-A76) can run the 16K-page kernel, which the A72 cannot.
@@ -25,13 +21,8 @@ const QEMU = {
   amd64: { binary: 'qemu-system-x86_64', machine: ['-M', 'q35'], cpu: () => 'max', console: 'ttyS0' },
 };
 
-export const runDirOf = (name) => path.join(RUN_BASE, name);
 const stateFileOf = (name) => path.join(runDirOf(name), 'state.json');
 export const diskOf = (name) => path.join(runDirOf(name), 'disk.raw');
-
-function checkName(name) {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) throw new TesthostError('TESTHOST_BAD_NAME', `Expected --name to match ${NAME_RE}, got ${JSON.stringify(name)}`);
-}
 
 export function readVmState(name) {
   try {
