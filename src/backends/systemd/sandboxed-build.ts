@@ -122,6 +122,10 @@ export function sandboxCommand(spec: SandboxSpec, stateDir: string, limits: Buil
     'DynamicUser=yes',
     `User=${spec.user}`,
     `CacheDirectory=${spec.cacheDirectory}`,
+    // systemd 257 mounts a dynamic user's directories noexec (idmapped); cargo runs the build
+    // scripts and proc macros it compiles there (systemd/systemd#36296). A namespace test host
+    // cannot idmap, so only a real kernel (the arm64 VM) shows the EACCES without this.
+    `ExecPaths=${join(CACHE_ROOT, spec.cacheDirectory)}`,
     // The gateway (root without capabilities) reads the binary out of it.
     'CacheDirectoryMode=0755',
     'UMask=0022',
