@@ -161,6 +161,8 @@ async function readConfig(file: string): Promise<{ value?: UserConfig; problem?:
   return { value: { ...(host ? { host } : {}), ...(token ? { token } : {}) } };
 }
 
+const PROBE_TIMEOUT_MS = 5000;
+
 /** Undefined when a gateway accepts connections on `path`; otherwise why not. */
 async function probeSocket(path: string): Promise<string | undefined> {
   try {
@@ -172,7 +174,9 @@ async function probeSocket(path: string): Promise<string | undefined> {
   }
   return new Promise((resolve) => {
     const socket = connect(path);
-    const timer = setTimeout(() => done('no answer within 1 s'), 1000);
+    // A unix socket connects at once or fails at once; only a full backlog or a starved event loop
+    // waits. A busy Pi (a build on both cores) took over 1 s to run the callback (seen in the arm64 VM).
+    const timer = setTimeout(() => done(`no answer within ${PROBE_TIMEOUT_MS / 1000} s`), PROBE_TIMEOUT_MS);
     function done(problem: string | undefined): void {
       clearTimeout(timer);
       socket.destroy();
