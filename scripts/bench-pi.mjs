@@ -8,10 +8,13 @@
 //   - interleaved rounds of a cold start through the gateway, a thaw, a running app, and a bare
 //     socket-activated start (scripts/lib/guest/start-timings.mjs), then a bare `podman run`:
 //     p50s and the ratios.
-// Flags: --memory 1024 (MiB), --starts 10, --kernel-flavour arm64, --keep (leave the VM up).
+// Flags: --memory 1024 (MiB), --starts 10, --kernel-flavour arm64, --keep (leave the VM up),
+// --build-deps (build the shared dependencies in this VM too, as a Pi's very first deploy does,
+// instead of starting from the ones an earlier VM built: scripts/lib/vm/deps-cache.mjs).
 // Run `npm run build` first. Needs root. Takes 30-60 min, most of it compiling under emulation.
 import { performance } from 'node:perf_hooks';
 import { bootVm, downVm } from './lib/vm/vm.mjs';
+import { keptDepsLayer } from './lib/vm/deps-cache.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
@@ -32,6 +35,7 @@ const vm = await bootVm({
   kernelFlavour: argv['kernel-flavour'] ?? 'arm64',
   binds: [{ host: root, guest: SRC, readOnly: true }],
   nodeModulesFrom: root,
+  layers: argv['build-deps'] ? [] : [keptDepsLayer('arm64')].filter(Boolean),
   log,
 });
 const guest = async (cmd) => {
