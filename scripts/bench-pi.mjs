@@ -84,6 +84,7 @@ try {
   const facts = (await guest(`echo "$(uname -m) $(uname -r), page size $(getconf PAGESIZE), $(systemctl --version | head -1 | cut -d' ' -f1-2), $(podman --version), $(cargo --version)"`)).trim();
   console.log(`rust-less on an emulated Pi: ${facts}; ${memory} MiB, 2 CPUs (qemu TCG, ${vm.state.kernelFlavour} kernel)`);
   console.log('');
+  console.log(`shared dependencies: ${argv['build-deps'] || !keptDepsLayer('arm64') ? 'built in this VM by the first deploy' : 'kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi after its first deploy'}`);
   console.log('builds inside the VM (sandboxed, as on a Pi)          time (emulated)   peak memory');
   for (const [label, b] of Object.entries(builds)) console.log(`  ${label.padEnd(36)} ${`${b.seconds.toFixed(0)} s`.padStart(10)}        ${b.peak}`);
   const first = builds['first build of todo (a new app)'].seconds;
