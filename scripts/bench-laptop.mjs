@@ -7,8 +7,6 @@
 // `ssh pi true` (what one ssh connection costs: the floor under every ssh:// command).
 // Needs root; boots a test host, so run it under the e2e lock:
 //   flock /tmp/rustless-e2e.lock npx zx scripts/bench-laptop.mjs --rounds 5
-// The test host needs Debian's sshd in its root for this (openssh-server in testhost.mjs's
-// PACKAGES, which comes with test/e2e/laptop.test.ts); until then:
 // `--pi local` plays the Pi on this machine instead (a local-backend gateway, a user rl-pi, sshd on
 // loopback; scripts/lib/local-pi.mjs): no test host, no lock, and no export (a local backend's
 // runner is not static).

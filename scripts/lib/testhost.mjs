@@ -39,6 +39,8 @@ export const PACKAGES = Object.freeze([
   'caddy',
   'pebble',
   'openssl',
+  // Debian's sshd: the "Pi" a laptop reaches over ssh:// (test/e2e/laptop.test.ts)
+  'openssh-server',
   // crates the runner builds against offline, from /usr/share/cargo/registry (generated from runner/)
   ...cratePackages(),
 ]);
