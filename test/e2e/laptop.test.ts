@@ -74,7 +74,7 @@ t.test('deploy over ssh://, with the build progress in the terminal', async (t) 
   t.equal(exitCode, 0, 'deploy exits 0', { screen: screen.text() });
   t.match(screen.raw, /greeter is live \(build #1\)/);
   t.match(screen.raw, /deploying greeter from \/home\/rl-laptop\/greeter: build #1/);
-  t.match(screen.raw, /compiling \d+\/\d+/, "cargo's progress came through the tunnel");
+  t.match(screen.raw, /build: \d+\/\d+ ready, \d+ crates? compiled/, "cargo's progress came through the tunnel");
   t.match(screen.text(), /GET\s+\/greeter\/hello\/:who -> Hello/, 'the routes it serves');
 });
 
