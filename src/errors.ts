@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   /** The registry file fails SQLite's integrity check; the message says how to recover. */
   RUSTLESS_REGISTRY_CORRUPT: 500,
   RUSTLESS_HOST_NOT_FOUND: 500,
+  /** A streamed answer (followed logs, build events) broke off: the gateway or the ssh carrying it went away. */
+  RUSTLESS_CONNECTION_LOST: 502,
   RUSTLESS_INTERNAL: 500,
 } as const;
 

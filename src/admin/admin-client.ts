@@ -6,10 +6,9 @@
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, type Dispatcher } from 'undici';
-import { RustlessError, type ErrorCode } from '../errors.js';
+import { RustlessError, type ErrorBody, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppDetail, AppSummary, BuildInfo, DataChoice, ExportSource, GatewayInfo, SecretInfo } from '../api/types.js';
 import { reachablePublicUrl } from './public-url.js';
@@ -176,14 +175,30 @@ export class AdminClient {
 
   async *#ndjson<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
     const response = await this.#request('GET', path, undefined, undefined, signal);
-    const lines = createInterface({ input: Readable.from(response.body) });
+    const lines = createInterface({ input: response.body });
     try {
-      for await (const line of lines) if (line.trim()) yield JSON.parse(line) as T;
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        const value = JSON.parse(line) as T | ErrorBody;
+        // The gateway's source failed midway: its last line is the error (admin-server.ts).
+        if (isErrorBody(value)) throw new RustlessError(value.error.code as ErrorCode, value.error.message);
+        yield value;
+      }
     } catch (error) {
-      if ((error as Error).name !== 'AbortError') throw error;
+      if ((error as Error).name === 'AbortError' || error instanceof RustlessError) throw error;
+      // The connection broke off: the gateway went away, or the ssh carrying it did.
+      const said = this.#tunnel ? await this.#tunnel.diagnostics(500) : '';
+      throw new RustlessError('RUSTLESS_CONNECTION_LOST', `the connection to the rustless gateway at ${describeHost(this.host)} broke off: ${(error as Error).message}${said ? ` (ssh: ${said})` : ''}`, { cause: error });
     } finally {
       lines.close();
-      response.body.destroy();
+      // Left before its end (an error line, a consumer that stopped): undici then emits an
+      // abort error on the body, which nobody needs.
+      response.body.on('error', () => undefined).destroy();
     }
   }
+}
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  const error = (value as { error?: unknown } | null)?.error;
+  return Object.keys(value ?? {}).length === 1 && typeof error === 'object' && error !== null && typeof (error as ErrorBody['error']).code === 'string';
 }

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { RustlessError } from '../errors.js';
+import { RustlessError, toRustlessError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
 import { readBody } from '../http/read-body.js';
@@ -179,13 +179,21 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   throw new RustlessError('RUSTLESS_INVALID_JSON', 'request body must be a JSON object');
 }
 
-/** Streams one JSON value per line; the response ends when the source does. */
+/**
+ * Streams one JSON value per line; the response ends when the source does. A source that fails
+ * after the 200 went out ends the stream with one last line, the error's own JSON body
+ * (`{"error":{"code":...,"message":...}}`), which the client throws.
+ */
 async function streamNdjson<T>(res: ServerResponse, source: AsyncIterable<T>, toJson: (item: T) => unknown): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
   res.flushHeaders();
-  for await (const item of source) {
-    if (res.destroyed) break;
-    res.write(`${JSON.stringify(toJson(item))}\n`);
+  try {
+    for await (const item of source) {
+      if (res.destroyed) break;
+      res.write(`${JSON.stringify(toJson(item))}\n`);
+    }
+  } catch (error) {
+    if (!res.destroyed) res.write(`${JSON.stringify(toRustlessError(error).toJSON())}\n`);
   }
   res.end();
 }

@@ -86,25 +86,56 @@ t.test('ls, invoke and logs -f over ssh://', async (t) => {
 
   // Installed, the gateway logs no line per request (no --access-log): the journal of the app's
   // unit holds its starts and stops, so a stop and a cold start are what shows up live.
-  const [file, ...args] = laptop.argv(['rustless', '--host', HOST, 'logs', '-f', 'greeter']);
-  const follow = spawn(file!, args, { cwd: laptop.home, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  createInterface({ input: follow.stdout! }).on('line', (line) => lines.push(line));
-  const until = async (check: () => boolean): Promise<boolean> => {
-    const deadline = Date.now() + 30_000;
-    while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    return check();
-  };
-  t.ok(await until(() => lines.some((line) => /Started rustless-fn-greeter/.test(line))), `the past lines first (${lines.join(' | ')})`);
-  const past = lines.length;
+  const follow = followLogs();
+  t.ok(await until(() => follow.lines.some((line) => /Started rustless-fn-greeter/.test(line))), `the past lines first (${follow.text()})`);
+  const past = follow.lines.length;
   ok(t, await rustless('stop greeter'), 'stop');
   t.equal((await get('/greeter/hello/again')).status, 200, 'a cold start');
-  t.ok(await until(() => lines.slice(past).some((line) => /Started rustless-fn-greeter/.test(line))), `then the stop and the new start, live (${lines.slice(past).join(' | ')})`);
-  follow.kill('SIGTERM');
-  await new Promise((done) => follow.once('exit', done));
-  const left = await laptop.run('pgrep -u rl-laptop -x ssh || true');
-  t.equal(left.stdout.trim(), '', 'no ssh left on the laptop');
+  t.ok(await until(() => follow.lines.slice(past).some((line) => /Stopped rustless-fn-greeter/.test(line))), `the stop, live (${follow.text()})`);
+  t.ok(await until(() => follow.lines.slice(past).some((line) => /Started rustless-fn-greeter/.test(line))), `then the new start, live (${follow.text()})`);
+  t.equal(follow.child.exitCode, null, 'still following');
+  // SIGTERM to rustless itself (runuser, its parent here, would SIGKILL it 2 s later anyway).
+  process.kill(await follow.pid(), 'SIGTERM');
+  const timeout = new Promise((done) => setTimeout(() => done('still running after 5 s'), 5000).unref());
+  t.match(await Promise.race([follow.ended, timeout]), { exitCode: 143 }, 'logs -f ends on SIGTERM, as SIGTERM ends a process');
+  t.equal((await laptop.run('pgrep -u rl-laptop -x ssh || true')).stdout.trim(), '', 'no ssh left on the laptop');
+
+  // The ssh under it goes (a laptop closing its lid, a Pi rebooting): logs -f ends, and says so.
+  const second = followLogs();
+  t.ok(await until(() => second.lines.length > 0), `following again (${second.text()})`);
+  const ssh = (await laptop.run('pgrep -u rl-laptop -x ssh')).stdout.trim();
+  t.match(ssh, /^\d+$/, 'its one ssh');
+  process.kill(Number(ssh), 'SIGTERM');
+  const ended = await second.ended;
+  t.equal(ended.exitCode, 1, 'logs -f exits 1 once its ssh is gone');
+  t.match(second.stderr(), /rustless: the connection to the rustless gateway at ssh:\/\/pi broke off/);
 });
+
+/** `rustless --host ssh://pi logs -f greeter` on the laptop, its lines as they come. */
+function followLogs() {
+  const [file, ...args] = laptop.argv(['rustless', '--host', HOST, 'logs', '-f', 'greeter']);
+  const child = spawn(file!, args, { cwd: laptop.home, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stderr = '';
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const ended = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((done) => child.once('exit', (exitCode, signal) => done({ exitCode, signal })));
+  return {
+    child,
+    lines,
+    ended,
+    stderr: () => stderr,
+    text: () => `${lines.join(' | ')}${stderr ? ` / stderr: ${stderr}` : ''}`,
+    /** The rustless process: runuser's child (env execs the wrapper, which execs node). */
+    pid: async () => Number((await laptop.run(`pgrep -P ${child.pid}`)).stdout.trim()),
+  };
+}
+
+async function until(check: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return check();
+}
 
 t.test('secret set, a second deploy, rollback over ssh://', async (t) => {
   ok(t, await rustless('secret set greeter API_TOKEN', 'laptop-secret\n'), 'secret set from stdin');

@@ -46,19 +46,28 @@ export async function unitState(unit: string): Promise<UnitState> {
 
 /**
  * Lines of the unit's journal (`journalctl -u UNIT -o cat`): the last `lines` first, then, with
- * `follow`, new ones until `signal` aborts.
+ * `follow`, new ones until `signal` aborts. journalctl failing is RUSTLESS_BACKEND_FAILED with
+ * its own words, never a log that just ends.
  */
 export async function* journal(unit: string, { lines = 100, follow = false, signal }: { lines?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<string> {
-  const args = ['-u', unit, '-o', 'cat', '--no-pager', '-n', String(lines)];
+  // --merge: without it, `journalctl -f` reads the boot ID from /proc/sys/kernel/random/boot_id,
+  // which rustless.service's ProcSubset=pid hides, and fails at once ("Failed to get boot ID").
+  // Merged, it reads every journal this machine keeps; -u still picks the one unit.
+  const args = ['-u', unit, '--merge', '-o', 'cat', '--no-pager', '-n', String(lines)];
   if (follow) args.push('-f');
-  const subprocess = execa('journalctl', args, { stdin: 'ignore', stderr: 'ignore', reject: false, buffer: false, cancelSignal: signal, lines: true });
+  const subprocess = execa('journalctl', args, { stdin: 'ignore', reject: false, buffer: { stdout: false, stderr: true }, cancelSignal: signal, lines: true });
+  let result;
   try {
     for await (const line of subprocess.iterable({ from: 'stdout' })) yield String(line);
   } catch (error) {
     if (!signal?.aborted) throw error;
   } finally {
     if (subprocess.exitCode === null) subprocess.kill();
-    await subprocess.catch(() => undefined);
+    result = await subprocess;
+  }
+  if (result.failed && !signal?.aborted) {
+    const said = ([] as string[]).concat(result.stderr).join('; ').trim() || result.shortMessage;
+    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`journalctl ${args.join(' ')}\` failed: ${said}`, { details: { exitCode: result.exitCode ?? null } });
   }
 }
 
