@@ -6,6 +6,7 @@
  * `RUSTLESS_SSH_COMMAND` (like git's GIT_SSH_COMMAND: words split on spaces) replaces `ssh`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,10 +85,16 @@ export class SshTunnel {
     return this.#stderr.slice(-3).join('; ');
   }
 
-  /** ssh must not outlive this process, however it ends (a killed `rustless logs -f`, say). */
+  /**
+   * ssh and our socket directory must not outlive this process, however it ends (a killed
+   * `rustless logs -f`, say). Synchronous: on a signal the process ends right after, leaving
+   * the dead ssh to init to reap (not waiting for it, which would let the broken connection
+   * print an error first).
+   */
   #dieWithParent(): void {
     const kill = (): void => {
       this.#child.kill('SIGTERM');
+      rmSync(this.#dir, { recursive: true, force: true });
     };
     const onSignal = (signal: NodeJS.Signals): void => {
       kill();

@@ -98,18 +98,29 @@ t.test('ls, invoke and logs -f over ssh://', async (t) => {
   process.kill(await follow.pid(), 'SIGTERM');
   const timeout = new Promise((done) => setTimeout(() => done('still running after 5 s'), 5000).unref());
   t.match(await Promise.race([follow.ended, timeout]), { exitCode: 143 }, 'logs -f ends on SIGTERM, as SIGTERM ends a process');
-  t.equal((await laptop.run('pgrep -u rl-laptop -x ssh || true')).stdout.trim(), '', 'no ssh left on the laptop');
+  t.same(await tunnels(), { ssh: '', dirs: '' }, 'no ssh left on the laptop, nor its socket directory');
 
   // The ssh under it goes (a laptop closing its lid, a Pi rebooting): logs -f ends, and says so.
   const second = followLogs();
   t.ok(await until(() => second.lines.length > 0), `following again (${second.text()})`);
-  const ssh = (await laptop.run('pgrep -u rl-laptop -x ssh')).stdout.trim();
+  const { ssh } = await tunnels();
   t.match(ssh, /^\d+$/, 'its one ssh');
   process.kill(Number(ssh), 'SIGTERM');
   const ended = await second.ended;
   t.equal(ended.exitCode, 1, 'logs -f exits 1 once its ssh is gone');
   t.match(second.stderr(), /rustless: the connection to the rustless gateway at ssh:\/\/pi broke off/);
+  t.same(await tunnels(), { ssh: '', dirs: '' }, 'nothing of the tunnel left');
 });
+
+/**
+ * The laptop user's live ssh processes (a dead one waits for init to reap it: not counted) and
+ * the tunnels' socket directories.
+ */
+async function tunnels(): Promise<{ ssh: string; dirs: string }> {
+  const ssh = await laptop.run('pgrep -u rl-laptop -x ssh -r R,S,D,T,t || true');
+  const dirs = await laptop.run("find /tmp -maxdepth 1 -user rl-laptop -name 'rustless-ssh-*'");
+  return { ssh: ssh.stdout.trim(), dirs: dirs.stdout.trim() };
+}
 
 /** `rustless --host ssh://pi logs -f greeter` on the laptop, its lines as they come. */
 function followLogs() {
@@ -160,7 +171,7 @@ t.test('export --kind deployment over ssh://, and its output runs under podman k
   // The cluster here is the Pi's own Podman: carry the export over as one would with scp.
   await pi.guest.copyIn(join(laptop.home, 'k8s'), '/root/laptop-k8s');
   // Loaded into a store of its own: the Pi's own storage holds that image already.
-  const apart = '--root /root/laptop-store --runroot /run/laptop-store';
+  const apart = '--root /var/lib/containers/laptop-store --runroot /run/laptop-store';
   await pi.check(`podman ${apart} load -q -i /root/laptop-k8s/greeter/image.tar`);
   const id = "image inspect --format '{{.Id}}' localhost/rustless-fn-greeter:1";
   const [loaded, original] = [await pi.check(`podman ${apart} ${id}`), await pi.check(`podman ${id}`)];
