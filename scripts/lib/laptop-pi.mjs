@@ -116,6 +116,8 @@ export async function makeLaptop(pi, { user = LAPTOP_USER } = {}) {
  */
 export async function removeLaptop(user = LAPTOP_USER) {
   if ((await sh(['id', '-u', user])).exitCode !== 0) return;
+  // A killed run's tunnel directories: a later user given the same uid would own them.
+  await must(['find', '/tmp', '-maxdepth', '1', '-user', user, '-name', 'rustless-ssh-*', '-exec', 'rm', '-rf', '{}', '+']);
   await must(['userdel', '--force', '--remove', user]);
 }
 
