@@ -59,10 +59,14 @@ try {
     ...(local ? [] : [{ step: 'export --kind deployment', args: 'export hello --kind deployment --out k8s' }]),
   ];
   const rows = [];
-  const yard = { pi: [], laptop: [], ssh: [] };
+  const yard = { pi: [], laptop: [], ssh: [], cliPi: [], cliLaptop: [] };
   for (let i = 0; i < rounds; i++) {
     yard.pi.push((await timed(() => pi.asPi('true'))).ms);
     yard.laptop.push((await timed(() => laptop.run('true'))).ms);
+    // The CLI's own start (node, its modules) on each side, no connection: the Pi's node is not
+    // the laptop's (the test host runs its own Debian nodejs from its own root).
+    yard.cliPi.push((await timed(async () => must('Pi', await pi.asPi('rustless --version'), 'rustless --version'))).ms);
+    yard.cliLaptop.push((await timed(async () => must('laptop', await laptop.run('rustless --version'), 'rustless --version'))).ms);
     yard.ssh.push((await timed(async () => must('laptop', await laptop.run('ssh -o BatchMode=yes pi true'), 'ssh pi true'))).ms);
   }
   for (const { step, args, input, rounds: n = rounds } of steps) {
@@ -87,6 +91,7 @@ try {
   const where = local ? 'this machine as the Pi: local backend, sshd on loopback' : "the test host as the Pi: systemd backend, Debian's sshd";
   console.log(`\nrustless from a laptop (${pi.sshUrl}; ${where}) against the same step on the Pi; median of ${rounds} rounds (deploy: ${Math.min(rounds, 3)}), ms`);
   console.log(`yardsticks: a command on the Pi ${median(yard.pi).toFixed(0)}, on the laptop ${median(yard.laptop).toFixed(0)}, one ssh connection (ssh pi true) ${median(yard.ssh).toFixed(0)}`);
+  console.log(`            rustless --version (the CLI starting, nothing else) on the Pi ${median(yard.cliPi).toFixed(0)}, on the laptop ${median(yard.cliLaptop).toFixed(0)}`);
   if (!local) console.log(`the exported image: ${(Number((await laptop.run('stat -c %s k8s/hello/image.tar')).stdout.trim()) / 2 ** 20).toFixed(1)} MiB`);
   console.log('');
   const table = [['step', 'on the Pi', 'laptop, ssh://', 'laptop / Pi', 'laptop - Pi', '(laptop - Pi) / ssh'], ...rows.map((r) => [r.step, r.pi.toFixed(0), r.laptop.toFixed(0), `${(r.laptop / r.pi).toFixed(2)}x`, (r.laptop - r.pi).toFixed(0), ((r.laptop - r.pi) / median(yard.ssh)).toFixed(2)])];
