@@ -5,6 +5,8 @@
 import type { Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { bootVm, downVm } from '../../scripts/lib/vm/vm.mjs';
+import { keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import type { GuestResult } from './guest.js';
 
 /** The guest's checkout: this machine's, shown read-only with 9p. */
@@ -28,6 +30,36 @@ export interface Reply {
   body: any;
   text: string;
   error?: string;
+}
+
+export interface PiBoot {
+  kernelFlavour?: string;
+  kernelArgs?: string;
+  /** Boot the disk the previous boot of this name left (after powering that one off). */
+  keepDisk: boolean;
+}
+
+/**
+ * Boots (or boots again) the 2 GiB arm64 VM `name` as a Pi: this checkout shown at SRC, the
+ * gateway's port forwarded, the guest's node_modules, and the shared dependencies an earlier
+ * VM's rust-less built (scripts/lib/vm/deps-cache.mjs) on a new disk.
+ */
+export async function bootPi(tt: Test, name: string, root: string, options: PiBoot): Promise<VmGuest> {
+  const log = (m: string): void => void tt.comment(m);
+  if (options.keepDisk) await downVm({ name, keepDisk: true, log });
+  return (await bootVm({
+    name,
+    arch: 'arm64',
+    memory: 2048,
+    cpus: 2,
+    binds: [{ host: root, guest: SRC, readOnly: true }],
+    forwards: [{ guest: GUEST_PORT }],
+    nodeModulesFrom: root,
+    layers: [keptDepsLayer('arm64')].filter((layer) => layer !== undefined),
+    timeoutMs: 900_000,
+    log,
+    ...options,
+  })) as VmGuest;
 }
 
 /** Calls made in a VM, with the test that reports them. Every guest command may take long here. */
@@ -105,6 +137,24 @@ export class VmSession {
   async install(tt: Test, gatewayFlags: string, extra = ''): Promise<GuestResult> {
     await this.ok(tt, `mkdir -p ${APP_DIR} && cd ${SRC} && tar --exclude=./node_modules --exclude=./.git --exclude=./.tap --exclude='*/target' --exclude=./runner/Cargo.lock -cf - . | tar -C ${APP_DIR} -xf -`, 'the checkout, onto the guest disk');
     return this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" ${extra}`, 'install.mjs succeeds');
+  }
+
+  /** `rustless deploy` of /root/apps/APP inside the VM: built there, as on a Pi. */
+  async deploy(tt: Test, app: string): Promise<void> {
+    const t0 = Date.now();
+    const result = await this.sh(`rustless deploy --verbose /root/apps/${app} 2>&1`, 3_600_000);
+    tt.equal(result.exitCode, 0, `rustless deploy ${app}, built inside the VM (${((Date.now() - t0) / 1000).toFixed(0)} s)`, { output: result.stdout.slice(-6000) });
+    tt.match(result.stdout, new RegExp(`${app} is live`), `${app} is live`);
+    tt.comment(result.stdout.match(/peak build memory .*/g)?.join('; ') ?? 'no peak build memory line');
+  }
+
+  /** The gateway's own answer for a path no app has: proof that it runs and routes. */
+  async gatewayAnswers(tt: Test): Promise<void> {
+    await this.eventually(async () => (await this.unitActive('rustless.socket')) === 'active', 300_000, 'rustless.socket');
+    const reply = await this.get('/no-such-app');
+    tt.equal(reply.status, 404, 'the socket-activated gateway answers a request from this machine');
+    tt.match(reply.body, { error: { code: 'RUSTLESS_NOT_FOUND' } }, 'with its JSON error for an unrouted path');
+    tt.equal(await this.unitActive('rustless.service'), 'active', 'rustless.service was started by its socket');
   }
 
   async close(): Promise<void> {

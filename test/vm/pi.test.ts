@@ -2,31 +2,29 @@
 // (scripts/lib/vm/vm.mjs): a Pi 4's Cortex-A72 with 2 GiB, Debian's arm64 kernel, the unified
 // cgroup v2 hierarchy and systemd as PID 1. One disk, booted four times, as a Pi's owner meets it:
 //   1. as installed: the guest is what a Pi is, its own arm64 native modules load, install.mjs
-//      sets rust-less up and the doctor passes; hello, todo and testbed are built INSIDE the VM
-//      by `rustless deploy`; then the systemd backend's own checks, from this machine through the
-//      forwarded port: a cold start through socket activation and 20 quick ones, the warm tier
-//      through cgroup2's `cgroup.freeze` (systemd's view sane, a request thaws, `systemctl stop`
-//      returns), an out-of-memory kill named with its limit, a secret and data that outlives the
-//      runner, `systemctl restart rustless` under keep-alive load losing nothing, and
-//      `systemd-analyze security` as on x86;
+//      sets rust-less up and the doctor passes; hello and testbed are built INSIDE the VM by
+//      `rustless deploy`; a cold start through socket activation under its cgroup2 memory limit;
+//      the warm tier through cgroup2's `cgroup.freeze` (systemd's view sane, a request thaws,
+//      `systemctl stop` returns); an out-of-memory kill named with its limit;
 //   2. with Raspberry Pi OS's default `cgroup_disable=memory`: the doctor fails its memory check
 //      naming the fix; ls, the TUI and the journal (one line) say memory is not limited;
 //      `install.mjs --enable-memory-cgroup` makes the fix in cmdline.txt;
 //   3. after the reboot the fix asks for: the controller is back and the limit holds (an OOM kill);
-//   4. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the runners built under 4K
-//      pages answer, and a rebuild inside the 16K guest deploys.
+//   4. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the gateway and the runner
+//      built under 4K pages answer.
+// test/vm/pi-backend.test.ts has the rest of the backend's checks on arm64 (todo, 20 cold starts,
+// restarts under load, secrets and data, security scores, a build under 16K pages): too slow
+// under emulation for CI's hour (`npm run test:vm`; docs/testhost.md has the times).
 // The shared dependencies (the runner's crates) are built once by the first VM's rust-less and
 // kept for the next (scripts/lib/vm/deps-cache.mjs), as a Pi keeps them after its first deploy;
 // each app's own build runs inside the VM every time.
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
-import { bootVm, downVm } from '../../scripts/lib/vm/vm.mjs';
+import { downVm } from '../../scripts/lib/vm/vm.mjs';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { GUEST_PORT, SRC, VmSession, type Reply, type VmGuest } from '../helpers/vm-guest.js';
+import { bootPi, GUEST_PORT, SRC, VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
@@ -35,8 +33,8 @@ const GATEWAY_FLAGS = '--idle-timeout 5 --frozen-timeout 60 --build-timeout 3600
 const MIB = 1024 * 1024;
 
 requireTestHostPrerequisites(t, ROOT);
-// A first run debootstraps the arm64 root (15-25 min) and builds the shared dependencies under emulation.
-t.setTimeout(180 * 60_000);
+// A first run debootstraps the arm64 root (15-25 min) and builds the shared dependencies under emulation (about an hour).
+t.setTimeout(150 * 60_000);
 
 let s: VmSession;
 
@@ -45,32 +43,10 @@ t.teardown(async () => {
   await downVm({ name: NAME, log: () => {} });
 });
 
-async function boot(tt: Test, options: { kernelFlavour?: string; kernelArgs?: string; keepDisk: boolean }): Promise<void> {
-  if (options.keepDisk) await downVm({ name: NAME, keepDisk: true, log: (m: string) => tt.comment(m) });
-  const vm = (await bootVm({
-    name: NAME,
-    arch: 'arm64',
-    memory: 2048,
-    cpus: 2,
-    binds: [{ host: ROOT, guest: SRC, readOnly: true }],
-    forwards: [{ guest: GUEST_PORT }],
-    nodeModulesFrom: ROOT,
-    // The shared dependencies an earlier VM's rust-less built (scripts/lib/vm/deps-cache.mjs).
-    layers: [keptDepsLayer('arm64')].filter((layer) => layer !== undefined),
-    timeoutMs: 900_000,
-    log: (m: string) => tt.comment(m),
-    ...options,
-  })) as VmGuest;
+async function boot(tt: Test, options: PiBoot): Promise<void> {
+  const vm = await bootPi(tt, NAME, ROOT, options);
   if (s) s.vm = vm;
   else s = new VmSession(t, vm);
-}
-
-async function deploy(tt: Test, app: string): Promise<void> {
-  const t0 = Date.now();
-  const result = await s.sh(`rustless deploy /root/apps/${app} 2>&1`, 3_600_000);
-  tt.equal(result.exitCode, 0, `rustless deploy ${app}, built inside the VM (${((Date.now() - t0) / 1000).toFixed(0)} s)`, { output: result.stdout.slice(-6000) });
-  tt.match(result.stdout, new RegExp(`${app} is live`), `${app} is live`);
-  tt.comment(result.stdout.match(/peak build memory .*/g)?.join('; ') ?? 'no peak build memory line');
 }
 
 /** The files the gateway froze for an app (its record under /run/rustless/frozen), if it is frozen. */
@@ -85,15 +61,6 @@ async function kernelFrozen(freezeFile: string): Promise<string> {
   return /^frozen \d$/m.exec(events)?.[0] ?? events;
 }
 
-/** The gateway's own answer for a path no app has: proof that it runs and routes. */
-async function gatewayAnswers(tt: Test): Promise<void> {
-  await s.eventually(async () => (await s.unitActive('rustless.socket')) === 'active', 300_000, 'rustless.socket');
-  const reply = await s.get('/no-such-app');
-  tt.equal(reply.status, 404, 'the socket-activated gateway answers a request from this machine');
-  tt.match(reply.body, { error: { code: 'RUSTLESS_NOT_FOUND' } }, 'with its JSON error for an unrouted path');
-  tt.equal(await s.unitActive('rustless.service'), 'active', 'rustless.service was started by its socket');
-}
-
 t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install.mjs; the doctor passes; the gateway answers', async (t) => {
   await boot(t, { keepDisk: false });
   t.equal((await s.ok(t, 'uname -m')).stdout.trim(), 'aarch64', 'arm64');
@@ -105,18 +72,17 @@ t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install
   t.match(native.stdout, /^3\.\d+\.\d+\narm64\n$/, "the guest's own native modules (better-sqlite3, sd-notify) load on arm64");
   const install = await s.install(t, GATEWAY_FLAGS);
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
-  await gatewayAnswers(t);
+  await s.gatewayAnswers(t);
   t.match((await s.ok(t, 'rustless doctor --backend systemd')).stdout, /memory/, 'the doctor checks the memory controller');
 });
 
-t.test('deploy hello, todo and testbed, each built inside the VM', async (t) => {
-  await s.ok(t, `mkdir -p /root/apps && for app in hello todo testbed; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
+t.test('deploy hello and testbed, each built inside the VM', async (t) => {
+  await s.ok(t, `mkdir -p /root/apps && for app in hello testbed; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
   const kept = keptDepsLayer('arm64') !== undefined;
   t.comment(kept ? 'the shared dependencies come from an earlier VM (scripts/lib/vm/deps-cache.mjs)' : 'no earlier VM kept the shared dependencies: the first deploy builds them, under emulation');
-  for (const app of ['hello', 'todo', 'testbed']) {
-    await deploy(t, app);
-    if (app === 'hello') await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });
-  }
+  await s.deploy(t, 'hello');
+  await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });
+  await s.deploy(t, 'testbed');
 });
 
 t.test('a cold start through socket activation: the runner in its unit, under its cgroup2 memory limit', async (t) => {
@@ -133,22 +99,6 @@ t.test('a cold start through socket activation: the runner in its unit, under it
   t.match(status.stdout, /Active: active \(running\)/);
   const cgroup = await s.ok(t, 'd=/sys/fs/cgroup$(systemctl show -P ControlGroup rustless-fn-hello); cat $d/memory.max; for p in $(cat $d/cgroup.procs); do cat /proc/$p/comm; done');
   t.match(cgroup.stdout, new RegExp(`^${128 * MIB}\n(.*\n)*runner$`, 'm'), "the runner runs in the unit's cgroup2, memory.max 128M");
-});
-
-t.test('20 quick cold starts: none fails', async (t) => {
-  const failures: Array<{ round: number; status: number; error?: string }> = [];
-  const times: number[] = [];
-  for (let round = 1; round <= 20; round++) {
-    const stop = await s.vm.run('rustless stop hello');
-    if (stop.exitCode !== 0) failures.push({ round, status: -1, error: `rustless stop: ${stop.stderr.trim()}` });
-    const t0 = Date.now();
-    const reply = await s.get(`/hello/cold${round}`);
-    times.push(Date.now() - t0);
-    if (reply.status !== 200 || reply.body?.message !== `hello cold${round}`) failures.push({ round, status: reply.status, ...(reply.error ? { error: reply.error } : {}) });
-  }
-  const sorted = [...times].sort((a, b) => a - b);
-  t.comment(`20 cold starts through the gateway, emulated: p50 ${sorted[10]} ms, max ${sorted[19]} ms`);
-  t.same(failures, [], '20 of 20 cold starts answered');
 });
 
 t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd stays sane, a request thaws, systemctl stop returns', async (t) => {
@@ -189,73 +139,6 @@ t.test('an out-of-memory kill is named with its limit; the limit holds', async (
   t.equal((await s.get('/version')).status, 200, 'the next request is served');
 });
 
-t.test('a secret, and data that outlives the runner', async (t) => {
-  await s.ok(t, "printf '%s' 'pi-secret' | rustless secret set testbed TESTBED_TOKEN", 'rustless secret set');
-  t.same((await s.get('/config/secret/TESTBED_TOKEN')).body, { name: 'TESTBED_TOKEN', value: 'pi-secret' }, 'the runner reads it');
-  const created = await s.call('POST', '/todos', { title: 'outlive the runner' });
-  t.equal(created.status, 201, 'a todo is created');
-  await s.ok(t, 'rustless stop todo');
-  t.same((await s.get('/todos')).body, [created.body], 'after a stop and a cold start it is there');
-});
-
-/** Keep-alive clients (one connection each) and fresh-connection clients around a gateway restart. */
-async function restartUnderLoad(t: Test): Promise<{ sent: number; lost: Reply[]; restartMs: number }> {
-  const agents = Array.from({ length: 4 }, () => new Agent({ connections: 1, pipelining: 1, headersTimeout: 180_000, bodyTimeout: 180_000 }));
-  t.teardown(() => Promise.all(agents.map((agent) => agent.close())));
-  let done = false;
-  let restartMs = 0;
-  const restarting = (async () => {
-    await sleep(2000);
-    const t0 = Date.now();
-    await s.ok(t, 'systemctl restart rustless', 'systemctl restart rustless', 300_000);
-    restartMs = Date.now() - t0;
-  })().finally(() => (done = true));
-  const paths = ['/hello/keep', '/version', '/todos'];
-  const send = async (path: string, agent: Agent): Promise<Reply> => {
-    try {
-      const response = await request(`${s.base}${path}`, { dispatcher: agent });
-      return { status: response.statusCode, body: undefined, text: await response.body.text() };
-    } catch (error) {
-      return { status: 0, body: undefined, text: '', error: String(error) };
-    }
-  };
-  const replies = await Promise.all([
-    ...agents.map(async (agent, i) => {
-      const got: Reply[] = [];
-      let extra = 0;
-      while (!done || extra++ < 10) got.push(await send(paths[i % paths.length]!, agent));
-      return got;
-    }),
-    ...[0, 1].map(async () => {
-      const got: Reply[] = [];
-      let extra = 0;
-      while (!done || extra++ < 5) got.push(await send('/version', s.fresh));
-      return got;
-    }),
-  ]);
-  await restarting;
-  const all = replies.flat();
-  return { sent: all.length, lost: all.filter((reply) => reply.status !== 200), restartMs };
-}
-
-t.test('systemctl restart rustless under keep-alive load: no request is lost', async (t) => {
-  for (const app of ['hello', 'testbed', 'todo']) t.equal((await s.call('GET', app === 'hello' ? '/hello/x' : app === 'testbed' ? '/version' : '/todos')).status, 200, `${app} warm`);
-  const result = await restartUnderLoad(t);
-  t.comment(`restart took ${result.restartMs} ms (emulated); ${result.sent} requests around it`);
-  t.ok(result.sent > 20, `${result.sent} requests around the restart`);
-  t.same(result.lost.map((r) => ({ status: r.status, error: r.error })), [], 'none lost');
-  t.equal(await s.unitActive('rustless.service'), 'active', 'the new gateway serves');
-});
-
-t.test('systemd-analyze security scores as on x86', async (t) => {
-  const exposure = async (unit: string): Promise<number> => Number(/Overall exposure level for \S+: ([\d.]+)/.exec((await s.sh(`systemd-analyze security --no-pager ${unit}`)).stdout)?.[1]);
-  const gateway = await exposure('rustless.service');
-  const app = await exposure('rustless-fn-hello.service');
-  t.comment(`systemd-analyze security on arm64: rustless.service ${gateway}, rustless-fn-hello.service ${app} (x86 test host: 1.8 and 5.9, docs/systemd.md)`);
-  t.ok(gateway > 0 && gateway <= 1.8, `rustless.service: ${gateway} (at most 1.8, as on x86)`);
-  t.ok(app > 0 && app <= 5.9, `rustless-fn-hello.service: ${app} (at most 5.9, as on x86)`);
-});
-
 // Raspberry Pi OS's firmware puts cgroup_disable=memory on the kernel's command line (from its
 // device tree), then the one line of /boot/firmware/cmdline.txt. Its kernel takes a later
 // cgroup_enable=memory as the way back (a Raspberry Pi patch; Debian's kernel has no such
@@ -283,7 +166,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   t.match(said, /memory/, 'on its memory check');
   t.match(said, /cgroup_enable=memory/, 'naming the fix');
   t.match(said, /\/boot\/firmware\/cmdline\.txt/, 'and the file');
-  await gatewayAnswers(t);
+  await s.gatewayAnswers(t);
   t.same((await s.get('/hello/unlimited')).body, { message: 'hello unlimited' }, 'hello still answers');
   const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
   t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/i.test(line)).length, 1, 'one journal line says memory is not limited');
@@ -314,14 +197,10 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   t.match((await s.appInfo('hello')).memory, { enforced: true }, 'ls --json: enforced');
 });
 
-t.test("16K pages (a Pi 5's kernel on a Cortex-A76): the runners built under 4K answer, and a rebuild inside deploys", async (t) => {
+t.test("16K pages (a Pi 5's kernel on a Cortex-A76): the gateway, and the runner built under 4K pages", async (t) => {
   await boot(t, { kernelFlavour: 'arm64-16k', kernelArgs: '', keepDisk: true });
   t.equal((await s.ok(t, 'getconf PAGESIZE')).stdout.trim(), '16384', '16K pages');
   t.match((await s.ok(t, 'uname -r')).stdout, /16k/, 'the arm64-16k kernel');
-  await gatewayAnswers(t);
+  await s.gatewayAnswers(t);
   t.same((await s.get('/hello/16k')).body, { message: 'hello 16k' }, 'hello, built under 4K pages, cold-starts and answers');
-  t.equal((await s.get('/todos')).status, 200, 'todo too, with its data');
-  await s.ok(t, `sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs && grep -q '"hello, {}"' /root/apps/hello/src/lib.rs`, 'a one-line change to hello');
-  await deploy(t, 'hello');
-  t.same((await s.get('/hello/16k')).body, { message: 'hello, 16k' }, 'the build made under 16K pages answers');
 });
