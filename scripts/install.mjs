@@ -163,7 +163,9 @@ async function copyPackage() {
   for (const entry of PACKAGE_ENTRIES) {
     const from = path.join(source, entry);
     if (!(await fs.pathExists(from))) continue;
-    await fs.copy(from, path.join(staging, entry), { filter: (file) => !/\/runner\/(.*\/)?target(\/|$)/.test(file) && !file.endsWith('/runner/Cargo.lock') });
+    // Timestamps kept: runner/'s are part of the shared dependencies' key (cargo's fingerprints
+    // hold them), and a reinstall of the same files must not rebuild them.
+    await fs.copy(from, path.join(staging, entry), { preserveTimestamps: true, filter: (file) => !/\/runner\/(.*\/)?target(\/|$)/.test(file) && !file.endsWith('/runner/Cargo.lock') });
   }
   await copyProductionModules(source, staging);
   await fs.chmod(path.join(staging, 'dist', 'cli', 'main.js'), 0o755);

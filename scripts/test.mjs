@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
-// end-to-end in the test host, TUI in a pty) and `cargo test` for runner/; `--only vm` runs the
-// Pi suite in an arm64 VM, which is not in the default run yet. Ends with one line
+// end-to-end in the test host, TUI in a pty, the Pi in an emulated arm64 VM) and `cargo test`
+// for runner/. Ends with one line
 // `N passed, N failed` that CI reads. `--only unit,local` picks suites.
 // First it checks the Debian packages the tests need (the lists .ci/run installs): as root it
 // installs the missing ones, otherwise it stops at once with the one command to run. Every
@@ -12,9 +12,9 @@ import { ensureBinding } from './lib/sd-notify-binding.mjs';
 
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
-// The VM suite is not in the default run yet: with the arm64 root to debootstrap under
-// qemu-user, it does not fit CI's budget on these machines (docs/testhost.md, "The VM test host").
-const NOT_BY_DEFAULT = ['vm'];
+// Every suite is in the default run. The VM suite runs test/vm/pi.test.ts there, beside the
+// others; `--only vm` (npm run test:vm) runs every VM file, pi-backend.test.ts's hour included.
+const NOT_BY_DEFAULT = [];
 const wanted = (suite) => (only ? only.includes(suite) : !NOT_BY_DEFAULT.includes(suite));
 const root = path.resolve(__dirname, '..');
 cd(root);
