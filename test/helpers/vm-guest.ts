@@ -62,6 +62,32 @@ export async function bootPi(tt: Test, name: string, root: string, options: PiBo
   })) as VmGuest;
 }
 
+/**
+ * A VM suite's own VM: `boot()` boots it (again) and returns the session its checks use; the
+ * VM is powered off when the suite ends.
+ */
+export class PiSuite {
+  session?: VmSession;
+
+  constructor(
+    readonly t: Test,
+    readonly name: string,
+    readonly root: string,
+  ) {
+    t.teardown(async () => {
+      await this.session?.close();
+      await downVm({ name, log: () => {} });
+    });
+  }
+
+  async boot(tt: Test, options: PiBoot): Promise<VmSession> {
+    const vm = await bootPi(tt, this.name, this.root, options);
+    if (this.session) this.session.vm = vm;
+    else this.session = new VmSession(this.t, vm);
+    return this.session;
+  }
+}
+
 /** Calls made in a VM, with the test that reports them. Every guest command may take long here. */
 export class VmSession {
   readonly fresh = new Agent({ pipelining: 0, headersTimeout: 120_000, bodyTimeout: 120_000 });

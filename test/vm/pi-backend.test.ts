@@ -9,10 +9,9 @@ import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { downVm } from '../../scripts/lib/vm/vm.mjs';
 import { keepDepsLayers } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { bootPi, SRC, VmSession, type PiBoot, type Reply, GUEST_PORT } from '../helpers/vm-guest.js';
+import { PiSuite, SRC, type VmSession, type PiBoot, type Reply, GUEST_PORT } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_BACKEND_INSTANCE ?? 'vm-backend';
@@ -23,17 +22,11 @@ requireTestHostPrerequisites(t, ROOT);
 // Builds inside an emulated VM: over an hour for the whole file.
 t.setTimeout(180 * 60_000);
 
+const pi = new PiSuite(t, NAME, ROOT);
 let s: VmSession;
 
-t.teardown(async () => {
-  await s?.close();
-  await downVm({ name: NAME, log: () => {} });
-});
-
 async function boot(tt: Test, options: PiBoot): Promise<void> {
-  const vm = await bootPi(tt, NAME, ROOT, options);
-  if (s) s.vm = vm;
-  else s = new VmSession(t, vm);
+  s = await pi.boot(tt, options);
 }
 
 t.test('boot a 2 GiB arm64 VM, install rust-less, deploy hello, todo and testbed built inside it', async (t) => {

@@ -22,13 +22,12 @@
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
-import { downVm } from '../../scripts/lib/vm/vm.mjs';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { bootPi, GUEST_PORT, SRC, VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { PiSuite, GUEST_PORT, SRC, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
+const NAME = process.env.RUSTLESS_VM_DEPLOYS_INSTANCE ?? 'vm-deploys';
 // Idle apps freeze after 5 s and stay frozen up to 60 s (the warm tier), as a Pi's owner may set it.
 const GATEWAY_FLAGS = '--idle-timeout 5 --frozen-timeout 60 --build-timeout 3600';
 const MIB = 1024 * 1024;
@@ -37,17 +36,11 @@ requireTestHostPrerequisites(t, ROOT);
 // A first run debootstraps the arm64 root (15-25 min) and builds the shared dependencies under emulation (about an hour).
 t.setTimeout(150 * 60_000);
 
+const pi = new PiSuite(t, NAME, ROOT);
 let s: VmSession;
 
-t.teardown(async () => {
-  await s?.close();
-  await downVm({ name: NAME, log: () => {} });
-});
-
 async function boot(tt: Test, options: PiBoot): Promise<void> {
-  const vm = await bootPi(tt, NAME, ROOT, options);
-  if (s) s.vm = vm;
-  else s = new VmSession(t, vm);
+  s = await pi.boot(tt, options);
 }
 
 /** The files the gateway froze for an app (its record under /run/rustless/frozen), if it is frozen. */

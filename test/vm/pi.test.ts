@@ -13,9 +13,8 @@
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
-import { downVm } from '../../scripts/lib/vm/vm.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { bootPi, GUEST_PORT, VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { PiSuite, GUEST_PORT, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
@@ -25,17 +24,11 @@ requireTestHostPrerequisites(t, ROOT);
 // A first run debootstraps an arm64 root (15-25 min), unless `npm test` prepared it meanwhile.
 t.setTimeout(90 * 60_000);
 
+const pi = new PiSuite(t, NAME, ROOT);
 let session: VmSession;
 
-t.teardown(async () => {
-  await session?.close();
-  await downVm({ name: NAME, log: () => {} });
-});
-
 async function boot(tt: Test, options: PiBoot): Promise<void> {
-  const vm = await bootPi(tt, NAME, ROOT, options);
-  if (session) session.vm = vm;
-  else session = new VmSession(t, vm);
+  session = await pi.boot(tt, options);
 }
 
 t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install.mjs; the doctor passes; the gateway answers', async (t) => {
