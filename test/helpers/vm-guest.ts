@@ -32,6 +32,18 @@ export interface Reply {
   error?: string;
 }
 
+// Raspberry Pi OS's firmware puts cgroup_disable=memory on the kernel's command line (from its
+// device tree), then the one line of /boot/firmware/cmdline.txt. Its kernel takes a later
+// cgroup_enable=memory as the way back (a Raspberry Pi patch; Debian's kernel has no such
+// parameter), so the VM plays that firmware: the default first, then the file, and
+// cgroup_enable=memory in the file drops the default.
+const PI_FIRMWARE_DEFAULT = 'cgroup_disable=memory';
+export const STOCK_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 fsck.repair=yes rootwait';
+
+export function firmwareCommandLine(cmdline: string): string {
+  return cmdline.split(/\s+/).includes('cgroup_enable=memory') ? '' : PI_FIRMWARE_DEFAULT;
+}
+
 export interface PiBoot {
   kernelFlavour?: string;
   kernelArgs?: string;
@@ -183,6 +195,17 @@ export class VmSession {
     tt.equal(reply.status, 404, 'the socket-activated gateway answers a request from this machine');
     tt.match(reply.body, { error: { code: 'RUSTLESS_NOT_FOUND' } }, 'with its JSON error for an unrouted path');
     tt.equal(await this.unitActive('rustless.service'), 'active', 'rustless.service was started by its socket');
+  }
+
+  /** `install.mjs --enable-memory-cgroup` as a Pi owner runs it; returns cmdline.txt after it. */
+  async enableMemoryCgroup(tt: Test, gatewayFlags: string): Promise<string> {
+    const fix = await this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" --enable-memory-cgroup`);
+    tt.match(fix.stdout + fix.stderr, /reboot/i, 'install.mjs --enable-memory-cgroup says a reboot is needed');
+    const cmdline = (await this.ok(tt, 'cat /boot/firmware/cmdline.txt')).stdout;
+    tt.equal(cmdline.trim().split('\n').length, 1, 'cmdline.txt is still one line');
+    tt.match(cmdline, /cgroup_enable=memory/, 'with cgroup_enable=memory');
+    tt.ok(cmdline.includes(STOCK_CMDLINE), 'and everything it had');
+    return cmdline;
   }
 
   async close(): Promise<void> {

@@ -24,7 +24,7 @@ import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { PiSuite, GUEST_PORT, SRC, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { firmwareCommandLine, PiSuite, GUEST_PORT, SRC, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_DEPLOYS_INSTANCE ?? 'vm-deploys';
@@ -55,19 +55,11 @@ async function kernelFrozen(freezeFile: string): Promise<string> {
   return /^frozen \d$/m.exec(events)?.[0] ?? events;
 }
 
-t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install.mjs; the doctor passes; the gateway answers', async (t) => {
+t.test('boot a 2 GiB arm64 VM and install rust-less (pi.test.ts checks what the guest is)', async (t) => {
   await boot(t, { keepDisk: false });
-  t.equal((await s.ok(t, 'uname -m')).stdout.trim(), 'aarch64', 'arm64');
-  t.equal((await s.ok(t, 'stat -fc %T /sys/fs/cgroup')).stdout.trim(), 'cgroup2fs', 'the unified cgroup v2 hierarchy');
-  t.match((await s.ok(t, 'cat /sys/fs/cgroup/cgroup.controllers')).stdout, /\bmemory\b/, 'with the memory controller');
-  const systemd = Number((await s.ok(t, 'systemctl --version | head -1')).stdout.match(/systemd (\d+)/)?.[1]);
-  t.ok(systemd >= 256, `systemd ${systemd}`);
-  const native = await s.ok(t, `cd /opt/rustless && node -e "const D = require('better-sqlite3'); console.log(new D(':memory:').prepare('select sqlite_version() v').get().v); require('sd-notify'); console.log(process.arch)"`);
-  t.match(native.stdout, /^3\.\d+\.\d+\narm64\n$/, "the guest's own native modules (better-sqlite3, sd-notify) load on arm64");
   const install = await s.install(t, GATEWAY_FLAGS);
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
   await s.gatewayAnswers(t);
-  t.match((await s.ok(t, 'rustless doctor --backend systemd')).stdout, /memory/, 'the doctor checks the memory controller');
 });
 
 t.test('deploy hello and testbed, each built inside the VM', async (t) => {
@@ -133,18 +125,6 @@ t.test('an out-of-memory kill is named with its limit; the limit holds', async (
   t.equal((await s.get('/version')).status, 200, 'the next request is served');
 });
 
-// Raspberry Pi OS's firmware puts cgroup_disable=memory on the kernel's command line (from its
-// device tree), then the one line of /boot/firmware/cmdline.txt. Its kernel takes a later
-// cgroup_enable=memory as the way back (a Raspberry Pi patch; Debian's kernel has no such
-// parameter), so the VM plays that firmware: the default first, then the file, and
-// cgroup_enable=memory in the file drops the default.
-const PI_FIRMWARE_DEFAULT = 'cgroup_disable=memory';
-const STOCK_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 fsck.repair=yes rootwait';
-
-function firmwareCommandLine(cmdline: string): string {
-  return cmdline.split(/\s+/).includes('cgroup_enable=memory') ? '' : PI_FIRMWARE_DEFAULT;
-}
-
 /** What a terminal showed, without its escape sequences. */
 function screenText(raw: string): string {
   return raw.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/\x1b[()][0-9A-Za-z]/g, '');
@@ -173,12 +153,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   const screen = screenText((await s.ok(t, 'cat /tmp/tui.out')).stdout);
   t.ok(screen.split('\n').some((line) => /\bhello\b/.test(line) && /\snone\s/.test(line)), "the TUI's MEM column says none for hello", { screen: screen.slice(-3000) });
 
-  const fix = await s.ok(t, `cd /opt/rustless && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${GATEWAY_FLAGS}" --enable-memory-cgroup`);
-  t.match(fix.stdout + fix.stderr, /reboot/i, 'install.mjs --enable-memory-cgroup says a reboot is needed');
-  const cmdline = (await s.ok(t, 'cat /boot/firmware/cmdline.txt')).stdout;
-  t.equal(cmdline.trim().split('\n').length, 1, 'cmdline.txt is still one line');
-  t.match(cmdline, /cgroup_enable=memory/, 'with cgroup_enable=memory');
-  t.ok(cmdline.includes(STOCK_CMDLINE), 'and everything it had');
+  const cmdline = await s.enableMemoryCgroup(t, GATEWAY_FLAGS);
 
   // The reboot the fix asks for.
   await boot(t, { kernelArgs: firmwareCommandLine(cmdline), keepDisk: true });

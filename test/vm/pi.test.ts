@@ -14,7 +14,7 @@
 import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { PiSuite, GUEST_PORT, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { firmwareCommandLine, PiSuite, GUEST_PORT, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
@@ -47,18 +47,6 @@ t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install
   t.match((await s.ok(t, 'rustless doctor --backend systemd')).stdout, /memory/, 'the doctor checks the memory controller');
 });
 
-// Raspberry Pi OS's firmware puts cgroup_disable=memory on the kernel's command line (from its
-// device tree), then the one line of /boot/firmware/cmdline.txt. Its kernel takes a later
-// cgroup_enable=memory as the way back (a Raspberry Pi patch; Debian's kernel has no such
-// parameter), so the VM plays that firmware: the default first, then the file, and
-// cgroup_enable=memory in the file drops the default.
-const PI_FIRMWARE_DEFAULT = 'cgroup_disable=memory';
-const STOCK_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 fsck.repair=yes rootwait';
-
-function firmwareCommandLine(cmdline: string): string {
-  return cmdline.split(/\s+/).includes('cgroup_enable=memory') ? '' : PI_FIRMWARE_DEFAULT;
-}
-
 t.test('memory controller off, as on stock Raspberry Pi OS: the doctor says so with the fix; install.mjs makes it; after the reboot it is on', async (t) => {
   await session.ok(t, `mkdir -p /boot/firmware && echo '${STOCK_CMDLINE}' > /boot/firmware/cmdline.txt`, "a Pi's cmdline.txt");
   await boot(t, { kernelArgs: firmwareCommandLine(STOCK_CMDLINE), keepDisk: true });
@@ -73,12 +61,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor says so w
   await session.gatewayAnswers(t);
   const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
   t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/i.test(line)).length, 1, 'one journal line says memory is not limited');
-  const fix = await s.ok(t, `cd /opt/rustless && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${GATEWAY_FLAGS}" --enable-memory-cgroup`);
-  t.match(fix.stdout + fix.stderr, /reboot/i, 'install.mjs --enable-memory-cgroup says a reboot is needed');
-  const cmdline = (await s.ok(t, 'cat /boot/firmware/cmdline.txt')).stdout;
-  t.equal(cmdline.trim().split('\n').length, 1, 'cmdline.txt is still one line');
-  t.match(cmdline, /cgroup_enable=memory/, 'with cgroup_enable=memory');
-  t.ok(cmdline.includes(STOCK_CMDLINE), 'and everything it had');
+  const cmdline = await s.enableMemoryCgroup(t, GATEWAY_FLAGS);
 
   // The reboot the fix asks for.
   await boot(t, { kernelArgs: firmwareCommandLine(cmdline), keepDisk: true });
