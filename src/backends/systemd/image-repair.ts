@@ -22,7 +22,7 @@ export async function repairImages(live: readonly LiveBuild[], { unclean }: { un
   if (unclean) {
     try {
       const report = (await podman(['system', 'check', '--repair', '--force'])).trim();
-      if (report !== '') done.push(`podman system check --repair: ${oneLine(report)}`);
+      if (report !== '') done.push(`podman system check --repair: ${checkSummary(report)}`);
     } catch (error) {
       done.push(`podman system check --repair failed: ${oneLine((error as Error).message)}`);
     }
@@ -54,6 +54,20 @@ export async function repairImages(live: readonly LiveBuild[], { unclean }: { un
 async function allImages(): Promise<Set<string>> {
   const listed = await podman(['images', '--noheading', '--format', '{{.Repository}}:{{.Tag}}']);
   return new Set(listed.split('\n').map((line) => line.trim()).filter(Boolean));
+}
+
+/**
+ * `podman system check` prints a line per damaged or removed layer, image or container
+ * ("Damaged layer <id>:"), each followed by indented reasons: the recovery line keeps those
+ * lines, ids cut to 12 characters, so that it says what was damaged and what was removed.
+ */
+export function checkSummary(report: string): string {
+  const heads = report
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/^\s/.test(line))
+    .map((line) => line.trim().replace(/:$/, '').replace(/\b([0-9a-f]{12})[0-9a-f]{52}\b/g, '$1'));
+  if (heads.length === 0) return oneLine(report);
+  return heads.length <= 6 ? heads.join(', ') : `${heads.slice(0, 6).join(', ')} (and ${heads.length - 6} more)`;
 }
 
 function oneLine(text: string): string {
