@@ -1,8 +1,7 @@
 #!/usr/bin/env zx
 // Runs every test: the TypeScript type-check and build, the tap suites (unit, local backend,
 // end-to-end in the test host, TUI in a pty, the Pi in an emulated arm64 VM) and `cargo test`
-// for runner/. Ends with one line
-// `N passed, N failed` that CI reads. `--only unit,local` picks suites.
+// for runner/. Ends with one line `N passed, N failed` that CI reads. `--only unit,local` picks suites.
 // First it checks the Debian packages the tests need (the lists .ci/run installs): as root it
 // installs the missing ones, otherwise it stops at once with the one command to run. Every
 // suite has a time limit; a suite past it is killed and counted as failed.
@@ -12,16 +11,13 @@ import { ensureBinding } from './lib/sd-notify-binding.mjs';
 
 $.verbose = false;
 const only = argv.only ? String(argv.only).split(',') : undefined;
-// Every suite is in the default run. The VM suite runs test/vm/pi.test.ts there, beside the
-// others; `--only vm` (npm run test:vm) runs every VM file, pi-backend.test.ts's hour included.
-const NOT_BY_DEFAULT = [];
-const wanted = (suite) => (only ? only.includes(suite) : !NOT_BY_DEFAULT.includes(suite));
+const wanted = (suite) => !only || only.includes(suite);
 const root = path.resolve(__dirname, '..');
 cd(root);
 await prerequisites();
 // The arm64 VM's root takes a quarter of an hour to debootstrap under qemu-user, and the guest's
-// native modules minutes more to compile, on one core: both are built (or found cached) beside
-// the suites that come before the VM's.
+// native modules minutes more to cross-compile: both are built (or found cached) while the
+// type-check runs, before the VM suite starts.
 const vmRoot = wanted('vm') ? prepareVmRoot() : undefined;
 
 // The last argument of tap() is the suite's limit in seconds, well above what it takes here.
