@@ -68,7 +68,7 @@ for (let i = 0; i < cuts; i++) {
   lost += problems.filter((p) => /todos that got a 201 are lost/.test(p)).length;
   for (const kind of recoveryKindsOf(recovery)) recoveryKinds.set(kind, (recoveryKinds.get(kind) ?? 0) + 1);
   echo(
-    `cut ${i + 1}/${cuts} ${moment} at ${(cut.atMs / 1000).toFixed(1)} s${cut.completed ? ' (after it answered)' : ''}${cut.sent ? ` (${cut.sent} POSTs sent)` : ''}: ` +
+    `cut ${i + 1}/${cuts} ${moment} at ${(cut.atMs / 1000).toFixed(1)} s${cut.completed ? ' (after it answered)' : ''}${cut.sent ? ` (${cut.sent} POSTs sent; answers by status: ${JSON.stringify(cut.statuses)})` : ''}: ` +
       `up again in ${((Date.now() - bootStart) / 1000).toFixed(0)} s; ${problems.length === 0 ? 'all promises kept' : `BROKEN: ${problems.join('; ')}`}` +
       `${recovery ? `\n    ${recovery.replaceAll('\n', '\n    ')}` : ''}`,
   );
@@ -93,7 +93,8 @@ function recoveryKindsOf(line) {
     .slice(at + 'recovery: '.length)
     .replace(/ \(registry integrity ok.*$/s, '')
     .split('; ')
-    .map((part) => part.replace(/#\d+|\d+/g, 'N').replace(/localhost\/rustless-fn-[a-z-]+:N/g, 'IMAGE'));
+    // Ids (layers, images) and counts differ per cut; the kind of repair does not.
+    .map((part) => part.replace(/\b[0-9a-f]{12,64}\b/g, 'ID').replace(/#\d+|\d+/g, 'N').replace(/localhost\/rustless-fn-[a-z-]+:N/g, 'IMAGE'));
 }
 
 function fail(message) {

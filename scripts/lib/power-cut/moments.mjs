@@ -56,10 +56,12 @@ export const MOMENTS = {
     return cut;
   },
 
-  /** todo under POST load from three clients; every 201 is recorded. */
+  /** todo under POST load from three clients; every 201 is recorded, every other answer counted. */
   async post(rig, random) {
     let cutting = false;
     let sent = 0;
+    /** Answers by status; 0 is a request the cut left with no answer. */
+    const statuses = {};
     const worker = async (w) => {
       for (let i = 0; !cutting; i++) {
         const title = `pc-${Date.now()}-${w}-${i}`;
@@ -67,6 +69,7 @@ export const MOMENTS = {
         const reply = await rig.call('POST', '/todos', { title }, 30_000);
         // Any 201 that arrived is a promise, however close to the cut: it left the VM before.
         if (reply.status === 201) rig.acked.set(reply.body.id, title);
+        statuses[reply.status] = (statuses[reply.status] ?? 0) + 1;
       }
     };
     const workers = [0, 1, 2].map(worker);
@@ -75,7 +78,7 @@ export const MOMENTS = {
     await rig.cut();
     cutting = true;
     await Promise.all(workers);
-    return { atMs, completed: false, sent };
+    return { atMs, completed: false, sent, statuses };
   },
 
   /** hello going idle: frozen after IDLE_S, stopped FROZEN_S later. */

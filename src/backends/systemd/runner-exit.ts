@@ -10,6 +10,7 @@
  * unit's cgroup decides.
  */
 import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { LastExit } from '../backend.js';
 
@@ -61,15 +62,28 @@ export async function readRunnerExit(service: string, memoryLimit: string | unde
   return { reason: 'exit-code', message: `exited with status ${status}${status === 125 ? ' (Podman could not run the container)' : ''}`, at, exitStatus: status };
 }
 
+/**
+ * How long after a SIGKILL the kernel's OOM report may still be on its way into the journal:
+ * journald reads /dev/kmsg and systemd's own messages from different sources, so systemd's
+ * "Main process exited" can be stored first, and a kernel entry's time is when journald read
+ * it (CI, its machine busy, saw a fresh OOM kill read as a plain SIGKILL).
+ */
+const OOM_REPORT_WAIT_MS = 3_000;
+
 /** Whether the kernel reported an OOM kill in the unit's cgroup in the minute before `micros`. */
 async function killedByOom(service: string, micros: number): Promise<boolean> {
   const since = Math.floor(micros / 1e6) - 60;
-  // _TRANSPORT=kernel, not `-k`: that implies `-b`, which needs the boot id from /proc/sys,
-  // hidden by the gateway's ProcSubset=pid.
-  const journal = await execa('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${Math.ceil(micros / 1e6) + 1}`], { reject: false, stdin: 'ignore' });
+  const until = Math.ceil((micros / 1000 + OOM_REPORT_WAIT_MS) / 1000) + 1;
   // `oom_memcg=/system.slice/<service>,` (the runner in the unit's own cgroup) or a cgroup below it.
   const inUnit = new RegExp(`/${service.replaceAll('.', '\\.')}[/,]`);
-  return journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && inUnit.test(line));
+  for (;;) {
+    // _TRANSPORT=kernel, not `-k`: that implies `-b`, which needs the boot id from /proc/sys,
+    // hidden by the gateway's ProcSubset=pid.
+    const journal = await execa('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${until}`], { reject: false, stdin: 'ignore' });
+    if (journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && inUnit.test(line))) return true;
+    if (Date.now() - micros / 1000 > OOM_REPORT_WAIT_MS) return false;
+    await sleep(200);
+  }
 }
 
 async function journalEntries(args: readonly string[]): Promise<Entry[]> {
