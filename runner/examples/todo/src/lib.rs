@@ -306,9 +306,14 @@ mod tests {
         let file = dir.join("todos.json");
         let todos = Todos { store: Mutex::new(Store::default()), file: Some(file.clone()) };
         assert_eq!(call(&todos, "POST", None, Some(json!({ "title": "milk" }))).status_code(), 201);
-        // The temporary file's name taken by a directory: the save fails, as on a full disk.
-        fs::create_dir(dir.join(".todos.json.tmp")).unwrap();
+        // The directory moved aside and a plain file in its place: the save fails, as on a full
+        // disk (and as root, where permissions would not stop it).
+        let aside = dir.with_extension("aside");
+        fs::rename(&dir, &aside).unwrap();
+        fs::write(&dir, b"").unwrap();
         let res = call(&todos, "POST", None, Some(json!({ "title": "eggs" })));
+        fs::remove_file(&dir).unwrap();
+        fs::rename(&aside, &dir).unwrap();
         assert_eq!((res.status_code(), code(&res)), (500, "SAVE_FAILED"));
         assert!(res.body().unwrap()["error"]["message"].as_str().unwrap().contains("todos.json"), "names the file");
         assert_eq!(call(&todos, "GET", None, None).body().unwrap().as_array().unwrap().len(), 1, "not made in memory");

@@ -6,7 +6,7 @@
 //! `KEEP` of them are kept, far more than GitHub redelivers.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -59,21 +59,15 @@ impl Deliveries {
         Ok(true)
     }
 
-    /// Keeps the newest `keep` IDs: written aside, synced, renamed over the file, so a crash
-    /// leaves the old list or the new one.
+    /// Keeps the newest `keep` IDs, through `rustless::write_durable`: a crash or a power cut
+    /// leaves the old list or the new one, whole.
     fn compact(&mut self) -> io::Result<()> {
         let dropped: Vec<String> = self.order.drain(..self.order.len() - self.keep).collect();
         for id in &dropped {
             self.seen.remove(id);
         }
-        let aside = self.path.with_extension("txt.new");
-        let mut file = File::create(&aside)?;
-        for id in &self.order {
-            file.write_all(id.as_bytes())?;
-            file.write_all(b"\n")?;
-        }
-        file.sync_all()?;
-        fs::rename(&aside, &self.path)
+        let list: String = self.order.iter().map(|id| format!("{}\n", id)).collect();
+        rustless::write_durable(&self.path, list)
     }
 }
 
