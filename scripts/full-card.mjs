@@ -26,6 +26,8 @@ const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
 const rig = new PowerCutRig({ name, root: REPO_ROOT, cpus: Number(argv.cpus ?? 2), log: (line) => echo(line) });
 rig.restore(JSON.parse(fs.readFileSync(ledgerFile, 'utf8')));
 await rig.boot();
+// A run stopped while the card was full left it full: free it, and the apps come back by themselves.
+await rig.ok(`rm -f ${FILL} ${FILL}-rest`);
 const before = await rig.verify();
 if (before.problems.length > 0) fail(`the kept disk does not pass the checks before the card is filled: ${before.problems.join('; ')}`);
 
@@ -39,8 +41,8 @@ const liveMarker = rig.markers.get(rig.live.hello);
 
 // Fill: every free block (root's reserve too: the gateway runs as root) but 64 MiB, which the
 // extent tree of so large a file needs (fallocate of all of them fails with ENOSPC), then the
-// rest with dd until the disk is full. A fill a stopped run left goes first.
-await rig.ok(`rm -f ${FILL} ${FILL}-rest && fallocate -l $(( $(stat -f -c '%f * %S' /) - 64 * 1024 * 1024 )) ${FILL} && (dd if=/dev/zero of=${FILL}-rest bs=4k 2>/dev/null; true) && sync`);
+// rest with dd until the disk is full.
+await rig.ok(`fallocate -l $(( $(stat -f -c '%f * %S' /) - 64 * 1024 * 1024 )) ${FILL} && (dd if=/dev/zero of=${FILL}-rest bs=4k 2>/dev/null; true) && sync`);
 const free = (await rig.ok(`stat -f -c %f /`)).trim();
 row('the root filesystem filled (fallocate)', free === '0', `${free} free blocks`);
 const registrySum = await sum(`${STATE}/rustless.db`);
