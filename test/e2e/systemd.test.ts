@@ -451,6 +451,8 @@ t.test('no number of cold starts or crashes takes an app offline; a runner that 
   const failed = await appInfo('testbed');
   t.equal(failed.status, 'failed', 'rustless ls: failed');
   t.match(failed.runtime.backoff, { failures: Number, message: /failed to start/ }, 'with the reason and the next try');
+  t.comment(failed.runtime.backoff.message);
+  t.match(failed.runtime.backoff.message, /\(exited with status 12[5-7] \(Podman could not run the container: \S.*\)\)/, "naming Podman's own error, not just its status");
   t.match((await ok(t, 'rustless ls')).stdout, /testbed\s+failed.*failed to start/, 'in the table too');
 
   await ok(t, `podman tag localhost/kept:1 ${image} && podman rmi localhost/kept:1`);

@@ -25,6 +25,8 @@ const EPISODE_MICROS = 5_000_000;
 
 interface Entry {
   MESSAGE_ID?: string;
+  /** A string, or an array of bytes when it is not valid UTF-8. */
+  MESSAGE?: string | number[];
   EXIT_CODE?: string;
   EXIT_STATUS?: string;
   UNIT_RESULT?: string;
@@ -59,7 +61,26 @@ export async function readRunnerExit(service: string, memoryLimit: string | unde
     if (signal === 'SIGKILL' && (await killedByOom(service, Number(exitEntry.__REALTIME_TIMESTAMP ?? micros)))) return oom(Number.isNaN(status) ? undefined : status);
     return { reason: 'signal', message: `killed by ${signal}`, at, signal, ...(Number.isNaN(status) ? {} : { exitStatus: status }) };
   }
-  return { reason: 'exit-code', message: `exited with status ${status}${status === 125 ? ' (Podman could not run the container)' : ''}`, at, exitStatus: status };
+  const cause = PODMAN_FAILED.has(status) ? await podmanError(service, Number(exitEntry.__REALTIME_TIMESTAMP ?? micros)) : undefined;
+  const why = PODMAN_FAILED.has(status) ? ` (Podman could not run the container${cause ? `: ${cause}` : ''})` : '';
+  return { reason: 'exit-code', message: `exited with status ${status}${why}`, at, exitStatus: status };
+}
+
+/** Podman's own statuses: it failed (125), or the runtime could not run (126) or find (127) the command. */
+const PODMAN_FAILED = new Set([125, 126, 127]);
+/** A cause longer than this is cut: it goes into a one-line error. */
+const CAUSE_CHARS = 200;
+
+/**
+ * Podman's `Error: ...` line in the unit's journal in the seconds before `micros`: why the
+ * container could not run ("crun: mkdir `/var/tmp`: No space left on device" on a full card, "image
+ * not known"), which the status alone does not say.
+ */
+async function podmanError(service: string, micros: number): Promise<string | undefined> {
+  const entries = await journalEntries(['-u', service, '-n', '50', `--until=@${Math.ceil(micros / 1e6) + 1}`]);
+  const error = entries.findLast((entry) => typeof entry.MESSAGE === 'string' && entry.MESSAGE.startsWith('Error: ') && micros - Number(entry.__REALTIME_TIMESTAMP ?? 0) <= EPISODE_MICROS);
+  const text = (error?.MESSAGE as string | undefined)?.slice('Error: '.length).trim();
+  return text && text.length > CAUSE_CHARS ? `${text.slice(0, CAUSE_CHARS - 1)}…` : text;
 }
 
 /**
