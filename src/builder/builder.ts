@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
@@ -23,6 +23,7 @@ import { distinctFunctions, generateRunnerCrate, inspectUserCrate } from './runn
 import { unpackUpload, type UploadLimits } from './unpack.js';
 import { syncFilesystems } from '../storage/durable-file.js';
 import { isNoSpace, noSpaceError } from '../storage/no-space.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 export interface BuilderHooks {
   /** Throws RUSTLESS_ROUTE_CONFLICT when the manifest's routes collide with another app's. */
@@ -114,7 +115,7 @@ export class Builder {
   async submit(archive: Buffer): Promise<BuildRecord> {
     this.#assertOpen();
     // Uploads are other people's source: root's alone, even when functions run as another user.
-    await mkdir(this.#uploadsDir, { recursive: true, mode: 0o700 });
+    await makeDirectory(this.#uploadsDir, 0o700);
     const staging = join(this.#uploadsDir, randomUUID());
     let build: BuildRecord | undefined;
     try {
@@ -127,7 +128,7 @@ export class Builder {
 
       build = this.#registry.createBuild(manifest);
       const dir = this.buildDir(build.id);
-      await mkdir(dir, { recursive: true });
+      await makeDirectory(dir);
       await writeFile(join(dir, BUILD_META), `${JSON.stringify({ id: build.id, app: build.app })}\n`);
       const { binaryName } = await generateRunnerCrate({ buildDir: dir, uploadDir: staging, manifest, runnerDir: this.#runnerDir });
 

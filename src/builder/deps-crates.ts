@@ -6,11 +6,12 @@
  * changes serde, serde_json and the runner's crates as cargo compiles them).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as stringifyToml } from 'smol-toml';
 import type { DepsCrates } from '../backends/backend.js';
 import { runnerCargoToml } from './runner-crate.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 interface DepsVariant {
   name: string;
@@ -41,8 +42,8 @@ export async function writeDepsCrates(dir: string, runnerDir: string): Promise<s
   for (const variant of DEPS_VARIANTS) {
     const crate = join(dir, variant.name);
     const userCrate = `rustless_deps_${variant.name.replaceAll('-', '_')}`;
-    await mkdir(join(crate, 'src'), { recursive: true });
-    await mkdir(join(crate, 'app', 'src'), { recursive: true });
+    await makeDirectory(join(crate, 'src'));
+    await makeDirectory(join(crate, 'app', 'src'));
     await writeFile(join(crate, 'Cargo.toml'), runnerCargoToml({ binaryName: `rustless-deps-${variant.name}`, app: `shared dependencies (${variant.name})`, userCrate, runnerDir: runner }));
     await writeFile(join(crate, 'src', 'main.rs'), 'fn main() {\n    rustless_runner::Runner::new().run();\n}\n');
     const app = {

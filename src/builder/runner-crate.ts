@@ -6,11 +6,12 @@
  * their machine, only against this host's copy of the `rustless` crate.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { RustlessError } from '../errors.js';
 import type { AppManifest } from '../manifest/manifest.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 type Table = Record<string, unknown>;
 
@@ -93,7 +94,7 @@ export async function generateRunnerCrate({ buildDir, uploadDir, manifest, runne
   const user = await inspectUserCrate(uploadDir);
   const binaryName = `rustless-app-${manifest.name}`;
 
-  await mkdir(join(buildDir, 'src'), { recursive: true });
+  await makeDirectory(join(buildDir, 'src'));
   const appDir = join(buildDir, 'app');
   await move(uploadDir, appDir);
   await writeFile(join(appDir, 'Cargo.toml'), rewriteUserCargoToml(user.toml, runner));

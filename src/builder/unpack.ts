@@ -4,12 +4,13 @@
  * and limits on every size. Extraction happens in a fresh temporary directory next to `destDir`
  * and is renamed into place at the end, so a refused upload leaves nothing behind.
  */
-import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE } from '../manifest/manifest.js';
 import { isNoSpace, noSpaceError } from '../storage/no-space.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 export interface UploadLimits {
   /** Size of the `.tar.gz` itself. */
@@ -113,7 +114,7 @@ async function extractInto(archive: Buffer, root: string, max: UploadLimits): Pr
 
       if (header.type === 'directory') {
         if (parts.length > 0) {
-          await mkdir(join(root, ...parts), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+          await makeDirectory(join(root, ...parts)).catch((error: NodeJS.ErrnoException) => {
             if (isNoSpace(error)) throw noSpaceError('unpacking the upload', root, error);
             fail(`cannot be created (${error.code})`);
           });
@@ -166,7 +167,7 @@ function safeParts(name: string, fail: (reason: string) => never): string[] {
 }
 
 async function writeEntry(entry: AsyncIterable<unknown>, file: string, mode: number): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await makeDirectory(dirname(file));
   // `wx`: a later entry never writes through or over what an earlier one created.
   const handle = await open(file, 'wx', mode & 0o111 ? 0o755 : 0o644);
   try {

@@ -6,7 +6,7 @@
  * host. So it works from a laptop over ssh:// as it does on the host, with no access to the
  * host's files.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AdminClient } from '../admin/admin-client.js';
 import { appSpec, type AppSpec } from './app-spec.js';
@@ -18,6 +18,7 @@ import { KNATIVE_MAX_TIMEOUT_S, knativeService } from './knative.js';
 import { noEgressPolicy } from './network-policy.js';
 import { exportReadme } from './readme.js';
 import { toYaml } from './yaml.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 export interface ExportOptions {
   client: AdminClient;
@@ -47,11 +48,11 @@ export async function exportApps(options: ExportOptions): Promise<ExportResult> 
   const warnings: string[] = [];
   const exported: ExportedApp[] = [];
   const specs: AppSpec[] = [];
-  await mkdir(outDir, { recursive: true });
+  await makeDirectory(outDir);
   for (const name of options.apps) {
     const source = await options.client.exportSource(name);
     const appDir = join(outDir, name);
-    await mkdir(appDir, { recursive: true });
+    await makeDirectory(appDir);
 
     let image = source.image;
     let archive: string | undefined;

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir, secretsDir } from '../backends/app-dirs.js';
 import type { Backend, BuildArtifact, MemoryLimits, RuntimeStatus } from '../backends/backend.js';
@@ -30,6 +30,7 @@ import { ClientAddresses } from './client-address.js';
 import { markRunning, markStopped, recoveryLine } from './start-recovery.js';
 import { createPublicHandler } from './public-handler.js';
 import { RunnerClients } from './upstream/runner-clients.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 export interface GatewayOptions {
   backend: Backend;
@@ -121,7 +122,7 @@ export class Gateway {
    * (start-recovery.ts): the registry's integrity, builds cut short, the backend's storage.
    */
   static async open(options: GatewayOptions): Promise<Gateway> {
-    await mkdir(options.stateDir, { recursive: true });
+    await makeDirectory(options.stateDir);
     const file = join(options.stateDir, 'rustless.db');
     const done: string[] = [];
     const repaired = checkRegistryFile(file);

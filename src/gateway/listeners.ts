@@ -3,9 +3,10 @@
  * LISTEN_FDNAMES `http` and `admin`), or addresses it binds itself.
  */
 import type { Server } from 'node:http';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RustlessError } from '../errors.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 export type ListenTarget = { fd: number } | { port: number; host: string } | { path: string };
 
@@ -28,7 +29,7 @@ export function inheritedSockets(env: NodeJS.ProcessEnv = process.env): Map<stri
 
 export async function listen(server: Server, target: ListenTarget, mode?: number): Promise<void> {
   if ('path' in target) {
-    await mkdir(dirname(target.path), { recursive: true });
+    await makeDirectory(dirname(target.path));
     await rm(target.path, { force: true });
   }
   await new Promise<void>((resolve, reject) => {

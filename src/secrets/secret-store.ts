@@ -6,12 +6,13 @@
  * A backend hands a runner a copy made at start (`deliver`), readable by the runner's user only,
  * so removing a secret takes effect at the next start and the stored copy stays the gateway's.
  */
-import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RustlessError } from '../errors.js';
 import { VARIABLE_NAME } from '../manifest/manifest.js';
 import { removeFileDurable, syncDir, writeFileDurable } from '../storage/durable-file.js';
 import { naming } from '../storage/no-space.js';
+import { makeDirectory } from '../storage/make-directory.js';
 
 /** Large enough for a key or a certificate, small enough to keep out of mistakes. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -36,7 +37,7 @@ export class SecretStore {
     // Atomic and durable: after a crash or a power cut the secret has its old value or the new
     // one, never half of one, and the new one for sure once `rustless secret set` answered.
     await naming(`setting secret ${name} of app ${app}`, dir, async () => {
-      const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+      const created = await makeDirectory(dir, 0o700);
       await chmod(this.#dir, 0o700);
       // New directories are durable only once their parents are synced.
       if (created !== undefined) for (const parent of [dirname(this.#dir), this.#dir]) await syncDir(parent);
@@ -79,7 +80,7 @@ export class SecretStore {
     // (less wear) and still starts on a full disk.
     if (await this.#delivered(app, target, owner)) return;
     await rm(target, { recursive: true, force: true });
-    await mkdir(target, { recursive: true, mode: 0o700 });
+    await makeDirectory(target, 0o700);
     for (const name of await this.names(app)) {
       const file = join(target, name);
       await writeFile(file, await readFile(join(this.#appDir(app), name)), { mode: 0o400 });

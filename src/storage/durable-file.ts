@@ -7,9 +7,10 @@
  * file); without the directory's, the rename itself may be lost.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeDirectory } from './make-directory.js';
 
 /** Writes `data` to `file` atomically and durably (see above); a failed write leaves no temporary file. */
 export async function writeFileDurable(file: string, data: string | Uint8Array, { mode = 0o600 }: { mode?: number } = {}): Promise<void> {
@@ -37,7 +38,7 @@ export async function writeFileDurable(file: string, data: string | Uint8Array, 
 export async function writeFileIfChanged(file: string, text: string, options: { mode?: number } = {}): Promise<boolean> {
   const current = await readFile(file, 'utf8').catch(() => undefined);
   if (current === text) return false;
-  await mkdir(dirname(file), { recursive: true });
+  await makeDirectory(dirname(file));
   await writeFileDurable(file, text, options);
   return true;
 }

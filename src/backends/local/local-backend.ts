@@ -4,7 +4,7 @@
  * No systemd or Podman needed: the default on a fresh machine and for development.
  * As root, builds and runners run as an unprivileged user in a sandbox dir (run-as.ts).
  */
-import { chown, copyFile, mkdir, rm } from 'node:fs/promises';
+import { chown, copyFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
@@ -21,6 +21,7 @@ import { RunnerProcess, type ProcessEnd } from './runner-process.js';
 import type { RunAs } from './run-as.js';
 import { SandboxDir } from './sandbox-dir.js';
 import { openStateDirTo } from './state-dir-access.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 /**
  * How long `runnerExit` waits for a runner's exit to be seen: the gateway may see the runner's
@@ -183,7 +184,7 @@ export class LocalBackend implements Backend {
   }
 
   async #start(app: string, binaryPath: string, state: LocalApp): Promise<RunnerProcess> {
-    await mkdir(join(this.#stateDir, 'run'), { recursive: true });
+    await makeDirectory(join(this.#stateDir, 'run'));
     const secrets = join(this.#stateDir, 'run', 'secrets', app);
     await this.#secrets.deliver(app, secrets, this.#runAs);
     let data: string | undefined;
@@ -230,7 +231,7 @@ export class LocalBackend implements Backend {
   /** The app's data directory, the runner's own (the unprivileged user's, as root). */
   async #makeDataDir(app: string): Promise<string> {
     const dir = dataDir(this.#stateDir, app);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(dir, 0o700);
     if (this.#runAs) await chown(dir, this.#runAs.uid, this.#runAs.gid);
     return dir;
   }

@@ -9,10 +9,11 @@
  * Nothing else is writable to it: the state dir, the registry and the admin socket stay root's.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, copyFile, cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { RustlessError } from '../../errors.js';
 import { blockedAncestor, type RunAs } from './run-as.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 const RUNNER_CRATES = ['rustless', 'rustless-runner'];
 
@@ -28,12 +29,12 @@ export class SandboxDir {
     if (blocked) {
       throw new RustlessError('RUSTLESS_BACKEND_FAILED', `the build user ${runAs.user} cannot reach ${root}: ${blocked} lets no one else through; pass --cache-dir in a directory others can enter (the default as root is /var/cache/rustless/local)`);
     }
-    await mkdir(root, { recursive: true, mode: 0o755 });
+    await makeDirectory(root, 0o755);
     await chown(root, 0, 0);
     const sandbox = new SandboxDir(root, runAs);
-    for (const dir of ['runner', 'bin']) await mkdir(join(root, dir), { recursive: true, mode: 0o755 });
+    for (const dir of ['runner', 'bin']) await makeDirectory(join(root, dir), 0o755);
     for (const dir of ['work', 'target', 'home']) {
-      await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
+      await makeDirectory(join(root, dir), 0o700);
       await chown(join(root, dir), runAs.uid, runAs.gid);
     }
     return sandbox;

@@ -5,9 +5,10 @@
  * uploads, stored secrets, the registry) are root's alone, and each app's data directory and
  * delivered secrets belong to the runner's user.
  */
-import { chmod, mkdir, open } from 'node:fs/promises';
+import { chmod, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blockedAncestor, type RunAs } from './run-as.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 const PASS_THROUGH = ['', 'run', join('run', 'secrets'), 'data'];
 const PRIVATE = ['builds', 'uploads', 'secrets', 'cache'];
@@ -20,11 +21,11 @@ const REGISTRY = 'rustless.db';
 export async function openStateDirTo(stateDir: string, runAs: RunAs): Promise<string | undefined> {
   const blocked = await blockedAncestor(stateDir);
   for (const dir of PASS_THROUGH) {
-    await mkdir(join(stateDir, dir), { recursive: true, mode: 0o711 });
+    await makeDirectory(join(stateDir, dir), 0o711);
     await chmod(join(stateDir, dir), 0o711);
   }
   for (const dir of PRIVATE) {
-    await mkdir(join(stateDir, dir), { recursive: true, mode: 0o700 });
+    await makeDirectory(join(stateDir, dir), 0o700);
     await chmod(join(stateDir, dir), 0o700);
   }
   // SQLite keeps an existing file's mode (and gives its -wal and -shm files the same).

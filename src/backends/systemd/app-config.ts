@@ -11,13 +11,14 @@
  * - The data directory `<state-dir>/data/<app>` is mounted at `/data`, handed to the
  *   container's user by Podman (`:U`), since the gateway itself has no right to chown.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppManifest } from '../../manifest/manifest.js';
 import type { SecretStore } from '../../secrets/secret-store.js';
 import { dataDir } from '../app-dirs.js';
 import { podman } from './podman.js';
 import { writeFileIfChanged } from '../../storage/durable-file.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 /** Where the runner finds its secrets inside the container. */
 const SECRETS_IN_CONTAINER = '/run/secrets';
@@ -39,7 +40,7 @@ export async function renderAppConfig(stateDir: string, app: string, manifest: A
   const env = Object.entries(manifest.env);
   const file = envFile(stateDir, app);
   if (env.length > 0) {
-    await mkdir(join(stateDir, 'env'), { recursive: true, mode: 0o700 });
+    await makeDirectory(join(stateDir, 'env'), 0o700);
     // The manifest refused NUL, CR and LF in values: one line each, as Podman reads them.
     await writeFileIfChanged(file, env.map(([name, value]) => `${name}=${value}\n`).join(''), { mode: 0o600 });
     lines.push(`EnvironmentFile=${file}`);
@@ -52,7 +53,7 @@ export async function renderAppConfig(stateDir: string, app: string, manifest: A
   }
   if (manifest.storage.data) {
     const dir = dataDir(stateDir, app);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(dir, 0o700);
     lines.push(`Volume=${dir}:${DATA_IN_CONTAINER}:rw,U`, `Environment=RUSTLESS_DATA_DIR=${DATA_IN_CONTAINER}`);
   }
   return lines.join('\n');

@@ -12,9 +12,10 @@
  *   unit's processes other than its main one, conmon (`v1FreezerCgroup`).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 export type FreezerKind = 'cgroup1' | 'cgroup2';
 /** `auto`: cgroup2 on a unified host, the v1 freezer controller on a hybrid or legacy one. */
@@ -134,7 +135,7 @@ async function v1FreezerCgroup(freezerRoot: string, controlGroup: string, mainPi
   const tracking = [join(cgroupRoot, 'systemd'), join(cgroupRoot, 'unified')].map((root) => join(root, controlGroup)).find((dir) => existsSync(dir));
   if (tracking === undefined) return undefined;
   const dir = join(freezerRoot, controlGroup);
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   let moved = 0;
   for (const pid of processesUnder(tracking)) {
     if (pid === mainPid) continue;

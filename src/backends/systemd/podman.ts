@@ -4,9 +4,10 @@
  * (`systemd-run --pipe`), outside the gateway's sandbox: the gateway then needs no write
  * access to Podman's storage, nor the right to mount.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './systemctl.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 /** Podman's image store (rootful, the default graphroot): synced after each image build. */
 export const IMAGE_STORE = '/var/lib/containers/storage';
@@ -22,7 +23,7 @@ export function imageName(app: string, buildId: number): string {
 
 /** Builds `image` holding only `binaryPath` as `/runner`, in `contextDir`. */
 export async function buildScratchImage({ binaryPath, contextDir, image, app, buildId }: { binaryPath: string; contextDir: string; image: string; app: string; buildId: number }): Promise<void> {
-  await mkdir(contextDir, { recursive: true });
+  await makeDirectory(contextDir);
   await copyFile(binaryPath, join(contextDir, 'runner'));
   await writeFile(
     join(contextDir, 'Containerfile'),

@@ -6,7 +6,7 @@
  * arrives meanwhile waits in its backlog instead of failing.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -27,6 +27,7 @@ import { MEMORY_FIX, readMemoryController, type MemoryControllerPaths } from './
 import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 export interface SystemdBackendOptions {
   /** `/var/lib/rustless`: the registry, builds. */
@@ -256,7 +257,7 @@ export class SystemdBackend implements Backend {
     const frozen = await freezeUnit(this.#freezer, controlGroup, Number(props.get('MainPID') ?? 0));
     if (frozen === undefined) return undefined;
     this.#frozen.set(app, frozen);
-    await mkdir(dirname(this.#frozenFile(app)), { recursive: true });
+    await makeDirectory(dirname(this.#frozenFile(app)));
     await writeFile(this.#frozenFile(app), recordText(frozen));
     const memory = Number(props.get('MemoryCurrent'));
     // `[not set]` without memory accounting; 2^64-1 for "unknown".

@@ -3,12 +3,13 @@
  * On a machine without crates.io it also writes `.cargo/config.toml` pointing cargo at the
  * Debian crate registry, so the same commands work offline.
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { cargoConfigToml } from '../../cargo/crate-source.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import type { CommandContext } from '../command.js';
 import { UsageError } from '../output.js';
+import { makeDirectory } from '../../storage/make-directory.js';
 
 export async function newApp({ positionals }: CommandContext): Promise<number> {
   const target = positionals[0];
@@ -27,7 +28,7 @@ export async function newApp({ positionals }: CommandContext): Promise<number> {
   const offline = await cargoConfigToml();
   if (offline) files['.cargo/config.toml'] = offline;
   for (const [file, text] of Object.entries(files)) {
-    await mkdir(join(dir, file, '..'), { recursive: true });
+    await makeDirectory(join(dir, file, '..'));
     await writeFile(join(dir, file), text);
   }
   process.stdout.write(
