@@ -8,26 +8,38 @@
 // step, all of it must work again and every earlier promise hold (rig.verify). Prints a table;
 // exits 1 if anything did not. docs/power-loss.md has a run.
 //
-//   npx zx scripts/full-card.mjs [--name power-cut] [--cpus 2]
+//   npx zx scripts/full-card.mjs [--name power-cut] [--cpus 2] [--fill root|user] [--gateway-from-checkout]
+//
+// --fill root (the default) takes every block, root's reserve too: the harshest case, where even
+// Podman (root) cannot make a container. --fill user fills it as a user (nobody), as functions,
+// builds and people do; root's reserve (5% on ext4) stays, and with it the gateway's and
+// Podman's room. --gateway-from-checkout puts this checkout's dist/ over the kept install (the
+// gateway's code as in the checkout; runner/ unchanged, so no new shared dependencies).
 import fs from 'node:fs';
 import path from 'node:path';
 import { PowerCutRig, REPO_ROOT, RUSTLESS } from './lib/power-cut/rig.mjs';
 
 const name = String(argv.name ?? 'power-cut');
+const fillAs = String(argv.fill ?? 'root');
+if (!['root', 'user'].includes(fillAs)) fail(`Expected --fill to be root or user, got ${JSON.stringify(argv.fill)}`);
 const ledgerFile = path.join('/var/tmp/rustless-power-cut', `${name}.json`);
 if (process.getuid() !== 0) fail('run it as root: the VM test host needs it');
 if (!fs.existsSync(ledgerFile)) fail(`no ledger at ${ledgerFile}: run scripts/power-cut.mjs --keep first`);
 
 const STATE = '/var/lib/rustless';
-const FILL = '/var/lib/full-card-fill';
+const FILLS = '/var/lib/full-card-fill /var/lib/full-card-fill-rest /var/tmp/full-card-fill /var/tmp/full-card-fill-rest';
 const TODOS = `${STATE}/data/todo/todos.json`;
 const q = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
 
 const rig = new PowerCutRig({ name, root: REPO_ROOT, cpus: Number(argv.cpus ?? 2), log: (line) => echo(line) });
 rig.restore(JSON.parse(fs.readFileSync(ledgerFile, 'utf8')));
 await rig.boot();
+if (argv['gateway-from-checkout']) {
+  await rig.vm.copyIn(path.join(REPO_ROOT, 'dist'), '/usr/local/lib/rustless/dist');
+  await rig.ok('systemctl restart rustless.service', 600_000);
+}
 // A run stopped while the card was full left it full: free it, and the apps come back by themselves.
-await rig.ok(`rm -f ${FILL} ${FILL}-rest`);
+await rig.ok(`rm -f ${FILLS}`);
 const before = await rig.verify();
 if (before.problems.length > 0) fail(`the kept disk does not pass the checks before the card is filled: ${before.problems.join('; ')}`);
 
@@ -39,24 +51,32 @@ const strays = async () => (await rig.vm.run(`find ${STATE} /etc/containers/syst
 const helloMarker = async () => String((await rig.call('GET', '/hello/fc')).body?.message ?? '').replace(/^hello fc /, '');
 const liveMarker = rig.markers.get(rig.live.hello);
 
-// Fill: every free block (root's reserve too: the gateway runs as root) but 64 MiB, which the
-// extent tree of so large a file needs (fallocate of all of them fails with ENOSPC), then the
-// rest with dd until the disk is full.
-await rig.ok(`fallocate -l $(( $(stat -f -c '%f * %S' /) - 64 * 1024 * 1024 )) ${FILL} && (dd if=/dev/zero of=${FILL}-rest bs=4k 2>/dev/null; true) && sync`);
-const free = (await rig.ok(`stat -f -c %f /`)).trim();
-row('the root filesystem filled (fallocate)', free === '0', `${free} free blocks`);
+// The source of the next hello build, changed while there is room to change it.
+const marker = await rig.nextHelloSource();
+// Fill: every block but 64 MiB with fallocate (the file's extent tree needs some; all of them
+// failed with ENOSPC), then the rest with dd. As root: root's reserve too. As nobody: all but it.
+const asFiller = fillAs === 'root' ? '' : 'setpriv --reuid=65534 --regid=65534 --clear-groups ';
+const fillDir = fillAs === 'root' ? '/var/lib' : '/var/tmp';
+const blocks = fillAs === 'root' ? '%f' : '%a';
+await rig.ok(`${asFiller}fallocate -l $(( $(stat -f -c '${blocks} * %S' /) - 64 * 1024 * 1024 )) ${fillDir}/full-card-fill && (${asFiller}dd if=/dev/zero of=${fillDir}/full-card-fill-rest bs=4k 2>/dev/null; true) && sync`);
+// ext4 keeps some blocks back for itself (up to 4096 clusters) that no one can fill: the test is
+// that a write as the filler fails.
+const probe = await rig.vm.run(`${asFiller}dd if=/dev/zero of=${fillDir}/full-card-probe bs=4k count=1 conv=fsync 2>&1; rm -f ${fillDir}/full-card-probe; stat -f -c '%f free blocks, %a for users' /`);
+row(`the root filesystem filled as ${fillAs}`, /No space left/.test(probe.stdout), probe.stdout);
 const registrySum = await sum(`${STATE}/rustless.db`);
 const todosSum = await sum(TODOS);
 const todosBefore = (await rig.call('GET', '/todos')).text;
 
-const marker = await rig.nextHelloSource().catch((error) => `(the source could not be changed: ${error.message.slice(-100)})`);
 const deploy = await rig.vm.run(`${RUSTLESS} deploy /root/apps/hello`, { timeoutMs: 1_800_000 });
 row('rustless deploy', deploy.exitCode !== 0 && /no space left/i.test(deploy.stdout + deploy.stderr) && (await helloMarker()) === liveMarker, `exit ${deploy.exitCode}: ${deploy.stderr || deploy.stdout}; hello still answers ${await helloMarker()}`);
 
 const secretBefore = (await rig.call('GET', '/config/secret/TESTBED_TOKEN')).body?.value;
 const set = await rig.vm.run(`printf %s ${q('full-card-'.repeat(400))} | ${RUSTLESS} secret set testbed TESTBED_TOKEN`);
 const secretAfter = (await rig.call('GET', '/config/secret/TESTBED_TOKEN')).body?.value;
-row('rustless secret set', set.exitCode !== 0 && /no space left/i.test(set.stderr + set.stdout) && secretAfter === secretBefore, `exit ${set.exitCode}: ${set.stderr || set.stdout}; the secret kept its value: ${secretAfter === secretBefore}`);
+// Filled as a user, the gateway (root) still has root's reserve: the secret is set, whole.
+const setOk = fillAs === 'root' ? set.exitCode !== 0 && /no space left/i.test(set.stderr + set.stdout) && secretAfter === secretBefore : set.exitCode === 0 && secretAfter === 'full-card-'.repeat(400);
+if (fillAs === 'user' && set.exitCode === 0) rig.secret = { value: 'full-card-'.repeat(400), pending: undefined, required: false };
+row('rustless secret set', setOk, `exit ${set.exitCode}: ${set.stderr || set.stdout}; the secret kept its value: ${secretAfter === secretBefore}`);
 
 const post = await rig.call('POST', '/todos', { title: 'x'.repeat(64 * 1024) });
 row('todo writes its data (POST /todos)', post.status === 507 && post.body?.error?.code === 'NO_SPACE' && (await sum(TODOS)) === todosSum && (await rig.call('GET', '/todos')).text === todosBefore, `${post.status} ${post.text}`);
@@ -75,7 +95,7 @@ const left = await strays();
 row('nothing half-written', left === '' && (await sum(`${STATE}/rustless.db`)) !== '' && (await sum(TODOS)) === todosSum, `temporary files: ${left || 'none'}; registry ${registrySum} -> ${await sum(`${STATE}/rustless.db`)}`);
 
 // Free the space: everything works again, no other step.
-await rig.ok(`rm -f ${FILL} ${FILL}-rest && sync`);
+await rig.ok(`rm -f ${FILLS} && sync`);
 const redeploy = await rig.vm.run(`${RUSTLESS} deploy /root/apps/hello`, { timeoutMs: 3_600_000 });
 if (redeploy.exitCode === 0) {
   const id = (await rig.appInfo('hello')).currentBuild;
