@@ -36,7 +36,8 @@ rig.restore(JSON.parse(fs.readFileSync(ledgerFile, 'utf8')));
 await rig.boot();
 if (argv['gateway-from-checkout']) {
   await rig.vm.copyIn(path.join(REPO_ROOT, 'dist'), '/usr/local/lib/rustless/dist');
-  await rig.ok('systemctl restart rustless.service', 600_000);
+  // tsc does not make the command executable; the installer does.
+  await rig.ok('chmod 0755 /usr/local/lib/rustless/dist /usr/local/lib/rustless/dist/cli/main.js && systemctl reset-failed rustless.service; systemctl restart rustless.service', 600_000);
 }
 // A run stopped while the card was full left it full: free it, and the apps come back by themselves.
 await rig.ok(`rm -f ${FILLS}`);
