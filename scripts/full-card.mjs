@@ -72,11 +72,12 @@ const deploy = await rig.vm.run(`${RUSTLESS} deploy /root/apps/hello`, { timeout
 row('rustless deploy', deploy.exitCode !== 0 && /no space left/i.test(deploy.stdout + deploy.stderr) && (await helloMarker()) === liveMarker, `exit ${deploy.exitCode}: ${deploy.stderr || deploy.stdout}; hello still answers ${await helloMarker()}`);
 
 const secretBefore = (await rig.call('GET', '/config/secret/TESTBED_TOKEN')).body?.value;
-const set = await rig.vm.run(`printf %s ${q('full-card-'.repeat(400))} | ${RUSTLESS} secret set testbed TESTBED_TOKEN`);
+const bigSecret = 'full-card-'.repeat(400);
+const set = await rig.vm.run(`printf %s ${q(bigSecret)} | ${RUSTLESS} secret set testbed TESTBED_TOKEN`);
 const secretAfter = (await rig.call('GET', '/config/secret/TESTBED_TOKEN')).body?.value;
 // Filled as a user, the gateway (root) still has root's reserve: the secret is set, whole.
-const setOk = fillAs === 'root' ? set.exitCode !== 0 && /no space left/i.test(set.stderr + set.stdout) && secretAfter === secretBefore : set.exitCode === 0 && secretAfter === 'full-card-'.repeat(400);
-if (fillAs === 'user' && set.exitCode === 0) rig.secret = { value: 'full-card-'.repeat(400), pending: undefined, required: false };
+const setOk = fillAs === 'root' ? set.exitCode !== 0 && /no space left/i.test(set.stderr + set.stdout) && secretAfter === secretBefore : set.exitCode === 0 && secretAfter === bigSecret;
+if (fillAs === 'user' && set.exitCode === 0) rig.secret = { value: bigSecret, pending: undefined, required: false };
 row('rustless secret set', setOk, `exit ${set.exitCode}: ${set.stderr || set.stdout}; the secret kept its value: ${secretAfter === secretBefore}`);
 
 const post = await rig.call('POST', '/todos', { title: 'x'.repeat(64 * 1024) });
