@@ -7,13 +7,14 @@
 // build's log say so; `--enable-memory-cgroup` edits a Pi's cmdline.txt. The real kernel case
 // is the VM suite's (cgroup_disable=memory).
 import t, { type Test } from 'tap';
-import { copyFile, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
+import { npmPack } from '../helpers/npm-pack.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 import { cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
 
@@ -42,12 +43,9 @@ async function ok(t: Test, cmd: string, what = cmd, timeoutMs?: number): Promise
 }
 
 t.test('npm pack makes a tarball with the built package, the runner, the units and the installer', async (t) => {
-  // dist/ is built (the prerequisite above); pack's `prepare` would only build it again.
-  await mkdir(join(scratch, 'pack'));
-  const packed = await execa('npm', ['pack', '--ignore-scripts', '--pack-destination', join(scratch, 'pack')], { cwd: ROOT, reject: false, all: true, env: { ...process.env, NODE_OPTIONS: '' } });
-  t.equal(packed.exitCode, 0, packed.all);
-  t.same(await readdir(join(scratch, 'pack')), [`rustless-${VERSION}.tgz`]);
-  const files = (await execa('tar', ['tzf', join(scratch, 'pack', `rustless-${VERSION}.tgz`)])).stdout.split('\n');
+  const tarball = await npmPack(ROOT, join(scratch, 'pack'));
+  t.equal(basename(tarball), `rustless-${VERSION}.tgz`);
+  const files = (await execa('tar', ['tzf', tarball])).stdout.split('\n');
   for (const file of ['dist/cli/main.js', 'dist/backends/systemd/memory-controller.js', 'runner/Cargo.toml', 'runner/rustless-runner/src/lib.rs', 'runner/rustless/src/lib.rs', 'runner/examples/hello/rustless.toml', 'units/rustless.service', 'quadlets/rustless-fn.container', 'scripts/install.mjs', 'scripts/lib/sd-notify-binding.mjs', 'scripts/lib/memory-cgroup.mjs', 'scripts/packages/crates.txt']) {
     t.ok(files.includes(`package/${file}`), `the tarball has ${file}`);
   }

@@ -49,22 +49,26 @@ export interface PiBoot {
   kernelArgs?: string;
   /** Boot the disk the previous boot of this name left (after powering that one off). */
   keepDisk: boolean;
+  /** MiB (2048: a 2 GiB Pi 4). */
+  memory?: number;
+  /** More host directories to show inside, beside the checkout at SRC. */
+  binds?: Array<{ host: string; guest: string; readOnly?: boolean }>;
 }
 
 /**
- * Boots (or boots again) the 2 GiB arm64 VM `name` as a Pi: this checkout shown at SRC, the
+ * Boots (or boots again) the arm64 VM `name` (2 GiB unless told) as a Pi: this checkout shown at SRC, the
  * gateway's port forwarded, the guest's node_modules, and the shared dependencies an earlier
  * VM's rust-less built (scripts/lib/vm/deps-cache.mjs) on a new disk.
  */
-export async function bootPi(tt: Test, name: string, root: string, options: PiBoot): Promise<VmGuest> {
+export async function bootPi(tt: Test, name: string, root: string, { memory = 2048, binds = [], ...options }: PiBoot): Promise<VmGuest> {
   const log = (m: string): void => void tt.comment(m);
   if (options.keepDisk) await downVm({ name, keepDisk: true, log });
   return (await bootVm({
     name,
     arch: 'arm64',
-    memory: 2048,
+    memory,
     cpus: 2,
-    binds: [{ host: root, guest: SRC, readOnly: true }],
+    binds: [{ host: root, guest: SRC, readOnly: true }, ...binds],
     forwards: [{ guest: GUEST_PORT }],
     nodeModulesFrom: root,
     layers: [keptDepsLayer('arm64')].filter((layer) => layer !== undefined),
