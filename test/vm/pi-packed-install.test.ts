@@ -3,8 +3,9 @@
 // VM (the smallest Pi 4), `npm install -g` of the tarball, `sudo rustless install`, the doctor,
 // a deploy of hello built inside the VM from the package's own example, and a request to it.
 //
-// The VM has no network, so npm takes every package from a copy of this machine's npm cache
-// (docs/install.md, "Offline"). On a Pi with internet better-sqlite3's install downloads its
+// The VM has no network, so it installs as an offline Pi does (docs/install.md, "Offline"): from
+// an npm cache that an install of the same tarball filled on a machine with the registry (here:
+// this machine, starting from a copy of its own cache). On a Pi with internet better-sqlite3's install downloads its
 // prebuilt linux-arm64 binary from the project's releases (prebuild-install); here that download
 // is stood in by the binary cross-compiled for the guest (scripts/lib/vm/node-modules.mjs), put
 // where prebuild-install looks before it downloads: npm's cache, under the name the download
@@ -19,6 +20,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir, homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 import { npmPack } from '../helpers/npm-pack.js';
 import { GUEST_PORT, PiSuite, type VmSession } from '../helpers/vm-guest.js';
@@ -52,10 +54,19 @@ function prebuiltCacheName(abi: string, arch: string): string {
   return `${digest}-${basename(url).replace(/[^a-zA-Z0-9.]+/g, '-')}`;
 }
 
-t.test('npm pack, and a copy of this machine\'s npm cache for the offline install', async (t) => {
+t.test('npm pack, and an npm cache with all the package needs, for the offline install', async (t) => {
   tarball = await npmPack(ROOT, join(scratch, 'pack'));
   t.match(basename(tarball), /^rustless-\d+\.\d+\.\d+\.tgz$/, basename(tarball));
-  await cp(join(homedir(), '.npm', '_cacache'), join(scratch, 'npm', '_cacache'), { recursive: true });
+  const cache = join(scratch, 'npm');
+  await cp(join(homedir(), '.npm', '_cacache'), join(cache, '_cacache'), { recursive: true });
+  // `npm install -g` resolves the package's ranges (no lockfile travels in it): the registry's
+  // metadata must be in the cache too, which only an install of the tarball itself puts there.
+  const fill = join(scratch, 'fill');
+  const filled = await execa('npm', ['install', '--prefix', fill, '--cache', cache, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save', tarball], { reject: false, all: true, env: { ...process.env, NODE_OPTIONS: '' } });
+  t.equal(filled.exitCode, 0, `npm install of the tarball with the registry, filling the cache\n${filled.all}`);
+  // The prebuilt stand-in is the lockfile's better-sqlite3, cross-compiled: the install must resolve to it.
+  const version = (dir: string) => (JSON.parse(readFileSync(join(dir, 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version;
+  t.equal(version(join(fill, 'node_modules')), version(join(ROOT, 'node_modules')), "the install resolves better-sqlite3 to the lockfile's version");
 });
 
 t.test('boot a 1 GiB arm64 VM; the prebuilt better-sqlite3 a networked Pi would download, in its npm cache', async (t) => {
