@@ -31,6 +31,8 @@ const NAME = process.env.RUSTLESS_VM_DEPLOYS_INSTANCE ?? 'vm-deploys';
 // Idle apps freeze after 5 s and stay frozen up to 60 s (the warm tier), as a Pi's owner may set it.
 const GATEWAY_FLAGS = '--idle-timeout 5 --frozen-timeout 60 --build-timeout 3600';
 const MIB = 1024 * 1024;
+/** Below the session's 120 s wait for an answer's headers (vm-guest.ts). */
+const HOG_TIMEOUT_MS = 100_000;
 
 requireTestHostPrerequisites(t, ROOT);
 // A first run debootstraps the arm64 root (15-25 min) and builds the shared dependencies under emulation (about an hour).
@@ -64,6 +66,9 @@ t.test('boot a 2 GiB arm64 VM and install rust-less (pi.test.ts checks what the 
 
 t.test('deploy hello and testbed, each built inside the VM', async (t) => {
   await s.ok(t, `mkdir -p /root/apps && for app in hello testbed; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
+  // /hog's runner is killed, and the gateway sends the GET again alone to a new runner, which is
+  // killed too: two cold starts and two kills, over the default 30 s under emulation (on x86: ~1 s).
+  await s.ok(t, `sed -i '/^function = "Hog"$/a timeout_ms = ${HOG_TIMEOUT_MS}' /root/apps/testbed/rustless.toml && grep -A1 'function = "Hog"' /root/apps/testbed/rustless.toml | grep -q timeout_ms`, "testbed's /hog: a timeout for emulation");
   const kept = keptDepsLayer('arm64') !== undefined;
   t.comment(kept ? 'the shared dependencies come from an earlier VM (scripts/lib/vm/deps-cache.mjs)' : 'no earlier VM kept the shared dependencies: the first deploy builds them, under emulation');
   await s.deploy(t, 'hello');
