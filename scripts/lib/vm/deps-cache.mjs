@@ -8,7 +8,7 @@
 // VM's disk starts with it, as a Pi's disk does after its first deploy. Each app's own build
 // still runs inside the VM. A layer whose key the guest no longer asks for (another toolchain,
 // other crates) is just not used: rust-less builds the one it needs, and this cache then keeps
-// that one instead.
+// that one too (a few, newest first).
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -30,9 +30,13 @@ export function keptDepsLayer(arch, cacheDir = CACHE_DIR) {
   return fs.existsSync(path.join(base, 'ready')) ? path.join(base, 'tree') : undefined;
 }
 
+/** How many layers are kept: a checkout's and an installed package's (their runner/ paths differ), and one more. */
+const KEEP = 3;
+
 /**
- * Copies the layers rust-less published in `vm` (complete ones: their `ready` file) to this
- * machine, replacing what was kept, unless the same keys are kept already. Returns the keys.
+ * Copies the layers rust-less published in `vm` (complete ones: their `ready` file) that are not
+ * kept yet to this machine, beside the ones kept (newest first, at most KEEP). Returns the
+ * guest's keys.
  * @param {import("./vm.mjs").Vm} vm
  * @param {string} arch
  * @param {{ cacheDir?: string, log?: (message: string) => unknown }} [options]
@@ -43,17 +47,22 @@ export async function keepDepsLayers(vm, arch, { cacheDir = CACHE_DIR, log = () 
   const keys = listed.stdout.split('\n').filter((key) => /^[0-9a-f]{24}$/.test(key)).sort();
   const base = baseOf(arch, cacheDir);
   const keptKeys = fs.existsSync(path.join(base, 'ready')) ? fs.readFileSync(path.join(base, 'ready'), 'utf8').trim().split('\n') : [];
-  if (!keys.length || keys.join('\n') === keptKeys.join('\n')) return keys;
+  const added = keys.filter((key) => !keptKeys.includes(key));
+  if (!added.length) return keys;
   const t0 = Date.now();
   const tmp = `${base}.copying-${process.pid}`;
   await fsp.rm(tmp, { recursive: true, force: true });
-  await fsp.mkdir(path.join(tmp, 'tree'), { recursive: true });
+  await fsp.mkdir(path.join(tmp, 'tree', GUEST_DEPS), { recursive: true });
   // Owners and modes as published (root's, no one else may write): the disk is made with mkfs -d.
-  const remote = vm.remote(`tar -C / -cf - ${keys.map((key) => q(`${GUEST_DEPS}/${key}`)).join(' ')}`);
+  const remote = vm.remote(`tar -C / -cf - ${added.map((key) => q(`${GUEST_DEPS}/${key}`)).join(' ')}`);
   await must(['sh', '-c', `${vm.sshArgv(remote).map(q).join(' ')} | tar -C ${q(path.join(tmp, 'tree'))} --same-owner --same-permissions -xf -`]);
-  await fsp.writeFile(path.join(tmp, 'ready'), `${keys.join('\n')}\n`);
+  const keep = [...added, ...keptKeys].slice(0, KEEP);
+  for (const key of keptKeys.filter((key) => keep.includes(key))) {
+    await fsp.rename(path.join(base, 'tree', GUEST_DEPS, key), path.join(tmp, 'tree', GUEST_DEPS, key));
+  }
+  await fsp.writeFile(path.join(tmp, 'ready'), `${keep.join('\n')}\n`);
   await fsp.rm(base, { recursive: true, force: true });
   await fsp.rename(tmp, base);
-  log(`kept the guest's shared dependencies ${keys.join(', ')} for the next VM (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  log(`kept the guest's shared dependencies ${added.join(', ')} for the next VM, beside ${keep.filter((key) => !added.includes(key)).join(', ') || 'no other'} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return keys;
 }
