@@ -69,8 +69,9 @@ try {
   await sleep(5000);
   const rssOf = async (pid) => Number((await guest(`awk '/^VmRSS/ {print $2}' /proc/${pid}/status`)).trim()) / 1024;
   const gatewayRss = await rssOf((await guest('systemctl show -P MainPID rustless.service')).trim());
-  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured.
-  await guest(`rm -f /tmp/tui.pid; (TERM=xterm-256color COLUMNS=100 LINES=30 script -qfc 'echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
+  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured. script
+  // ends when its own input does (ssh gives none): a sleep's pipe keeps it open.
+  await guest(`rm -f /tmp/tui.pid; (sleep 60 | TERM=xterm-256color COLUMNS=100 LINES=30 script -qfc 'echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
   const tuiRss = await rssOf(tuiShell);
   await guest(`kill ${tuiShell} || true`);
