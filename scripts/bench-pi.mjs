@@ -69,9 +69,10 @@ try {
   await sleep(5000);
   const rssOf = async (pid) => Number((await guest(`awk '/^VmRSS/ {print $2}' /proc/${pid}/status`)).trim()) / 1024;
   const gatewayRss = await rssOf((await guest('systemctl show -P MainPID rustless.service')).trim());
-  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured. script
-  // ends when its own input does (ssh gives none): a sleep's pipe keeps it open.
-  await guest(`rm -f /tmp/tui.pid; (sleep 60 | TERM=xterm-256color COLUMNS=100 LINES=30 script -qfc 'echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
+  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured. Over
+  // ssh script has no terminal to copy a size from: its pty is 0x0 (and the TUI draws nothing)
+  // until stty sets one.
+  await guest(`rm -f /tmp/tui.pid; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
   const tuiRss = await rssOf(tuiShell);
   await guest(`kill ${tuiShell} || true`);
