@@ -108,6 +108,8 @@ class Exchange implements UpstreamExchange {
   #lease: Lease | undefined;
   #attempts = 0;
   #retriedBroken = false;
+  /** How the runner died under the first send, when a retry went out alone after it. */
+  #diedUnder: RunnerExit | undefined;
   /** `Date.now()` of the last send, for asking the backend whether the runner died since. */
   #sentAt = 0;
 
@@ -203,8 +205,10 @@ class Exchange implements UpstreamExchange {
 
   onFailure(failure: UpstreamFailure, cause: Error | undefined): void {
     if (failure === 'timeout') {
+      // A retry that times out hides why it was sent: say how the first runner died (an OOM kill on a slow machine).
+      const died = this.#diedUnder ? `; its runner died under it first (${exitText(this.#diedUnder)}), and the request, sent again alone to a new runner, had not been answered` : '';
       this.#finish(504);
-      sendThrown(this.#res, new RustlessError('RUSTLESS_TIMEOUT', `${this.#target.function} in app ${this.#target.app} did not answer within ${this.#target.timeoutMs} ms`));
+      sendThrown(this.#res, new RustlessError('RUSTLESS_TIMEOUT', `${this.#target.function} in app ${this.#target.app} did not answer within ${this.#target.timeoutMs} ms${died}`));
       return;
     }
     // Off the hot path: asking the backend may wait a moment for an exit to be seen. The lease
@@ -224,6 +228,7 @@ class Exchange implements UpstreamExchange {
     if (failure === 'unsent' && this.#attempts < MAX_ATTEMPTS) return this.#sendAgain(false);
     if (failure === 'died' && IDEMPOTENT.has(method) && !this.#retriedBroken && this.#attempts < MAX_ATTEMPTS) {
       this.#retriedBroken = true;
+      this.#diedUnder = exit;
       return this.#sendAgain(exit !== undefined);
     }
     if (failure === 'died' && exit !== undefined) {
@@ -273,8 +278,12 @@ class Exchange implements UpstreamExchange {
 }
 
 /** `request` is the method and path, as in `POST /todos`. */
+/** `it was killed by SIGKILL (out of memory: the limit is 128M)`. */
+function exitText(exit: RunnerExit): string {
+  return `${exit.reason}${exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : ''}`;
+}
+
 function runnerDied(target: RouteTarget, request: string, exit: RunnerExit & { confirmed: boolean }, retried: boolean, cause: unknown): RustlessError {
-  const limit = exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : '';
   const method = request.split(' ')[0];
   // Only a backend that saw the runner end twice, the second time with this request alone on it, may blame the request.
   const why = !retried
@@ -282,7 +291,7 @@ function runnerDied(target: RouteTarget, request: string, exit: RunnerExit & { c
     : exit.confirmed
       ? 'it died again when the request was retried alone, so this request is the likely cause'
       : 'it failed again when the request was retried alone';
-  return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${request}: ${exit.reason}${limit}; ${why}`, {
+  return new RustlessError('RUSTLESS_RUNNER_DIED', `the runner of app ${target.app} died while answering ${request}: ${exitText(exit)}; ${why}`, {
     cause,
     details: { app: target.app, reason: exit.reason, ...(exit.oomKilled === undefined ? {} : { oomKilled: exit.oomKilled }), ...(exit.memoryLimit ? { memoryLimit: exit.memoryLimit } : {}) },
   });

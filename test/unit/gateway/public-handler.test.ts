@@ -24,7 +24,8 @@ let connections = 0;
 
 /**
  * Answers `/slow` after 300 ms, `/broken` with a control byte in a header, `/hangup*` by closing
- * the connection (once per path for GET, every time for `/hangup-always*`), anything else at once.
+ * the connection (once per path for GET, every time for `/hangup-always*`; `/hangup-slow*` then
+ * answers after 300 ms), anything else at once.
  */
 /** Connections to close after reading, without answering the preface (a start that failed while they waited). */
 let closeUnanswered = 0;
@@ -72,6 +73,7 @@ function frame(id: number, status: number, head: string, body: string): Buffer {
 function answer(socket: Socket, id: number, method: string, path: string): void {
   const ok = frame(id, 200, 'content-type: application/json\n', JSON.stringify({ path }));
   if (path.startsWith('/slow')) setTimeout(() => socket.write(ok), 300);
+  else if (path.startsWith('/hangup-slow') && hungUp.has(path)) setTimeout(() => socket.write(ok), 300);
   else if (path === '/broken') socket.write(frame(id, 200, 'x-bad: a\u0001b\n', '{}'));
   else if (path === '/no-colon') socket.write(frame(id, 200, 'x-no-colon', '{}'));
   else if (path.startsWith('/hangup') && (method !== 'GET' || !hungUp.has(path) || path.startsWith('/hangup-always'))) {
@@ -199,6 +201,22 @@ t.test('a request past its deadline answers 504 and leaves the connection and th
   t.equal(after.statusCode, 200, 'the late answer was dropped and the connection serves on');
   await after.body.dump();
   t.equal(connections, before, 'no new connection was needed');
+});
+
+t.test('a retry that times out says how the runner died under the first send', async (t) => {
+  const short = RouteTable.from([{ app: 'app', function: 'F', path: '/*rest', methods: ['*'], timeoutMs: 200, maxBodyBytes: 1024 }]);
+  const server: Server = createHttpServer(createPublicHandler({ routes: () => short, lifecycle, clients }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  exits.push({ reason: 'it was killed by SIGKILL', oomKilled: true, memoryLimit: '128M' });
+  const reply = await send('GET', '/hangup-slow/oom', undefined, `http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  t.equal(reply.status, 504);
+  t.same(reply.body.error, {
+    code: 'RUSTLESS_TIMEOUT',
+    message:
+      'F in app app did not answer within 200 ms; its runner died under it first (it was killed by SIGKILL (out of memory: the limit is 128M)), ' +
+      'and the request, sent again alone to a new runner, had not been answered',
+  });
 });
 
 t.test('a connection that breaks because the runner died names the cause and its memory limit', async (t) => {
