@@ -15,15 +15,18 @@ import { execa } from 'execa';
 import type { LastExit } from '../backend.js';
 
 /** "Main process exited" (EXIT_CODE=, EXIT_STATUS=); logged only for an unclean exit. */
-const PROCESS_EXIT = '98e322203f7a4ed290d09fe03c09fe15';
+export const PROCESS_EXIT = '98e322203f7a4ed290d09fe03c09fe15';
 /** "Failed with result" (UNIT_RESULT=). */
-const UNIT_FAILED = 'd9b373ed55a64feb8242e02dbe79a49c';
+export const UNIT_FAILED = 'd9b373ed55a64feb8242e02dbe79a49c';
 /** "A process of this unit has been killed by the OOM killer." */
-const UNIT_OOM = 'fe6faa94e7774663a0da52717891d8ef';
-/** Entries this close to the last one belong to the same failure. */
-const EPISODE_MICROS = 5_000_000;
+export const UNIT_OOM = 'fe6faa94e7774663a0da52717891d8ef';
+/**
+ * No entry of the last failure is older than this before its last. On a loaded machine they
+ * spread out: in the emulated Pi an OOM kill, conmon's exit and the unit's result came over 13 s.
+ */
+const EPISODE_MICROS = 60_000_000;
 
-interface Entry {
+export interface Entry {
   MESSAGE_ID?: string;
   /** A string, or an array of bytes when it is not valid UTF-8. */
   MESSAGE?: string | number[];
@@ -36,12 +39,10 @@ interface Entry {
 /** The last unrequested end of `service`, or undefined when it never ended so. */
 export async function readRunnerExit(service: string, memoryLimit: string | undefined): Promise<LastExit | undefined> {
   const entries = await journalEntries(['-u', service, '-n', '20', `MESSAGE_ID=${PROCESS_EXIT}`, `MESSAGE_ID=${UNIT_FAILED}`, `MESSAGE_ID=${UNIT_OOM}`]);
-  const last = entries.at(-1);
+  const episode = lastFailure(entries);
+  const last = episode.at(-1);
   if (!last) return undefined;
-  // The last failure is what systemd logged about it within a few seconds: the process's exit,
-  // an OOM kill, the unit's result.
   const micros = Number(last.__REALTIME_TIMESTAMP ?? 0);
-  const episode = entries.filter((entry) => micros - Number(entry.__REALTIME_TIMESTAMP ?? 0) <= EPISODE_MICROS);
   const exitEntry = episode.findLast((entry) => entry.MESSAGE_ID === PROCESS_EXIT);
   const result = episode.findLast((entry) => entry.MESSAGE_ID === UNIT_FAILED)?.UNIT_RESULT;
   const at = new Date(Number(exitEntry?.__REALTIME_TIMESTAMP ?? micros) / 1000).toISOString();
@@ -64,6 +65,24 @@ export async function readRunnerExit(service: string, memoryLimit: string | unde
   const cause = PODMAN_FAILED.has(status) ? await podmanError(service, Number(exitEntry.__REALTIME_TIMESTAMP ?? micros)) : undefined;
   const why = PODMAN_FAILED.has(status) ? ` (Podman could not run the container${cause ? `: ${cause}` : ''})` : '';
   return { reason: 'exit-code', message: `exited with status ${status}${why}`, at, exitStatus: status };
+}
+
+/**
+ * The entries of the last failure, oldest first: what systemd logged about it (the process's
+ * exit, an OOM kill, the unit's result) after the failure before it ended with its own result,
+ * and within EPISODE_MICROS.
+ */
+export function lastFailure(entries: readonly Entry[]): Entry[] {
+  const micros = (entry: Entry): number => Number(entry.__REALTIME_TIMESTAMP ?? 0);
+  const last = entries.at(-1);
+  if (!last) return [];
+  let start = entries.length - 1;
+  while (start > 0) {
+    const before = entries[start - 1]!;
+    if (before.MESSAGE_ID === UNIT_FAILED || micros(last) - micros(before) > EPISODE_MICROS) break;
+    start--;
+  }
+  return entries.slice(start);
 }
 
 /** Podman's own statuses: it failed (125), or the runtime could not run (126) or find (127) the command. */
