@@ -72,7 +72,8 @@ try {
   // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured. Over
   // ssh script has no terminal to copy a size from: its pty is 0x0 (and the TUI draws nothing)
   // until stty sets one.
-  await guest(`rm -f /tmp/tui.pid; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /dev/null > /dev/null 2>&1 &) ; sleep 15`);
+  // Measured once its dashboard shows hello: under emulation the CLI alone takes seconds to start.
+  await guest(`rm -f /tmp/tui.pid /tmp/tui.out; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /tmp/tui.out > /dev/null 2>&1 &) ; for i in $(seq 120); do grep -q hello /tmp/tui.out 2>/dev/null && break; sleep 1; done; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
   const tuiRss = await rssOf(tuiShell);
   await guest(`kill ${tuiShell} || true`);
