@@ -55,7 +55,7 @@ try {
   const deploy = async (label, app) => {
     log(label);
     const t0 = performance.now();
-    const output = await guest(`rustless deploy /root/apps/${app} 2>&1`);
+    const output = await guest(`rustless deploy --verbose /root/apps/${app} 2>&1`);
     const peak = [...output.matchAll(/peak build memory ([\d.]+ [KMG]i?B)/g)].map((m) => m[1]);
     builds[label] = { seconds: (performance.now() - t0) / 1000, peak: peak.join(', ') || 'not reported' };
   };
