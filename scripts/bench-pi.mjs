@@ -15,6 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import { bootVm, downVm } from './lib/vm/vm.mjs';
 import { keptDepsLayer } from './lib/vm/deps-cache.mjs';
+import { copyCheckoutCommand } from './lib/vm/checkout-copy.mjs';
 
 $.verbose = false;
 const root = path.resolve(__dirname, '..');
@@ -44,9 +45,7 @@ const guest = async (cmd) => {
   return result.stdout;
 };
 try {
-  // npm pack's fixed time on every file, as test/helpers/vm-guest.ts copies it: runner/'s times
-  // are part of the shared dependencies' key, so the layer an earlier VM kept is the one asked for.
-  await guest(`mkdir -p ${APP_DIR} && cd ${SRC} && tar --mtime='1985-10-26 08:15:00 UTC' --exclude=./node_modules --exclude=./.git --exclude=./.tap --exclude='*/target' --exclude=./runner/Cargo.lock -cf - . | tar -C ${APP_DIR} -xf -`);
+  await guest(copyCheckoutCommand(SRC, APP_DIR));
   // A 1 s idle timeout, so the warm tier freezes hello between the timed rounds.
   await guest(`cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port 8080 --gateway-flags="--idle-timeout 1 --build-timeout 3600"`);
   await guest(`mkdir -p /root/apps && for app in hello todo; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
@@ -69,10 +68,9 @@ try {
   await sleep(5000);
   const rssOf = async (pid) => Number((await guest(`awk '/^VmRSS/ {print $2}' /proc/${pid}/status`)).trim()) / 1024;
   const gatewayRss = await rssOf((await guest('systemctl show -P MainPID rustless.service')).trim());
-  // The TUI in a pseudo-terminal (script), left on its dashboard for 15 s, then measured. Over
-  // ssh script has no terminal to copy a size from: its pty is 0x0 (and the TUI draws nothing)
-  // until stty sets one.
-  // Measured once its dashboard shows hello: under emulation the CLI alone takes seconds to start.
+  // The TUI in a pseudo-terminal (script), measured 15 s after its dashboard shows hello (under
+  // emulation the CLI alone takes seconds to start). Over ssh script has no terminal to copy a
+  // size from: its pty is 0x0 (and the TUI draws nothing) until stty sets one.
   await guest(`rm -f /tmp/tui.pid /tmp/tui.out; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /tmp/tui.out > /dev/null 2>&1 &) ; for i in $(seq 120); do grep -q hello /tmp/tui.out 2>/dev/null && break; sleep 1; done; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
   const tuiRss = await rssOf(tuiShell);

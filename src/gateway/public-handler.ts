@@ -277,12 +277,12 @@ class Exchange implements UpstreamExchange {
   }
 }
 
-/** `request` is the method and path, as in `POST /todos`. */
 /** `it was killed by SIGKILL (out of memory: the limit is 128M)`. */
 function exitText(exit: RunnerExit): string {
   return `${exit.reason}${exit.oomKilled ? ` (out of memory${exit.memoryLimit ? `: the limit is ${exit.memoryLimit}` : ''})` : ''}`;
 }
 
+/** `request` is the method and path, as in `POST /todos`. */
 function runnerDied(target: RouteTarget, request: string, exit: RunnerExit & { confirmed: boolean }, retried: boolean, cause: unknown): RustlessError {
   const method = request.split(' ')[0];
   // Only a backend that saw the runner end twice, the second time with this request alone on it, may blame the request.

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { bootVm, downVm } from '../../scripts/lib/vm/vm.mjs';
 import { keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
+import { copyCheckoutCommand } from '../../scripts/lib/vm/checkout-copy.mjs';
 import type { GuestResult } from './guest.js';
 
 /** The guest's checkout: this machine's, shown read-only with 9p. */
@@ -177,9 +178,7 @@ export class VmSession {
    * guest), then scripts/install.mjs as a Pi owner runs it. Returns install.mjs's output.
    */
   async install(tt: Test, gatewayFlags: string, extra = ''): Promise<GuestResult> {
-    // Every file with npm pack's fixed time, as a Pi gets them from the package: runner/'s times
-    // are part of the shared dependencies' key, and a clone's are the time it was made.
-    await this.ok(tt, `mkdir -p ${APP_DIR} && cd ${SRC} && tar --mtime='1985-10-26 08:15:00 UTC' --exclude=./node_modules --exclude=./.git --exclude=./.tap --exclude='*/target' --exclude=./runner/Cargo.lock -cf - . | tar -C ${APP_DIR} -xf -`, 'the checkout, onto the guest disk');
+    await this.ok(tt, copyCheckoutCommand(SRC, APP_DIR), 'the checkout, onto the guest disk');
     return this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" ${extra}`, 'install.mjs succeeds');
   }
 

@@ -45,6 +45,11 @@ const pi = new PiSuite(t, NAME, ROOT);
 let s: VmSession;
 let tarball: string;
 
+/** better-sqlite3's package.json in the node_modules at `dir`. */
+function betterSqlite3(dir: string): { name: string; version: string } {
+  return JSON.parse(readFileSync(join(dir, 'better-sqlite3', 'package.json'), 'utf8')) as { name: string; version: string };
+}
+
 /**
  * The file name under npm's `_prebuilds` that prebuild-install looks for before it downloads
  * better-sqlite3's prebuilt binary for Node ABI `abi` on linux-`arch`: its own rule (util.js
@@ -52,7 +57,7 @@ let tarball: string;
  */
 function prebuiltCacheName(abi: string, arch: string): string {
   const require = createRequire(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { name: string; version: string };
+  const pkg = betterSqlite3(join(ROOT, 'node_modules'));
   const util = require('prebuild-install/util') as { getDownloadUrl(opts: object): string };
   const url = util.getDownloadUrl({ pkg, runtime: 'node', abi, platform: 'linux', arch, libc: '', 'tag-prefix': 'v' });
   const digest = createHash('sha512').update(url).digest('hex').slice(0, 6);
@@ -70,8 +75,7 @@ t.test('npm pack, and an npm cache with all the package needs, for the offline i
   const filled = await execa('npm', ['install', '--prefix', fill, '--cache', cache, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save', tarball], { reject: false, all: true, env: { ...process.env, NODE_OPTIONS: '' } });
   t.equal(filled.exitCode, 0, `npm install of the tarball with the registry, filling the cache\n${filled.all}`);
   // The prebuilt stand-in is the lockfile's better-sqlite3, cross-compiled: the install must resolve to it.
-  const version = (dir: string) => (JSON.parse(readFileSync(join(dir, 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version;
-  t.equal(version(join(fill, 'node_modules')), version(join(ROOT, 'node_modules')), "the install resolves better-sqlite3 to the lockfile's version");
+  t.equal(betterSqlite3(join(fill, 'node_modules')).version, betterSqlite3(join(ROOT, 'node_modules')).version, "the install resolves better-sqlite3 to the lockfile's version");
 });
 
 t.test('boot a 1 GiB arm64 VM; the prebuilt better-sqlite3 a networked Pi would download, in its npm cache', async (t) => {
