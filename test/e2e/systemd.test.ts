@@ -232,6 +232,25 @@ t.test('a new app builds from the shared dependencies, which are read-only and r
   await ok(t, 'rustless rm hello2');
 });
 
+t.test("a new rust-less's shared dependencies start from the old ones: only rust-less's own crates compile again", async (t) => {
+  const old = (await ok(t, 'ls /var/cache/rustless/deps')).stdout.trim();
+  t.match(old, /^[0-9a-f]{24}$/, 'one layer before');
+  // runner/'s files and their times are in the key: a touched one (in the installed copy) is what an upgrade of rust-less looks like.
+  await ok(t, 'touch /usr/local/lib/rustless/runner/rustless/src/lib.rs');
+  const t0 = Date.now();
+  const { output } = await deployHello2(t);
+  t.comment(`deploy with a new layer from the old one: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  t.match(output, /^rustless: building the shared dependencies [0-9a-f]{24} first/m, 'a new key');
+  t.match(output, new RegExp(`^rustless: starting from the shared dependencies in /var/cache/rustless/deps/${old} \\(same rustc\\)`, 'm'), 'its build starts from the old layer');
+  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]!);
+  t.ok(compiled.includes('rustless-runner'), 'the runner crate compiles again', { compiled });
+  t.same(compiled.filter((name) => !/^(rustless(-|$|_)|hello2$)/.test(name)), [], 'no registry crate compiles again');
+  const now = (await ok(t, 'ls /var/cache/rustless/deps')).stdout.trim();
+  t.match(now, /^[0-9a-f]{24}$/, 'one layer after: the old one is removed');
+  t.not(now, old);
+  await ok(t, 'rustless rm hello2');
+});
+
 t.test('a hostile build.rs cannot leave the build sandbox; the honest app is untouched', async (t) => {
   const alone = await deployHello2(t);
   await ok(t, 'rustless rm hello2');

@@ -182,13 +182,14 @@ export class VmSession {
     return this.ok(tt, `cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port ${GUEST_PORT} --gateway-flags="${gatewayFlags}" ${extra}`, 'install.mjs succeeds');
   }
 
-  /** `rustless deploy` of /root/apps/APP inside the VM: built there, as on a Pi. */
-  async deploy(tt: Test, app: string, timeoutMs = 3_600_000): Promise<void> {
+  /** `rustless deploy` of /root/apps/APP inside the VM: built there, as on a Pi. Returns its output. */
+  async deploy(tt: Test, app: string, timeoutMs = 3_600_000): Promise<string> {
     const t0 = Date.now();
     const result = await this.sh(`rustless deploy --verbose /root/apps/${app} 2>&1`, timeoutMs);
     tt.equal(result.exitCode, 0, `rustless deploy ${app}, built inside the VM (${((Date.now() - t0) / 1000).toFixed(0)} s)`, { output: result.stdout.slice(-6000) });
     tt.match(result.stdout, new RegExp(`${app} is live`), `${app} is live`);
     tt.comment(result.stdout.match(/peak build memory .*/g)?.join('; ') ?? 'no peak build memory line');
+    return result.stdout;
   }
 
   /** The gateway's own answer for a path no app has: proof that it runs and routes. */

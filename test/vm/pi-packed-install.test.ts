@@ -12,10 +12,11 @@
 // would have. sd-notify has no prebuilt binary: the VM compiles it, as a Pi does. (Offline, a Pi
 // compiles better-sqlite3 too: minutes on a Pi, over an hour under emulation.)
 // `npm run test:vm` runs it. The package's runner/ is at another path than a checkout's, so its
-// shared dependencies are another layer (their key holds runner/'s paths): the first run builds
-// them in this 1 GiB VM, one rustc at a time (over an hour under emulation; the first run here
-// was stopped by the old one-hour limit on the last crates, with no OOM kill), and keeps them
-// for the next run (scripts/lib/vm/deps-cache.mjs).
+// shared dependencies are another layer (their key holds runner/'s paths). With a checkout's
+// layer kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi that ran a checkout
+// before, the new layer's build starts from it and compiles rust-less's own crates only; from
+// nothing it takes over an hour in this 1 GiB VM, one rustc at a time (the first run here was
+// stopped by the old one-hour limit on the last crates, with no OOM kill).
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t from 'tap';
 import { createHash } from 'node:crypto';
@@ -25,7 +26,7 @@ import { createRequire } from 'node:module';
 import { tmpdir, homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { keepDepsLayers } from '../../scripts/lib/vm/deps-cache.mjs';
+import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 import { npmPack } from '../helpers/npm-pack.js';
 import { GUEST_PORT, PiSuite, type VmSession } from '../helpers/vm-guest.js';
@@ -119,7 +120,12 @@ t.test('sudo rustless install: the package where npm put it, the doctor passes',
 
 t.test("deploy the package's hello, built inside the 1 GiB VM, and call it", async (t) => {
   await s.ok(t, 'mkdir -p /root/apps && cp -r /usr/local/lib/node_modules/rustless/runner/examples/hello /root/apps/hello');
-  await s.deploy(t, 'hello', 150 * 60_000);
+  const output = await s.deploy(t, 'hello', 150 * 60_000);
+  if (/^rustless: building the shared dependencies/m.test(output) && keptDepsLayer('arm64')) {
+    t.match(output, /^rustless: starting from the shared dependencies in \/var\/cache\/rustless\/deps\/[0-9a-f]{24} \(same rustc\)/m, "the package's layer starts from the kept one");
+    const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]!);
+    t.same(compiled.filter((name) => !/^(rustless(-|$|_)|hello$)/.test(name)), [], "no registry crate compiles again, only rust-less's own and the app", { compiled });
+  }
   await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });
   t.same((await s.get('/hello/pi')).body, { message: 'hello pi' }, 'hello answers');
   t.equal((await s.ok(t, "journalctl -k --no-pager -o cat | grep -ci 'oom-kill' || true")).stdout.trim(), '0', 'no OOM kill in 1 GiB');

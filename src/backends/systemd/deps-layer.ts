@@ -8,16 +8,18 @@
  * toolchain (cargo's and rustc's versions and paths), the target, the crate source (the
  * `--config` values, and the Debian registry's crate list), RUSTFLAGS and the crates rust-less
  * generates with runner/'s own. A change in any of them makes a new key: the layer is built
- * again, the old one removed, and each app's cache re-seeded on its next build.
+ * again (from a copy of the old one when rustc is the same), the old one removed, and each
+ * app's cache re-seeded on its next build.
  *
  * It is built in a sandbox like an app's (`rustless-build-deps-<key>`, the dynamic user
  * `rustless-build-deps`) that runs no uploaded code: only crates rust-less wrote, their
- * registry dependencies and runner/. Its target directory starts empty every time, and root
+ * registry dependencies and runner/. Its target directory starts from nothing that build
+ * left: empty, or a copy of a published layer by the same rustc (seedLayerFor), and root
  * copies the result out of that user's reach before any app's build can see it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Toolchain } from '../../cargo/toolchain.js';
 import { shellQuote as q } from './shell-quote.js';
@@ -60,6 +62,36 @@ export function depsLayerDir(key: string): string {
 
 export function layerReady(key: string): boolean {
   return existsSync(join(depsLayerDir(key), READY));
+}
+
+/**
+ * The published layer a new layer's build starts from, or undefined: the newest complete one
+ * whose target directory holds builds for `target` by this very rustc. A new rust-less (other
+ * runner/ files, or runner/ elsewhere, as after `npm install -g`) or a new librust-*-dev package
+ * makes a new key but changes few crates, and cargo then compiles only those: minutes on a Pi,
+ * not the hour of a build from nothing. A layer of another rustc is not used: cargo would
+ * compile everything again anyway, and its artifacts would stay in the new layer for nothing.
+ */
+export async function seedLayerFor(toolchain: Pick<Toolchain, 'rustcVersion'>, target: string, root = DEPS_ROOT): Promise<string | undefined> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  const candidates: { dir: string; time: number }[] = [];
+  for (const name of names) {
+    const dir = join(root, name);
+    const ready = await stat(join(dir, READY)).catch(() => undefined);
+    if (!ready || !existsSync(join(dir, 'target', target)) || !(await builtBy(join(dir, 'target'), toolchain.rustcVersion))) continue;
+    candidates.push({ dir, time: ready.mtimeMs });
+  }
+  return candidates.sort((a, b) => b.time - a.time)[0]?.dir;
+}
+
+/** Whether cargo's record of the rustc it ran in `targetDir` (`.rustc_info.json`) is `rustc -vV` starting `version`. */
+async function builtBy(targetDir: string, version: string): Promise<boolean> {
+  try {
+    const info = JSON.parse(await readFile(join(targetDir, '.rustc_info.json'), 'utf8')) as { outputs?: Record<string, { stdout?: string }> };
+    return Object.values(info.outputs ?? {}).some((output) => output.stdout?.startsWith(`${version}\n`));
+  } catch {
+    return false;
+  }
 }
 
 /** The layer build's work directory as root sees it (systemd keeps a dynamic user's under private/). */

@@ -25,7 +25,7 @@ import { DEBIAN_REGISTRY } from '../../cargo/crate-source.js';
 import { toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
 import { RustlessError } from '../../errors.js';
 import type { BuildJob, BuildOutput, DepsCrates } from '../backend.js';
-import { DEPS_ROOT, DEPS_USER, DEPS_WORK, depsLayerDir, depsLayerKey, layerReady, publishLayer, seedScript } from './deps-layer.js';
+import { DEPS_ROOT, DEPS_USER, DEPS_WORK, depsLayerDir, depsLayerKey, layerReady, publishLayer, seedLayerFor, seedScript } from './deps-layer.js';
 import { shellQuote } from './shell-quote.js';
 import { run } from './systemctl.js';
 
@@ -202,13 +202,23 @@ export function buildScript(buildDir: string, cacheDir: string, cargo: readonly 
   );
 }
 
-/** The script of a shared-dependencies build: each generated crate in turn, into one fresh target dir. */
-export function depsBuildScript(cratesDir: string, names: readonly string[], workDir: string, cargo: readonly string[]): string[] {
+/**
+ * The script of a shared-dependencies build: each generated crate in turn, into one target dir
+ * that starts empty or as a copy of the published layer `seedLayer` (root's, read-only here).
+ */
+export function depsBuildScript(cratesDir: string, names: readonly string[], workDir: string, cargo: readonly string[], seedLayer?: string): string[] {
   const crates = join(workDir, 'crates');
+  const target = join(workDir, 'target');
   return wrapBuild(
     [
-      // From nothing, every time: nothing left there before is trusted into a layer.
-      `rm -rf ${shellQuote(join(workDir, 'target'))} ${shellQuote(crates)}`,
+      // Nothing an earlier build left here is trusted into a layer: only a published layer is.
+      `rm -rf ${shellQuote(target)} ${shellQuote(crates)}`,
+      ...(seedLayer
+        ? [
+            `cp -R --preserve=mode,timestamps ${shellQuote(join(seedLayer, 'target'))} ${shellQuote(target)}`,
+            `echo ${shellQuote(`rustless: starting from the shared dependencies in ${seedLayer} (same rustc): cargo compiles only what changed`)} >&2`,
+          ]
+        : []),
       `mkdir ${shellQuote(crates)}`,
       ...names.flatMap((name) => [`cp -R ${shellQuote(join(cratesDir, name))} ${shellQuote(crates)}/`, `(cd ${shellQuote(join(crates, name))} && "$@")`]),
     ],
@@ -399,7 +409,8 @@ async function buildLayer(job: BuildJob, crates: DepsCrates, key: string, toolch
     network: job.crateSource === 'crates-io',
     readOnlyPaths: [crates.dir, ...toolchainPaths],
   };
-  await runInSandbox(spec, workDir, depsBuildScript(crates.dir, crates.names, workDir, cargo), output, { ...runOptions, what: "shared dependencies' build" });
+  const seedLayer = await seedLayerFor(job.toolchain, job.toolchain.host);
+  await runInSandbox(spec, workDir, depsBuildScript(crates.dir, crates.names, workDir, cargo, seedLayer), output, { ...runOptions, what: "shared dependencies' build" });
 }
 
 /** The toolchain's directories a sandbox must have bound in: none for one under /usr or /opt, which it sees anyway. */

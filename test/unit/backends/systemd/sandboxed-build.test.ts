@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { seedScript } from '../../../../src/backends/systemd/deps-layer.js';
+import { seedLayerFor, seedScript } from '../../../../src/backends/systemd/deps-layer.js';
 import { buildUserName, copyBuildOutput, depsBuildScript, parseJobsLine, parseMemoryLine, sandboxCommand } from '../../../../src/backends/systemd/sandboxed-build.js';
 import { cargoJobs } from '../../../../src/cargo/jobs.js';
 
@@ -114,4 +114,45 @@ t.test("an app's target directory is seeded from the shared dependencies once pe
   t.notOk(existsSync(join(cache, 'target', 'release', 'app.rlib')), 'nothing of the old one is left');
   await rm(join(layer('k3')), { recursive: true, force: true });
   t.equal(seed('k3'), '', 'no such layer (it failed to build): the build goes on without one');
+});
+
+t.test("a new layer's build starts from the newest published layer of the same rustc and target, or from nothing", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'rustless-deps-seed-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const rustc = 'rustc 1.85.0 (4d91de4e4 2025-02-17) (built from a source tarball)';
+  const target = 'aarch64-unknown-linux-gnu';
+  const layer = async (key: string, { version = rustc, triple = target, ready = true, age = 0 } = {}): Promise<string> => {
+    const dir = join(root, 'deps', key);
+    await mkdir(join(dir, 'target', triple, 'release'), { recursive: true });
+    await writeFile(join(dir, 'target', triple, 'release', 'libserde.rlib'), key);
+    const info = { rustc_fingerprint: 1, outputs: { '1': { success: true, stdout: '___\nlib___.rlib\n' }, '2': { success: true, stdout: `${version}\nbinary: rustc\nhost: ${triple}\n` } } };
+    await writeFile(join(dir, 'target', '.rustc_info.json'), JSON.stringify(info));
+    if (ready) {
+      await writeFile(join(dir, 'ready'), key);
+      const when = new Date(Date.now() - age * 1000);
+      await utimes(join(dir, 'ready'), when, when);
+    }
+    return dir;
+  };
+  const deps = join(root, 'deps');
+  t.equal(await seedLayerFor({ rustcVersion: rustc }, target, deps), undefined, 'no layers yet: from nothing');
+  const older = await layer('older', { age: 600 });
+  const newer = await layer('newer', { age: 60 });
+  await layer('partial', { ready: false });
+  await layer('other-rustc', { version: 'rustc 1.84.1 (e71f9a9a9 2025-01-27)' });
+  await layer('other-target', { triple: 'x86_64-unknown-linux-gnu' });
+  t.equal(await seedLayerFor({ rustcVersion: rustc }, target, deps), newer, 'the newest complete layer by this rustc for this target');
+  await rm(join(newer, 'target', '.rustc_info.json'));
+  t.equal(await seedLayerFor({ rustcVersion: rustc }, target, deps), older, "a layer without cargo's record of its rustc is not used");
+  t.equal(await seedLayerFor({ rustcVersion: 'rustc 1.86.0 (05f9846f8 2025-03-31)' }, target, deps), undefined, 'a new rustc: from nothing');
+
+  const work = join(root, 'work');
+  await mkdir(join(work, 'target'), { recursive: true });
+  await writeFile(join(work, 'target', 'planted'), 'left by an earlier build');
+  await mkdir(join(root, 'crates', 'a'), { recursive: true });
+  const run = runScript(depsBuildScript(join(root, 'crates'), ['a'], work, ['sh', '-c', `echo "cargo found $(cat ../../target/${target}/release/libserde.rlib)" >&2`], older));
+  t.equal(run.status, 0);
+  t.match(run.stderr, /starting from the shared dependencies in .*older \(same rustc\)/);
+  t.match(run.stderr, /cargo found older/, "cargo finds the seed's artifacts in its target directory");
+  t.notOk(existsSync(join(work, 'target', 'planted')), 'nothing an earlier build left in the work directory stays');
 });
