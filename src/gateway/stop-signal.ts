@@ -2,12 +2,13 @@
  * The signal that stops the gateway (SIGTERM from systemd, SIGINT from a terminal), with
  * listeners that stay installed until the process exits.
  *
- * Not `process.once`: execa, through signal-exit, adds a SIGTERM/SIGINT listener of its own while
- * one of its subprocesses runs (`systemctl start` for a cold start, `systemctl stop` for an idle
- * app, `journalctl -f` behind `rustless logs -f`), and a signal that finds it the only listener
- * left makes it send the same signal again to keep the default action. A `once` listener has
- * removed itself by then, so the second signal killed the gateway a few ms into its drain, with
- * every request in flight (docs/systemd.md, "restarts").
+ * Not `process.once`: a library may add a SIGTERM/SIGINT listener of its own that, finding itself
+ * the only listener left, sends the same signal again to keep the default action. execa did,
+ * through signal-exit, while the gateway ran its commands through it (`systemctl start` for a
+ * cold start, `journalctl -f` behind `rustless logs -f`): a `once` listener had removed itself by
+ * then, so the second signal killed the gateway a few ms into its drain, with every request in
+ * flight (docs/systemd.md, "restarts"). The gateway's commands run on node's own child_process
+ * now (src/process/run-command.ts), and listeners that stay keep any such library harmless.
  */
 export interface StopSignal {
   /** The first stop signal received, if any yet. */

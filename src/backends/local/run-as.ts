@@ -4,11 +4,11 @@
  * `rustless-fn` (created by scripts/setup-system.mjs), else as `nobody`, with no supplementary
  * groups, and write only to their own directories (see sandbox-dir.ts).
  */
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RustlessError } from '../../errors.js';
+import { runCommand } from '../../process/run-command.js';
 
 export const BUILD_USER = 'rustless-fn';
 const FALLBACK_USER = 'nobody';
@@ -23,7 +23,7 @@ export interface RunAs {
 export async function unprivilegedUser(uid = process.getuid?.() ?? -1): Promise<RunAs | undefined> {
   if (uid !== 0) return undefined;
   for (const user of [BUILD_USER, FALLBACK_USER]) {
-    const entry = await run('getent', ['passwd', user]);
+    const entry = await runCommand('getent', ['passwd', user]);
     const fields = entry.stdout.split(':');
     if (entry.exitCode === 0 && fields.length >= 4) return { user, uid: Number(fields[2]), gid: Number(fields[3]) };
   }
@@ -39,15 +39,3 @@ export async function blockedAncestor(path: string): Promise<string | undefined>
   }
 }
 
-/**
- * A short command's exit code and output, never throwing. node's own execFile, not execa: the
- * gateway calls this at start, and importing execa alone costs an idle gateway 16 MiB.
- */
-function run(command: string, args: string[], options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
-      resolve({ exitCode: code, stdout, stderr: stderr || (error && typeof error.code !== 'number' ? error.message : '') });
-    });
-  });
-}

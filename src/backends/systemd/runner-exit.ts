@@ -11,8 +11,8 @@
  */
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import type { LastExit } from '../backend.js';
+import { runCommand } from '../../process/run-command.js';
 
 /** "Main process exited" (EXIT_CODE=, EXIT_STATUS=); logged only for an unclean exit. */
 export const PROCESS_EXIT = '98e322203f7a4ed290d09fe03c09fe15';
@@ -119,7 +119,7 @@ async function killedByOom(service: string, micros: number): Promise<boolean> {
   for (;;) {
     // _TRANSPORT=kernel, not `-k`: that implies `-b`, which needs the boot id from /proc/sys,
     // hidden by the gateway's ProcSubset=pid.
-    const journal = await execa('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${until}`], { reject: false, stdin: 'ignore' });
+    const journal = await runCommand('journalctl', ['_TRANSPORT=kernel', '-o', 'cat', '--no-pager', '-q', '-n', '500', `--since=@${since}`, `--until=@${until}`]);
     if (journal.stdout.split('\n').some((line) => line.startsWith('oom-kill:') && inUnit.test(line))) return true;
     if (Date.now() - micros / 1000 > OOM_REPORT_WAIT_MS) return false;
     await sleep(200);
@@ -127,7 +127,7 @@ async function killedByOom(service: string, micros: number): Promise<boolean> {
 }
 
 async function journalEntries(args: readonly string[]): Promise<Entry[]> {
-  const result = await execa('journalctl', ['-o', 'json', '--no-pager', '-q', ...args], { reject: false, stdin: 'ignore' });
+  const result = await runCommand('journalctl', ['-o', 'json', '--no-pager', '-q', ...args]);
   return result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))

@@ -17,13 +17,13 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lstat, readdir, realpath } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { execa } from 'execa';
 import type { FailureContext } from '../../cargo/build-failure.js';
 import { BYTES_PER_JOB, describeJobs, formatBytes } from '../../cargo/jobs.js';
 import { CARGO_OUTPUT_ENV, configFlags, runCargo } from '../../cargo/run-cargo.js';
 import { DEBIAN_REGISTRY } from '../../cargo/crate-source.js';
 import { toolchainEnv, type Toolchain } from '../../cargo/toolchain.js';
 import { RustlessError } from '../../errors.js';
+import { runCommand } from '../../process/run-command.js';
 import type { BuildJob, BuildOutput, DepsCrates } from '../backend.js';
 import { DEPS_ROOT, DEPS_USER, DEPS_WORK, depsLayerDir, depsLayerKey, layerReady, publishLayer, seedLayerFor, seedScript } from './deps-layer.js';
 import { shellQuote } from './shell-quote.js';
@@ -372,7 +372,7 @@ async function runInSandbox(spec: SandboxSpec, cacheDir: string, command: string
       else output.line(jobs === undefined ? text : `rustless: ${jobs}`);
     },
   };
-  const onAbort = (): void => void execa('systemctl', ['stop', `${spec.unit}.service`], { reject: false });
+  const onAbort = (): void => void runCommand('systemctl', ['stop', `${spec.unit}.service`]);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await runCargo([], {

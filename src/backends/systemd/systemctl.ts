@@ -3,8 +3,8 @@
  * systemd goes through here, and a failure becomes RUSTLESS_BACKEND_FAILED with the tool's own
  * stderr.
  */
-import { execa } from 'execa';
 import { RustlessError } from '../../errors.js';
+import { commandLines, runCommand, type CommandResult } from '../../process/run-command.js';
 
 /** Runs `systemctl ARGS`; rejects with the command and its stderr when it fails. */
 export async function systemctl(...args: string[]): Promise<string> {
@@ -55,27 +55,31 @@ export async function* journal(unit: string, { lines = 100, follow = false, sign
   // Merged, it reads every journal this machine keeps; -u still picks the one unit.
   const args = ['-u', unit, '--merge', '-o', 'cat', '--no-pager', '-n', String(lines)];
   if (follow) args.push('-f');
-  const subprocess = execa('journalctl', args, { stdin: 'ignore', reject: false, buffer: { stdout: false, stderr: true }, cancelSignal: signal, lines: true });
-  let result;
+  const output = commandLines('journalctl', args, { signal });
+  let result: CommandResult | undefined;
   try {
-    for await (const line of subprocess.iterable({ from: 'stdout' })) yield String(line);
-  } catch (error) {
-    if (!signal?.aborted) throw error;
+    for (let next = await output.next(); ; next = await output.next()) {
+      if (next.done) {
+        result = next.value;
+        break;
+      }
+      yield next.value;
+    }
   } finally {
-    if (subprocess.exitCode === null) subprocess.kill();
-    result = await subprocess;
+    // The reader stopped early: journalctl goes with it.
+    if (!result) await output.return(undefined as never);
   }
-  if (result.failed && !signal?.aborted) {
-    const said = ([] as string[]).concat(result.stderr).join('; ').trim() || result.shortMessage;
-    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`journalctl ${args.join(' ')}\` failed: ${said}`, { details: { exitCode: result.exitCode ?? null } });
+  if (result.exitCode !== 0 && !signal?.aborted) {
+    const said = result.stderr.trim().replaceAll('\n', '; ') || `exit ${result.exitCode ?? 'by a signal'}`;
+    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`journalctl ${args.join(' ')}\` failed: ${said}`, { details: { exitCode: result.exitCode } });
   }
 }
 
 export async function run(file: string, args: readonly string[]): Promise<string> {
-  const result = await execa(file, args, { stdin: 'ignore', reject: false });
-  if (result.failed) {
-    const why = String(result.stderr || result.stdout || result.shortMessage).trim();
-    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`${file} ${args.join(' ')}\` failed: ${why}`, { details: { exitCode: result.exitCode ?? null } });
+  const result = await runCommand(file, args);
+  if (result.exitCode !== 0) {
+    const why = (result.stderr || result.stdout || `exit ${result.exitCode ?? 'by a signal'}`).trim();
+    throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`${file} ${args.join(' ')}\` failed: ${why}`, { details: { exitCode: result.exitCode } });
   }
   return result.stdout;
 }

@@ -9,7 +9,6 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LiveBuild, type LogOptions, type MemoryLimits, type RecoverOptions, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
@@ -28,6 +27,7 @@ import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 import { makeDirectory } from '../../storage/make-directory.js';
+import { runCommand } from '../../process/run-command.js';
 
 export interface SystemdBackendOptions {
   /** `/var/lib/rustless`: the registry, builds. */
@@ -430,7 +430,7 @@ function startBackoff({ failures, until, message }: { failures: number; until: n
 async function logExit(app: string, service: string, exit: LastExit): Promise<void> {
   const line = `rustless: the runner of ${app} ended: ${exit.message}`;
   const fields = [`MESSAGE=${line}`, 'PRIORITY=3', 'SYSLOG_IDENTIFIER=rustless', `OBJECT_SYSTEMD_UNIT=${service}`, `RUSTLESS_EXIT_REASON=${exit.reason}`].join('\n');
-  await execa('logger', ['--journald'], { input: `${fields}\n`, reject: false });
+  await runCommand('logger', ['--journald'], { input: `${fields}\n` });
 }
 
 function runtimeState(activeState: string): RuntimeState {
