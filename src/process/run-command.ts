@@ -1,5 +1,5 @@
 /**
- * Short commands the gateway runs (systemctl, journalctl, logger, id, ...) on node's own
+ * Short commands the gateway runs (systemctl, journalctl, logger, getent, ...) on node's own
  * child_process, not execa: importing execa costs a process about 8 MiB of RSS for as long as
  * it lives (measured: an idle node 42.7 MiB, with execa imported 51.9 MiB; node:child_process
  * alone 43.5), and the gateway lives for weeks on a 1 GiB Pi whose goal for it is 60 MiB.

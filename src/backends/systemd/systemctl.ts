@@ -4,7 +4,7 @@
  * stderr.
  */
 import { RustlessError } from '../../errors.js';
-import { commandLines, runCommand, type CommandResult } from '../../process/run-command.js';
+import { commandLines, runCommand } from '../../process/run-command.js';
 
 /** Runs `systemctl ARGS`; rejects with the command and its stderr when it fails. */
 export async function systemctl(...args: string[]): Promise<string> {
@@ -55,20 +55,8 @@ export async function* journal(unit: string, { lines = 100, follow = false, sign
   // Merged, it reads every journal this machine keeps; -u still picks the one unit.
   const args = ['-u', unit, '--merge', '-o', 'cat', '--no-pager', '-n', String(lines)];
   if (follow) args.push('-f');
-  const output = commandLines('journalctl', args, { signal });
-  let result: CommandResult | undefined;
-  try {
-    for (let next = await output.next(); ; next = await output.next()) {
-      if (next.done) {
-        result = next.value;
-        break;
-      }
-      yield next.value;
-    }
-  } finally {
-    // The reader stopped early: journalctl goes with it.
-    if (!result) await output.return(undefined as never);
-  }
+  // A reader that stops early closes commandLines too (yield* passes it on): journalctl goes with it.
+  const result = yield* commandLines('journalctl', args, { signal });
   if (result.exitCode !== 0 && !signal?.aborted) {
     const said = result.stderr.trim().replaceAll('\n', '; ') || `exit ${result.exitCode ?? 'by a signal'}`;
     throw new RustlessError('RUSTLESS_BACKEND_FAILED', `\`journalctl ${args.join(' ')}\` failed: ${said}`, { details: { exitCode: result.exitCode } });
