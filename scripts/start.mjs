@@ -19,7 +19,7 @@ let gateway;
 let gatewayExited = false;
 let stopping = false;
 
-if (!fs.existsSync(cli)) await $({ cwd: root, stdio: 'inherit' })`npx tsc -p tsconfig.json`;
+if (!fs.existsSync(cli)) await $({ cwd: root, stdio: 'inherit' })`node scripts/build.mjs`;
 
 let doctor = await $({ nothrow: true })`node ${cli} doctor`;
 if (doctor.exitCode !== 0 && isRoot) {

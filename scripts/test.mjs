@@ -141,12 +141,12 @@ function run(command, args, { limitS, quiet = false, ...options } = {}) {
   });
 }
 
-/** Builds dist/ (the tests run the built CLI) and type-checks the tests against src/ too. */
+/** Builds dist/ (the tests run the built CLI, and its TUI bundle) and type-checks the tests against src/ too. */
 async function typecheck() {
   let passed = 0;
   let failed = 0;
-  for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
-    const result = await $({ nothrow: true })`npx tsc -p ${project}`;
+  for (const build of [['node', 'scripts/build.mjs'], ['npx', 'tsc', '-p', 'tsconfig.test.json']]) {
+    const result = await $({ nothrow: true })`${build}`;
     process.stdout.write(result.stdout + result.stderr);
     if (result.exitCode === 0) passed++;
     else failed++;

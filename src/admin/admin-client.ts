@@ -2,12 +2,16 @@
  * A client of the admin API, over the admin unix socket, a remote one through ssh, or a TCP
  * URL with a bearer token. Used by the CLI and the TUI. API errors come back as RustlessError
  * with the server's code.
+ *
+ * It speaks through node:http, not undici: undici's import and its llhttp WebAssembly stayed
+ * in the TUI's memory for its whole life (x86: 18 MiB of a 129 MiB TUI), on a Pi where the
+ * TUI runs beside the functions. undici stays where an app is called (invoke), loaded then.
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
-import { Client, type Dispatcher } from 'undici';
 import { RustlessError, type ErrorBody, type ErrorCode } from '../errors.js';
 import type { BuildEvent } from '../builder/events.js';
 import type { AppDetail, AppSummary, BuildInfo, DataChoice, ExportSource, GatewayInfo, SecretInfo } from '../api/types.js';
@@ -23,9 +27,21 @@ export function describeHost(host: HostSpec): string {
   return host.kind === 'socket' ? host.path : host.url;
 }
 
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+/** A response whose status is below 400; its body is still to be read. */
+interface Response {
+  statusCode: number;
+  body: IncomingMessage;
+}
+
 export class AdminClient {
   readonly host: HostSpec;
-  readonly #client: Client;
+  /** Where requests go: the admin socket (or the tunnel's), else the URL's host and port. */
+  readonly #target: RequestOptions;
+  readonly #secure: boolean;
+  /** Keeps connections between requests, as the TUI polls every second. */
+  #agent: Agent | undefined;
   readonly #headers: Record<string, string>;
   readonly #tunnel: SshTunnel | undefined;
 
@@ -35,7 +51,9 @@ export class AdminClient {
     this.#tunnel = tunnel;
     if (host.kind === 'ssh' && !tunnel) throw new RustlessError('RUSTLESS_INTERNAL', 'an ssh:// host needs its tunnel: use AdminClient.open');
     const socketPath = host.kind === 'socket' ? host.path : tunnel?.localSocket;
-    this.#client = socketPath ? new Client('http://admin', { socketPath }) : new Client((host as { url: string }).url);
+    const url = socketPath ? undefined : new URL((host as { url: string }).url);
+    this.#target = url ? { hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined } : { socketPath, host: 'admin' };
+    this.#secure = url?.protocol === 'https:';
     this.#headers = host.kind === 'url' && host.token ? { authorization: `Bearer ${host.token}` } : {};
   }
 
@@ -135,15 +153,30 @@ export class AdminClient {
   }
 
   async close(): Promise<void> {
-    await this.#client.close();
+    this.#agent?.destroy();
     await this.#tunnel?.close();
   }
 
-  async #request(method: Dispatcher.HttpMethod, path: string, body?: string | Buffer, contentType?: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const headers = { ...this.#headers, ...(contentType ? { 'content-type': contentType } : {}) };
-    let response: Dispatcher.ResponseData;
+  async #send(method: Method, path: string, body: string | Buffer | undefined, contentType: string | undefined, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+    const headers: Record<string, string | number> = { ...this.#headers };
+    if (contentType) headers['content-type'] = contentType;
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    // https only for a URL host that asks for it; node:https (and TLS) load then, not before.
+    const https = this.#secure ? await import('node:https') : undefined;
+    const request = https?.request ?? httpRequest;
+    const agent = (this.#agent ??= new (https?.Agent ?? Agent)({ keepAlive: true }));
+    return new Promise((resolve, reject) => {
+      const req = request({ ...this.#target, method, path, headers, agent, ...(signal ? { signal } : {}) }, resolve);
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async #request(method: Method, path: string, body?: string | Buffer, contentType?: string, signal?: AbortSignal): Promise<Response> {
+    let response: Response;
     try {
-      response = await this.#client.request({ method, path, headers, body: body ?? null, signal: signal ?? null, headersTimeout: 0, bodyTimeout: 0 });
+      const message = await this.#send(method, path, body, contentType, signal);
+      response = { statusCode: message.statusCode ?? 0, body: message };
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
       // Through ssh, the reason (no such socket, permission denied) is in what ssh printed.
@@ -152,7 +185,7 @@ export class AdminClient {
       throw new RustlessError('RUSTLESS_HOST_NOT_FOUND', `cannot reach the rustless gateway at ${describeHost(this.host)}: ${(error as Error).message}${ssh}`, { cause: error });
     }
     if (response.statusCode >= 400) {
-      const text = await response.body.text();
+      const text = await readText(response.body);
       let code = 'RUSTLESS_INTERNAL';
       let message = text;
       try {
@@ -168,9 +201,9 @@ export class AdminClient {
     return response;
   }
 
-  async #json<T>(method: Dispatcher.HttpMethod, path: string, body?: string | Buffer, contentType?: string): Promise<T> {
+  async #json<T>(method: Method, path: string, body?: string | Buffer, contentType?: string): Promise<T> {
     const response = await this.#request(method, path, body, contentType);
-    return (await response.body.json()) as T;
+    return JSON.parse(await readText(response.body)) as T;
   }
 
   async *#ndjson<T>(path: string, signal?: AbortSignal): AsyncIterable<T> {
@@ -191,11 +224,17 @@ export class AdminClient {
       throw new RustlessError('RUSTLESS_CONNECTION_LOST', `the connection to the rustless gateway at ${describeHost(this.host)} broke off: ${(error as Error).message}${said ? ` (ssh: ${said})` : ''}`, { cause: error });
     } finally {
       lines.close();
-      // Left before its end (an error line, a consumer that stopped): undici then emits an
-      // abort error on the body, which nobody needs.
+      // Left before its end (an error line, a consumer that stopped): the connection goes
+      // with it, and an error it raises while closing is nobody's business.
       response.body.on('error', () => undefined).destroy();
     }
   }
+}
+
+async function readText(body: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function isErrorBody(value: unknown): value is ErrorBody {

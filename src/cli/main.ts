@@ -1,11 +1,17 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The `rustless` command. With no arguments in a terminal it opens the TUI; every action is
  * also a plain subcommand for scripts (most take --json). Global options go before or after
  * the command; a command's arguments are checked before any connection is tried.
+ *
+ * The flag on the first line caps V8's young generation at 1 MiB a half for the TUI and the
+ * CLI: Ink's redraws grew it to 16 MiB a half, 13 MiB of a TUI's resident memory on a Pi (x86:
+ * 108 -> 85 MiB after three minutes). The gateway, which moves requests and wants the default,
+ * is started by rustless.service as `node main.js gateway`, so this line is not read there.
  */
 import { parseArgs } from 'node:util';
-// Types only: the admin client loads undici, which `rustless gateway` must not carry idle.
+// Types only: the admin client and what finds a host (ssh, mDNS) serve the commands that talk to a
+// gateway; `rustless gateway` itself must not carry them idle.
 import type { AdminClient } from '../admin/admin-client.js';
 import { VERSION } from '../version.js';
 import { splitArgv } from './argv.js';
@@ -58,7 +64,9 @@ async function noCommand(args: string[]): Promise<number> {
   // here means a person is watching, so the TUI renders live whatever the environment says.
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
-  const { runTui } = await import('../tui/run-tui.js');
+  // run-tui.js with Ink and React in one file (scripts/build.mjs says why).
+  const bundle = '../tui/run-tui.bundle.js';
+  const { runTui } = (await import(bundle)) as typeof import('../tui/run-tui.js');
   const publicUrl = await client.publicUrl();
   const { describeHost } = await import('../admin/admin-client.js');
   await runTui({ client, hostLabel: describeHost(client.host), ...(publicUrl ? { publicUrl } : {}) });

@@ -1,5 +1,4 @@
 /** Sends a test request to an app through the gateway's public listener, as any client would. */
-import { request } from 'undici';
 
 export interface InvokeResult {
   status: number;
@@ -10,6 +9,8 @@ export interface InvokeResult {
 
 export async function invoke({ publicUrl, method, path, body, signal }: { publicUrl: string; method: string; path: string; body: string; signal?: AbortSignal }): Promise<InvokeResult> {
   const hasBody = body.trim() !== '' && method !== 'GET' && method !== 'HEAD';
+  // undici loads on the first request sent, not with the TUI: most sessions never send one.
+  const { request } = await import('undici');
   const started = performance.now();
   const response = await request(`${publicUrl.replace(/\/$/, '')}${path}`, {
     method: method as 'GET',

@@ -105,7 +105,7 @@ t.test('rustless install on a kernel without the memory controller says limits a
   t.match(install.stdout, 'fix: append cgroup_enable=memory to the one line of /boot/firmware/cmdline.txt and reboot');
   t.match(install.stdout, 'rustless install: memory limits are OFF: the memory controller is off');
   t.match(install.stdout, 'Run this again with --enable-memory-cgroup (it appends cgroup_enable=memory to /boot/firmware/cmdline.txt), then reboot');
-  t.match((await ok(t, 'systemctl cat rustless.service')).stdout, `ExecStart=${lib}/rustless/dist/cli/main.js gateway --backend systemd`);
+  t.match((await ok(t, 'systemctl cat rustless.service')).stdout, `ExecStart=/usr/bin/env node ${lib}/rustless/dist/cli/main.js gateway --backend systemd`);
   t.notOk((await guest('test -e /usr/local/lib/rustless')).exitCode === 0, 'nothing copied to /usr/local/lib/rustless');
 
   const withoutPi = await guest(`RUSTLESS_CGROUP_ROOT=${FAKE_CGROUP} rustless install --port ${port} --enable-memory-cgroup`);

@@ -114,7 +114,7 @@ t.test('sudo rustless install: the package where npm put it, the doctor passes',
   t.match(install.stdout, 'package in /usr/local/lib/node_modules/rustless (where npm installed it)');
   t.match(install.stdout, 'the gateway notifies systemd with the sd-notify binding');
   t.match(install.stdout, /ready for the systemd backend/, 'rustless doctor --backend systemd passes');
-  t.match((await s.ok(t, 'systemctl cat rustless.service')).stdout, 'ExecStart=/usr/local/lib/node_modules/rustless/dist/cli/main.js gateway --backend systemd');
+  t.match((await s.ok(t, 'systemctl cat rustless.service')).stdout, 'ExecStart=/usr/bin/env node /usr/local/lib/node_modules/rustless/dist/cli/main.js gateway --backend systemd');
   await s.gatewayAnswers(t);
 });
 
