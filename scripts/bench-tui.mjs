@@ -24,7 +24,9 @@ for (const app of ['hello', 'echo', 'todo']) await $`node ${cli} deploy ${path.j
 const term = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 0 });
 const env = { ...process.env, RUSTLESS_HOST: socket, TERM: 'xterm-256color' };
 delete env.NO_COLOR;
-const child = pty.spawn(process.execPath, [cli], { name: 'xterm-256color', cols, rows, cwd: root, env });
+// The node flags on the command's #! line (`env -S node FLAGS`), as `rustless` runs the TUI.
+const shebangFlags = readFileSync(cli, 'utf8').split('\n', 1)[0].split(/\s+/).slice(3);
+const child = pty.spawn(process.execPath, [...shebangFlags, cli], { name: 'xterm-256color', cols, rows, cwd: root, env });
 let waiter;
 const screen = () => Array.from({ length: rows }, (_, i) => term.buffer.active.getLine(i)?.translateToString(true) ?? '').join('\n');
 child.onData((data) => term.write(data, () => waiter && waiter()));
