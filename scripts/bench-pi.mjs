@@ -10,7 +10,9 @@
 //     p50s and the ratios.
 // Flags: --memory 1024 (MiB), --starts 10, --kernel-flavour arm64, --keep (leave the VM up),
 // --build-deps (build the shared dependencies in this VM too, as a Pi's very first deploy does,
-// instead of starting from the ones an earlier VM built: scripts/lib/vm/deps-cache.mjs).
+// instead of starting from the ones an earlier VM built: scripts/lib/vm/deps-cache.mjs),
+// --memory-only (no builds and no starts: the RSS of a gateway with no apps and of the TUI on
+// its empty dashboard, in minutes, where a machine with no kept dependencies needs an hour).
 // Run `npm run build` first. Needs root. Takes 30-60 min, most of it compiling under emulation.
 import { performance } from 'node:perf_hooks';
 import { bootVm, downVm } from './lib/vm/vm.mjs';
@@ -24,6 +26,7 @@ const SRC = '/src/rustless';
 const APP_DIR = '/opt/rustless';
 const memory = Number(argv.memory ?? 1024);
 const starts = Number(argv.starts ?? 10);
+const memoryOnly = Boolean(argv['memory-only']);
 const log = (text) => process.stderr.write(`[bench-pi] ${text}\n`);
 
 if (process.getuid() !== 0) throw new Error('bench-pi needs root (it boots a VM)');
@@ -36,7 +39,7 @@ const vm = await bootVm({
   kernelFlavour: argv['kernel-flavour'] ?? 'arm64',
   binds: [{ host: root, guest: SRC, readOnly: true }],
   nodeModulesFrom: root,
-  layers: argv['build-deps'] ? [] : [keptDepsLayer('arm64')].filter(Boolean),
+  layers: argv['build-deps'] || memoryOnly ? [] : [keptDepsLayer('arm64')].filter(Boolean),
   log,
 });
 const guest = async (cmd) => {
@@ -48,8 +51,6 @@ try {
   await guest(copyCheckoutCommand(SRC, APP_DIR));
   // A 1 s idle timeout, so the warm tier freezes hello between the timed rounds.
   await guest(`cd ${APP_DIR} && node node_modules/zx/build/cli.js scripts/install.mjs --port 8080 --gateway-flags="--idle-timeout 1 --build-timeout 3600"`);
-  await guest(`mkdir -p /root/apps && for app in hello todo; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
-
   const builds = {};
   const deploy = async (label, app) => {
     log(label);
@@ -58,10 +59,16 @@ try {
     const peak = [...output.matchAll(/peak build memory ([\d.]+ [KMG]i?B)/g)].map((m) => m[1]);
     builds[label] = { seconds: (performance.now() - t0) / 1000, peak: peak.join(', ') || 'not reported' };
   };
-  await deploy('first build of hello', 'hello');
-  await guest(`sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs`);
-  await deploy('one-line rebuild of hello', 'hello');
-  await deploy('first build of todo (a new app)', 'todo');
+  if (!memoryOnly) {
+    await guest(`mkdir -p /root/apps && for app in hello todo; do cp -r ${SRC}/runner/examples/$app /root/apps/$app; rm -rf /root/apps/$app/target; done`);
+    await deploy('first build of hello', 'hello');
+    await guest(`sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs`);
+    await deploy('one-line rebuild of hello', 'hello');
+    await deploy('first build of todo (a new app)', 'todo');
+  } else {
+    // Socket-activated: started here, as a first connection would.
+    await guest('systemctl start rustless.service');
+  }
   const oomKills = (await guest(`journalctl -k --no-pager -o cat | grep -ci 'oom-kill' || true`)).trim();
 
   log('idle RSS of the gateway, RSS of the TUI, beside a bare node');
@@ -79,41 +86,45 @@ try {
   // The TUI in a pseudo-terminal (script), measured 15 s after its dashboard shows hello (under
   // emulation the CLI alone takes seconds to start). Over ssh script has no terminal to copy a
   // size from: its pty is 0x0 (and the TUI draws nothing) until stty sets one.
-  await guest(`rm -f /tmp/tui.pid /tmp/tui.out; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /tmp/tui.out > /dev/null 2>&1 &) ; for i in $(seq 120); do grep -q hello /tmp/tui.out 2>/dev/null && break; sleep 1; done; sleep 15`);
+  await guest(`rm -f /tmp/tui.pid /tmp/tui.out; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /tmp/tui.out > /dev/null 2>&1 &) ; for i in $(seq 120); do grep -q ${memoryOnly ? "'rustless.*apps'" : 'hello'} /tmp/tui.out 2>/dev/null && break; sleep 1; done; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
   const tuiRss = await rssOf(tuiShell);
   await guest(`kill ${tuiShell} || true`);
 
-  log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
-  const timings = JSON.parse(await guest(`cd ${APP_DIR} && node scripts/lib/guest/start-timings.mjs --port 8080 --rounds ${starts}`));
-  const image = (await guest('podman images --format "{{.Repository}}:{{.Tag}}" --filter reference=localhost/rustless-fn-hello')).split('\n')[0].trim();
-  log(`bare podman run of ${image} (${starts})`);
-  const bare = JSON.parse(await guest(`node ${APP_DIR}/scripts/lib/guest/bare-podman-run.mjs ${image} ${starts}`));
+  if (memoryOnly) {
+    console.log(`memory, in a ${memory} MiB arm64 VM with no apps: gateway idle ${gatewayRss.toFixed(1)} MiB (goal <= 60), TUI on its empty dashboard ${tuiRss.toFixed(1)} MiB (goal <= 80), a bare node idle ${nodeRss.toFixed(1)} MiB`);
+  } else {
+    log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
+    const timings = JSON.parse(await guest(`cd ${APP_DIR} && node scripts/lib/guest/start-timings.mjs --port 8080 --rounds ${starts}`));
+    const image = (await guest('podman images --format "{{.Repository}}:{{.Tag}}" --filter reference=localhost/rustless-fn-hello')).split('\n')[0].trim();
+    log(`bare podman run of ${image} (${starts})`);
+    const bare = JSON.parse(await guest(`node ${APP_DIR}/scripts/lib/guest/bare-podman-run.mjs ${image} ${starts}`));
 
-  const p50 = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const [cold, thaw, running, socket, podman] = [timings.cold, timings.thaw, timings.running, timings.socket, bare].map(p50);
-  const facts = (await guest(`echo "$(uname -m) $(uname -r), page size $(getconf PAGESIZE), $(systemctl --version | head -1 | cut -d' ' -f1-2), $(podman --version), $(cargo --version)"`)).trim();
-  console.log(`rust-less on an emulated Pi: ${facts}; ${memory} MiB, 2 CPUs (qemu TCG, ${vm.state.kernelFlavour} kernel)`);
-  console.log('');
-  console.log(`shared dependencies: ${argv['build-deps'] || !keptDepsLayer('arm64') ? 'built in this VM by the first deploy' : 'kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi after its first deploy'}`);
-  console.log('builds inside the VM (sandboxed, as on a Pi)          time (emulated)   peak memory');
-  for (const [label, b] of Object.entries(builds)) console.log(`  ${label.padEnd(36)} ${`${b.seconds.toFixed(0)} s`.padStart(10)}        ${b.peak}`);
-  const first = builds['first build of todo (a new app)'].seconds;
-  const rebuild = builds['one-line rebuild of hello'].seconds;
-  console.log(`  a new app's first build / a one-line rebuild: ${(first / rebuild).toFixed(2)}x (issue 17's goal: <= 2x)`);
-  console.log(`  OOM kills in the kernel log: ${oomKills}`);
-  console.log('');
-  console.log('memory (what emulation does not change)');
-  console.log(`  gateway, idle, RSS      ${gatewayRss.toFixed(1)} MiB (goal <= 60; node's own ${nodeRss.toFixed(1)} MiB of it at most)`);
-  console.log(`  TUI, on its dashboard   ${tuiRss.toFixed(1)} MiB (goal <= 80)`);
-  console.log(`  a bare node, idle       ${nodeRss.toFixed(1)} MiB (node -e 'setTimeout(...)': the floor of any node program here)`);
-  console.log('');
-  console.log(`first request, ${starts} interleaved rounds, measured inside the VM     p50 (emulated)   / socket-activated`);
-  console.log(`  cold start through the gateway     ${cold.toFixed(0).padStart(8)} ms   ${(cold / socket).toFixed(2)}x (goal <= 1.15x)`);
-  console.log(`  socket-activated start, no gateway ${socket.toFixed(0).padStart(8)} ms   1.00x`);
-  console.log(`  bare podman run                    ${podman.toFixed(0).padStart(8)} ms   ${(podman / socket).toFixed(2)}x   (cold / bare podman run: ${(cold / podman).toFixed(2)}x)`);
-  console.log(`  thaw through the gateway           ${thaw.toFixed(1).padStart(8)} ms   ${(thaw / socket).toFixed(3)}x`);
-  console.log(`  running app through the gateway    ${running.toFixed(1).padStart(8)} ms   ${(running / socket).toFixed(3)}x (warm p50)`);
+    const p50 = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const [cold, thaw, running, socket, podman] = [timings.cold, timings.thaw, timings.running, timings.socket, bare].map(p50);
+    const facts = (await guest(`echo "$(uname -m) $(uname -r), page size $(getconf PAGESIZE), $(systemctl --version | head -1 | cut -d' ' -f1-2), $(podman --version), $(cargo --version)"`)).trim();
+    console.log(`rust-less on an emulated Pi: ${facts}; ${memory} MiB, 2 CPUs (qemu TCG, ${vm.state.kernelFlavour} kernel)`);
+    console.log('');
+    console.log(`shared dependencies: ${argv['build-deps'] || !keptDepsLayer('arm64') ? 'built in this VM by the first deploy' : 'kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi after its first deploy'}`);
+    console.log('builds inside the VM (sandboxed, as on a Pi)          time (emulated)   peak memory');
+    for (const [label, b] of Object.entries(builds)) console.log(`  ${label.padEnd(36)} ${`${b.seconds.toFixed(0)} s`.padStart(10)}        ${b.peak}`);
+    const first = builds['first build of todo (a new app)'].seconds;
+    const rebuild = builds['one-line rebuild of hello'].seconds;
+    console.log(`  a new app's first build / a one-line rebuild: ${(first / rebuild).toFixed(2)}x (issue 17's goal: <= 2x)`);
+    console.log(`  OOM kills in the kernel log: ${oomKills}`);
+    console.log('');
+    console.log('memory (what emulation does not change)');
+    console.log(`  gateway, idle, RSS      ${gatewayRss.toFixed(1)} MiB (goal <= 60; node's own ${nodeRss.toFixed(1)} MiB of it at most)`);
+    console.log(`  TUI, on its dashboard   ${tuiRss.toFixed(1)} MiB (goal <= 80)`);
+    console.log(`  a bare node, idle       ${nodeRss.toFixed(1)} MiB (node -e 'setTimeout(...)': the floor of any node program here)`);
+    console.log('');
+    console.log(`first request, ${starts} interleaved rounds, measured inside the VM     p50 (emulated)   / socket-activated`);
+    console.log(`  cold start through the gateway     ${cold.toFixed(0).padStart(8)} ms   ${(cold / socket).toFixed(2)}x (goal <= 1.15x)`);
+    console.log(`  socket-activated start, no gateway ${socket.toFixed(0).padStart(8)} ms   1.00x`);
+    console.log(`  bare podman run                    ${podman.toFixed(0).padStart(8)} ms   ${(podman / socket).toFixed(2)}x   (cold / bare podman run: ${(cold / podman).toFixed(2)}x)`);
+    console.log(`  thaw through the gateway           ${thaw.toFixed(1).padStart(8)} ms   ${(thaw / socket).toFixed(3)}x`);
+    console.log(`  running app through the gateway    ${running.toFixed(1).padStart(8)} ms   ${(running / socket).toFixed(3)}x (warm p50)`);
+  }
 } finally {
   if (!argv.keep) await downVm({ name: NAME, log });
   else log(`left running: node scripts/testhost.mjs shell --name ${NAME}`);
