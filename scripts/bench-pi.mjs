@@ -4,7 +4,7 @@
 // rust-less installed by scripts/install.mjs, every build made inside the VM as on a Pi. Prints:
 //   - first build of hello, a one-line rebuild of it, and the first build of a second app (todo),
 //     with each build's peak memory (the build unit's cgroup);
-//   - the gateway's idle RSS and the TUI's RSS (in a pty);
+//   - the gateway's idle RSS and the TUI's RSS (in a pty), each with the part that is its own;
 //   - interleaved rounds of a cold start through the gateway, a thaw, a running app, and a bare
 //     socket-activated start (scripts/lib/guest/start-timings.mjs), then a bare `podman run`:
 //     p50s and the ratios.
@@ -76,23 +76,28 @@ try {
   // allocation has been quiet for a while (its memory reducer): on x86 a gateway reads 65 MiB
   // 5 s after a deploy and 58 MiB 30 s after it. (5 s after three deploys read 70.6 MiB here.)
   await sleep(60_000);
-  const rssOf = async (pid) => Number((await guest(`awk '/^VmRSS/ {print $2}' /proc/${pid}/status`)).trim()) / 1024;
-  const gatewayRss = await rssOf((await guest('systemctl show -P MainPID rustless.service')).trim());
+  // RSS, and of it the process's own memory (RssAnon): the rest is pages of files (node's binary,
+  // its libraries, addons), clean and shared with every other node, which the kernel can drop.
+  const memoryOf = async (pid) => {
+    const [rss, anon] = (await guest(`awk '/^(VmRSS|RssAnon)/ {print $2}' /proc/${pid}/status`)).trim().split('\n').map((kib) => Number(kib) / 1024);
+    return { rss, anon, toString: () => `${rss.toFixed(1)} MiB (${anon.toFixed(1)} its own)` };
+  };
+  const gateway = await memoryOf((await guest('systemctl show -P MainPID rustless.service')).trim());
   // The yardstick: Debian's node itself, doing nothing, in the same VM.
   await guest(`rm -f /tmp/node.pid; (node -e 'require("fs").writeFileSync("/tmp/node.pid", String(process.pid)); setTimeout(() => {}, 600000)' > /dev/null 2>&1 &); for i in $(seq 60); do [ -s /tmp/node.pid ] && break; sleep 1; done; sleep 30`);
   const nodePid = (await guest('cat /tmp/node.pid')).trim();
-  const nodeRss = await rssOf(nodePid);
+  const bareNode = await memoryOf(nodePid);
   await guest(`kill ${nodePid} || true`);
   // The TUI in a pseudo-terminal (script), measured 15 s after its dashboard shows hello (under
   // emulation the CLI alone takes seconds to start). Over ssh script has no terminal to copy a
   // size from: its pty is 0x0 (and the TUI draws nothing) until stty sets one.
   await guest(`rm -f /tmp/tui.pid /tmp/tui.out; (TERM=xterm-256color script -qfc 'stty cols 100 rows 30; echo $$ > /tmp/tui.pid; exec rustless' /tmp/tui.out > /dev/null 2>&1 &) ; for i in $(seq 120); do grep -q ${memoryOnly ? "'rustless.*apps'" : 'hello'} /tmp/tui.out 2>/dev/null && break; sleep 1; done; sleep 15`);
   const tuiShell = (await guest('cat /tmp/tui.pid')).trim();
-  const tuiRss = await rssOf(tuiShell);
+  const tui = await memoryOf(tuiShell);
   await guest(`kill ${tuiShell} || true`);
 
   if (memoryOnly) {
-    console.log(`memory, in a ${memory} MiB arm64 VM with no apps: gateway idle ${gatewayRss.toFixed(1)} MiB (goal <= 60), TUI on its empty dashboard ${tuiRss.toFixed(1)} MiB (goal <= 80), a bare node idle ${nodeRss.toFixed(1)} MiB`);
+    console.log(`memory, in a ${memory} MiB arm64 VM with no apps: gateway idle ${gateway} (goal <= 60), TUI on its empty dashboard ${tui} (goal <= 80), a bare node idle ${bareNode}`);
   } else {
     log(`cold starts, thaws, running and socket-activated starts, interleaved (${starts} rounds)`);
     const timings = JSON.parse(await guest(`cd ${APP_DIR} && node scripts/lib/guest/start-timings.mjs --port 8080 --rounds ${starts}`));
@@ -114,9 +119,9 @@ try {
     console.log(`  OOM kills in the kernel log: ${oomKills}`);
     console.log('');
     console.log('memory (what emulation does not change)');
-    console.log(`  gateway, idle, RSS      ${gatewayRss.toFixed(1)} MiB (goal <= 60; node's own ${nodeRss.toFixed(1)} MiB of it at most)`);
-    console.log(`  TUI, on its dashboard   ${tuiRss.toFixed(1)} MiB (goal <= 80)`);
-    console.log(`  a bare node, idle       ${nodeRss.toFixed(1)} MiB (node -e 'setTimeout(...)': the floor of any node program here)`);
+    console.log(`  gateway, idle, RSS      ${gateway} (goal <= 60; node's own ${bareNode.rss.toFixed(1)} MiB of it at most)`);
+    console.log(`  TUI, on its dashboard   ${tui} (goal <= 80)`);
+    console.log(`  a bare node, idle       ${bareNode} (node -e 'setTimeout(...)': the floor of any node program here)`);
     console.log('');
     console.log(`first request, ${starts} interleaved rounds, measured inside the VM     p50 (emulated)   / socket-activated`);
     console.log(`  cold start through the gateway     ${cold.toFixed(0).padStart(8)} ms   ${(cold / socket).toFixed(2)}x (goal <= 1.15x)`);
