@@ -6,10 +6,11 @@
  * changes serde, serde_json and the runner's crates as cargo compiles them).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify as stringifyToml } from 'smol-toml';
 import type { DepsCrates } from '../backends/backend.js';
+import { crateFiles } from '../cargo/crate-files.js';
 import { runnerCargoToml } from './runner-crate.js';
 import { makeDirectory } from '../storage/make-directory.js';
 
@@ -58,16 +59,8 @@ export async function writeDepsCrates(dir: string, runnerDir: string): Promise<s
 
 /** Adds every file below `dir` (but target/): its path, modification time (cargo compares them) and contents. */
 async function hashTree(hash: Hash, dir: string): Promise<void> {
-  // In code-unit order, not localeCompare's: the key is then the same whatever the machine's
-  // locale, and the gateway does not load ICU's collator for it (2 MiB of its idle memory).
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (entry.name !== 'target') await hashTree(hash, path);
-    } else if (entry.isFile()) {
-      const info = await stat(path);
-      hash.update(`${path} ${info.mtimeMs} ${info.size}\n`).update(await readFile(path));
-    }
+  for await (const path of crateFiles(dir)) {
+    const info = await stat(path);
+    hash.update(`${path} ${info.mtimeMs} ${info.size}\n`).update(await readFile(path));
   }
 }

@@ -14,6 +14,7 @@ import { dirname, join, relative } from 'node:path';
 import { RustlessError } from '../../errors.js';
 import { blockedAncestor, type RunAs } from './run-as.js';
 import { makeDirectory } from '../../storage/make-directory.js';
+import { crateFiles } from '../../cargo/crate-files.js';
 
 const RUNNER_CRATES = ['rustless', 'rustless-runner'];
 
@@ -137,17 +138,8 @@ async function exists(path: string): Promise<boolean> {
 /** A hash of the files (names and contents) under `dir`'s `subdirs`, `target/` left out. */
 async function contentHash(dir: string, subdirs: string[]): Promise<string> {
   const hash = createHash('sha256');
-  const walk = async (path: string): Promise<void> => {
-    const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const entry of entries) {
-      const child = join(path, entry.name);
-      if (entry.isDirectory()) {
-        if (entry.name !== 'target') await walk(child);
-      } else if (entry.isFile()) {
-        hash.update(`${relative(dir, child)}\0`).update(await readFile(child)).update('\0');
-      }
-    }
-  };
-  for (const subdir of subdirs) await walk(join(dir, subdir));
+  for (const subdir of subdirs) {
+    for await (const file of crateFiles(join(dir, subdir))) hash.update(`${relative(dir, file)}\0`).update(await readFile(file)).update('\0');
+  }
   return hash.digest('hex').slice(0, 16);
 }
