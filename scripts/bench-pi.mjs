@@ -33,6 +33,8 @@ const log = (text) => process.stderr.write(`[bench-pi] ${text}\n`);
 if (process.getuid() !== 0) throw new Error('bench-pi needs root (it boots a VM)');
 if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 
+// Decided before the first deploy, which keeps the layer it builds (below).
+const depsKept = !argv['build-deps'] && !memoryOnly && keptDepsLayer('arm64') !== undefined;
 const vm = await bootVm({
   name: NAME,
   arch: 'arm64',
@@ -40,7 +42,7 @@ const vm = await bootVm({
   kernelFlavour: argv['kernel-flavour'] ?? 'arm64',
   binds: [{ host: root, guest: SRC, readOnly: true }],
   nodeModulesFrom: root,
-  layers: argv['build-deps'] || memoryOnly ? [] : [keptDepsLayer('arm64')].filter(Boolean),
+  layers: depsKept ? [keptDepsLayer('arm64')] : [],
   log,
 });
 const guest = async (cmd) => {
@@ -114,7 +116,7 @@ try {
     const facts = (await guest(`echo "$(uname -m) $(uname -r), page size $(getconf PAGESIZE), $(systemctl --version | head -1 | cut -d' ' -f1-2), $(podman --version), $(cargo --version)"`)).trim();
     console.log(`rust-less on an emulated Pi: ${facts}; ${memory} MiB, 2 CPUs (qemu TCG, ${vm.state.kernelFlavour} kernel)`);
     console.log('');
-    console.log(`shared dependencies: ${argv['build-deps'] || !keptDepsLayer('arm64') ? 'built in this VM by the first deploy' : 'kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi after its first deploy'}`);
+    console.log(`shared dependencies: ${depsKept ? 'kept from an earlier VM (scripts/lib/vm/deps-cache.mjs), as on a Pi after its first deploy' : 'built in this VM by the first deploy'}`);
     console.log('builds inside the VM (sandboxed, as on a Pi)          time (emulated)   peak memory');
     for (const [label, b] of Object.entries(builds)) console.log(`  ${label.padEnd(36)} ${`${b.seconds.toFixed(0)} s`.padStart(10)}        ${b.peak}`);
     const first = builds['first build of todo (a new app)'].seconds;

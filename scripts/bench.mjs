@@ -21,7 +21,9 @@
 // Loopback only. Flags: --rounds 4 --seconds 3 --connections 1,16,64 --starts 20 --idle-seconds 15
 // --cache-dir DIR (reuse a cargo cache; the first build is then not a cold one) --no-builds
 // (skip the rebuild and cold starts) --control (both gateway roles without metrics: the noise
-// of the issue #10 ratio).
+// of the issue #10 ratio) --node-flags "..." and --env "NAME=value ..." (node's flags and
+// environment for the role with metrics: with --control, the issue #10 rows then read what
+// they cost, e.g. --node-flags=--no-opt or --env=MALLOC_ARENA_MAX=1).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { freePort } from './lib/free-port.mjs';
@@ -52,7 +54,10 @@ const plainStateDir = path.join(work, 'state-b');
 // --control: the "with metrics" role runs without them too, to see what the ratio reads when
 // nothing differs (the noise of the measurement).
 const metricsFlags = argv.control ? ['--no-metrics'] : [];
-const instances = { a: { dir: stateDir, ...(await startGateway(stateDir, metricsFlags)) }, b: { dir: plainStateDir, ...(await startGateway(plainStateDir, ['--no-metrics'])) } };
+const words = (flag) => (argv[flag] ? String(argv[flag]).split(/\s+/).filter(Boolean) : []);
+const role = { node: words('node-flags'), env: Object.fromEntries(words('env').map((word) => word.split(/=(.*)/s).slice(0, 2))) };
+const plainRole = { node: [], env: {} };
+const instances = { a: { dir: stateDir, ...(await startGateway(stateDir, metricsFlags, role)) }, b: { dir: plainStateDir, ...(await startGateway(plainStateDir, ['--no-metrics'], plainRole)) } };
 const { gateway, url, admin } = instances.a;
 const rustless = (...args) => $`node ${cli} ${args} --host ${admin}`;
 const children = [];
@@ -138,7 +143,7 @@ try {
       // The two instances trade roles: the one that had metrics now runs without, and back.
       const withMetrics = round % 2 === 0 ? instances.a : instances.b;
       log(`round ${round + 1}/${rounds}: restarting both gateways, metrics now on instance ${withMetrics === instances.a ? 'a' : 'b'}`);
-      for (const instance of Object.values(instances)) await restartGateway(instance, instance === withMetrics ? metricsFlags : ['--no-metrics']);
+      for (const instance of Object.values(instances)) await restartGateway(instance, ...(instance === withMetrics ? [metricsFlags, role] : [['--no-metrics'], plainRole]));
       for (const instance of Object.values(instances)) await warm(instance);
       targets.gateway = gatewayTarget(withMetrics);
       targets.nometrics = gatewayTarget(withMetrics === instances.a ? instances.b : instances.a);
@@ -186,6 +191,7 @@ try {
     }
   }
   figures.gatewayAfterRss = rss(targets.gateway.proxy[0]);
+  figures.plainAfterRss = rss(targets.nometrics.proxy[0]);
   const loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
   const row = (name, method, c) => {
@@ -200,12 +206,13 @@ try {
   };
   echo(chalk.bold(`\nrust-less local backend, ${os.cpus().length} cores, node ${process.versions.node}, ${(await $`${NGINX} -v 2>&1`).stdout.trim()}`));
   echo(`load average before / after: ${loadBefore} / ${loadAfter}; ${rounds} interleaved rounds of ${seconds} s per cell`);
+  if (argv['node-flags'] || argv.env) echo(chalk.yellow(`the gateway role (with metrics${argv.control ? ', here without' : ''}) ran as ${words('env').join(' ')} node ${role.node.join(' ')}`));
   if (rounds % 4 !== 0) echo(chalk.yellow(`${rounds} rounds, not a multiple of four: the two gateway roles did not get each instance and each place in the order equally often`));
   if (builds) {
     echo(`build: first (${argv['cache-dir'] ? 'reused cache' : 'empty cache'}) / one-line change: ${fmt(figures.firstBuildMs / 1000)} / ${fmt(figures.rebuildMs / 1000)} s`);
     echo(`cold start through the gateway p50 / p95 (n=${starts}): ${fmt(pct(figures.cold, 0.5))} / ${fmt(pct(figures.cold, 0.95))} ms`);
   }
-  echo(`gateway RSS 1 s after the deploys / idle ${idleSeconds} s / right after the load: ${fmt(figures.gatewayDeployRss)} / ${fmt(figures.gatewayIdleRss)} / ${fmt(figures.gatewayAfterRss)} MiB`);
+  echo(`gateway RSS 1 s after the deploys / idle ${idleSeconds} s / right after the load: ${fmt(figures.gatewayDeployRss)} / ${fmt(figures.gatewayIdleRss)} / ${fmt(figures.gatewayAfterRss)} MiB (the other role right after the load: ${fmt(figures.plainAfterRss)} MiB)`);
   echo('');
   echo('request    conns  path      req/s   x nginx   p50 ms   p99 ms   proxy CPU/req   runner CPU/req');
   for (const method of ['GET', 'POST']) {
@@ -265,8 +272,8 @@ try {
 }
 
 /** A gateway on the local backend with its own state, sharing the cargo cache. */
-async function startGateway(dir, extra = []) {
-  const child = spawn(process.execPath, [cli, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', dir, '--cache-dir', cacheDir, '--idle-timeout', '3600', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startGateway(dir, extra, { node, env }) {
+  const child = spawn(process.execPath, [...node, cli, 'gateway', '--backend', 'local', '--port', '0', '--listen', '127.0.0.1', '--state-dir', dir, '--cache-dir', cacheDir, '--idle-timeout', '3600', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const { url, admin } = await new Promise((resolve) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
       const match = /listening on (http:\/\/\S+) \(admin (\S+?),/.exec(line);
@@ -284,9 +291,9 @@ async function stopGateway(child) {
 }
 
 /** Stops an instance's gateway (its runners go with it) and starts it again on the same state. */
-async function restartGateway(instance, extra) {
+async function restartGateway(instance, extra, role) {
   await stopGateway(instance.gateway);
-  Object.assign(instance, await startGateway(instance.dir, extra));
+  Object.assign(instance, await startGateway(instance.dir, extra, role));
 }
 
 /** Starts an instance's runners with a call to each app, and notes their pids. */
