@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { RustlessError, toRustlessError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { DEFAULT_UPLOAD_LIMITS } from '../builder/unpack.js';
+import { DEFAULT_UPLOAD_LIMITS } from '../builder/upload-limits.js';
 import { readBody } from '../http/read-body.js';
 import { MAX_SECRET_BYTES } from '../secrets/secret-store.js';
 import { sendError, sendJson, sendThrown } from '../http/json-response.js';

@@ -13,14 +13,12 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, BuildArtifact, BuildJob, BuildOutput } from '../backends/backend.js';
 import { RustlessError } from '../errors.js';
-import { MANIFEST_FILE, parseManifest, type AppManifest } from '../manifest/manifest.js';
+import type { AppManifest } from '../manifest/manifest.js';
 import type { BuildRecord, Registry } from '../registry/registry.js';
 import { detectCrateSource, type CrateSource } from '../cargo/crate-source.js';
 import { describeToolchain } from '../cargo/toolchain.js';
-import { prepareDepsCrates } from './deps-crates.js';
 import type { BuildEvent } from './events.js';
-import { distinctFunctions, generateRunnerCrate, inspectUserCrate } from './runner-crate.js';
-import { unpackUpload, type UploadLimits } from './unpack.js';
+import type { UploadLimits } from './upload-limits.js';
 import { syncFilesystems } from '../storage/durable-file.js';
 import { isNoSpace, noSpaceError } from '../storage/no-space.js';
 import { makeDirectory } from '../storage/make-directory.js';
@@ -119,6 +117,7 @@ export class Builder {
     const staging = join(this.#uploadsDir, randomUUID());
     let build: BuildRecord | undefined;
     try {
+      const { unpackUpload, inspectUserCrate, parseManifest, MANIFEST_FILE, distinctFunctions, generateRunnerCrate } = await import('./build-steps.js');
       await unpackUpload(archive, staging, this.#uploadLimits);
       const crate = await inspectUserCrate(staging);
       const manifest = parseManifest(await readFile(join(staging, MANIFEST_FILE), 'utf8'), { file: MANIFEST_FILE, crateName: crate.name });
@@ -283,6 +282,7 @@ export class Builder {
         line: (text) => this.#emit(state, { type: 'line', text }),
         progress: (done, total, compiled) => this.#emit(state, { type: 'progress', done, total, compiled }),
       };
+      const { prepareDepsCrates } = await import('./build-steps.js');
       const depsCrates = await prepareDepsCrates(join(this.#stateDir, 'deps-crates'), this.#runnerDir);
       // Cancelled while the toolchain and crates were looked at: nothing to start.
       if (signal.aborted) throw new RustlessError('RUSTLESS_BUILD_FAILED', 'the build was cancelled');

@@ -11,28 +11,7 @@ import { RustlessError } from '../errors.js';
 import { MANIFEST_FILE } from '../manifest/manifest.js';
 import { isNoSpace, noSpaceError } from '../storage/no-space.js';
 import { makeDirectory } from '../storage/make-directory.js';
-
-export interface UploadLimits {
-  /** Size of the `.tar.gz` itself. */
-  maxCompressedBytes: number;
-  /** Sum of the sizes of all files. */
-  maxTotalBytes: number;
-  /** Entries (files and directories). */
-  maxFiles: number;
-  /** Size of any one file. */
-  maxFileBytes: number;
-  /** Length of an entry's path inside the archive. */
-  maxPathLength: number;
-}
-
-/** The admin API takes uploads up to `maxCompressedBytes` too (docs/admin-api.md): one number. */
-export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
-  maxCompressedBytes: 32 * 1024 * 1024,
-  maxTotalBytes: 64 * 1024 * 1024,
-  maxFiles: 5000,
-  maxFileBytes: 16 * 1024 * 1024,
-  maxPathLength: 512,
-};
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';
 
 const TAR_BLOCK = 512;
 

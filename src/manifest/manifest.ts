@@ -8,6 +8,7 @@ import { parse as parseToml } from 'smol-toml';
 import { RustlessError } from '../errors.js';
 import { isMediaRange } from '../http/body-rules.js';
 import { parsePattern } from '../router/pattern.js';
+import { VARIABLE_NAME } from './variable-name.js';
 
 export const MANIFEST_FILE = 'rustless.toml';
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -61,8 +62,6 @@ export const DEFAULT_CONTAINER: ContainerSpec = { network: false, memory: '128M'
 const APP_NAME = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/;
 const RUST_PATH = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
 const MEMORY = /^[0-9]+[KMG]?$/;
-/** `[env]` and secret names: what a shell accepts as a variable name, upper case. */
-export const VARIABLE_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/;
 /** Variables the host sets itself: an app cannot override them. */
 const RESERVED_VARIABLE = /^(RUSTLESS_|LISTEN_|NOTIFY_SOCKET$|WATCHDOG_|PATH$|HOME$|CREDENTIALS_DIRECTORY$)/;
 const MAX_ENV_VALUE = 4096;

@@ -9,7 +9,7 @@
 import { chmod, chown, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RustlessError } from '../errors.js';
-import { VARIABLE_NAME } from '../manifest/manifest.js';
+import { VARIABLE_NAME } from '../manifest/variable-name.js';
 import { removeFileDurable, syncDir, writeFileDurable } from '../storage/durable-file.js';
 import { naming } from '../storage/no-space.js';
 import { makeDirectory } from '../storage/make-directory.js';

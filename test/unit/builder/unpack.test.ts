@@ -6,7 +6,8 @@ import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { isRustlessError, type ErrorCode } from '../../../src/errors.js';
 import { packCrate } from '../../../src/builder/pack.js';
-import { unpackUpload, type UploadLimits } from '../../../src/builder/unpack.js';
+import { unpackUpload } from '../../../src/builder/unpack.js';
+import type { UploadLimits } from '../../../src/builder/upload-limits.js';
 import { CRATE_FILES, rawHeader, snapshot, tarOf, tgzOf, type EntrySpec } from './fixtures/tar.js';
 
 // The bombs decompress ~300 MiB in all: slow on a Pi.
