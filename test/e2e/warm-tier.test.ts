@@ -238,14 +238,28 @@ t.test('real memory pressure stops a frozen app; without it, it stays frozen', a
   t.equal((await get('/hello/after')).status, 200, 'the next request starts it again');
 });
 
-t.test('--freezer cgroup2: the same through cgroup.freeze of the unit (the file `systemctl freeze` writes)', async (t) => {
+t.test('--freezer cgroup2: the same through cgroup.freeze, of a cgroup below the unit\'s, so that a stop by systemd thaws it', async (t) => {
   await gatewayFlags(t, `--idle-timeout ${IDLE_S} --frozen-timeout 600 --freezer cgroup2`);
   t.equal((await get('/hello/a')).status, 200);
   await eventually(async () => (await frozenRecord('hello'))?.kind === 'cgroup2', (IDLE_S + 6) * 1000, 'the cgroup2 freeze');
   const record = (await frozenRecord('hello'))!;
-  t.match(record.files[0], /\/sys\/fs\/cgroup\/unified\/.*rustless-fn-hello\.service\/cgroup\.freeze$/, "the unit's cgroup2 cgroup");
+  t.match(record.files[0], /\/sys\/fs\/cgroup\/unified\/.*rustless-fn-hello\.service\/payload\/cgroup\.freeze$/, "the cgroup2 cgroup below the unit's");
   t.equal(await kernelState(record), 'frozen 1', 'cgroup.events: frozen 1');
+  const unitDir = record.files[0]!.replace(/\/payload\/cgroup\.freeze$/, '');
+  t.equal((await guest(`cat ${unitDir}/cgroup.procs`)).stdout.trim(), '', "no process left in the unit's own cgroup, where systemd starts ExecStop=");
   t.equal((await get('/hello/thawed')).status, 200, 'a request thaws it');
   t.equal(await kernelState(record), 'frozen 0', 'cgroup.events: frozen 0');
+
+  // systemd starts the unit's thawing ExecStop= in the unit's own cgroup: frozen there, it would
+  // never run, and a stop (a shutdown too) would wait for it until TimeoutStopSec=.
+  await eventually(async () => (await kernelState(record)) === 'frozen 1', (IDLE_S + 6) * 1000, 'the next freeze');
+  const since = (await guest('date +%s')).stdout.trim();
+  const stopped = Date.now();
+  await ok(t, 'timeout 60 systemctl stop rustless-fn-hello.service', 'systemctl stop of an app frozen through cgroup2 (the old freeze waited for ever)');
+  t.ok(Date.now() - stopped < 5_000, `it took ${Date.now() - stopped} ms (not the stop timeout)`);
+  t.equal((await guest('systemctl show -P Result rustless-fn-hello.service')).stdout.trim(), 'success', 'the stop succeeded, no timeout');
+  t.match((await guest(`journalctl -u rustless-fn-hello.service --since @${since} --no-pager -o cat`)).stdout, /stopping on SIGTERM/, 'the runner was thawed first: it acted on SIGTERM');
+  t.equal(await frozenRecord('hello'), undefined, 'the unit removed the record');
+  t.equal((await get('/hello/b')).status, 200, 'the next request starts it again');
   await ok(t, 'rustless stop hello');
 });

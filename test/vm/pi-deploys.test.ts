@@ -147,7 +147,15 @@ function screenText(raw: string): string {
 
 t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the TUI and the journal say so; install.mjs makes the fix', async (t) => {
   await s.ok(t, `mkdir -p /boot/firmware && echo '${STOCK_CMDLINE}' > /boot/firmware/cmdline.txt`, "a Pi's cmdline.txt");
+  // The reboot starts with hello frozen by the warm tier: its unit's ExecStop= must thaw it, and
+  // the poweroff end by itself (boot() checks), which once it never did.
+  t.equal((await s.get('/hello/before-reboot')).status, 200);
+  await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the idle freeze before the reboot');
+  const frozenAt = (await s.ok(t, 'date +%s')).stdout.trim();
   await boot(t, { kernelArgs: firmwareCommandLine(STOCK_CMDLINE), keepDisk: true });
+  const shutdown = await s.ok(t, `journalctl -b -1 -u rustless-fn-hello.service --since @${frozenAt} --no-pager -o cat`);
+  t.match(shutdown.stdout, /stopping on SIGTERM/, 'at the poweroff hello was thawed, and its runner acted on SIGTERM');
+  t.notMatch(shutdown.stdout, /timed out|Failed with result/i, 'and its unit stopped without a timeout');
   t.notMatch((await s.ok(t, 'cat /sys/fs/cgroup/cgroup.controllers')).stdout, /\bmemory\b/, 'the kernel has no memory controller');
   const doctor = await s.sh('rustless doctor --backend systemd');
   const said = doctor.stdout + doctor.stderr;

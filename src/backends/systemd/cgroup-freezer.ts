@@ -4,10 +4,12 @@
  * cheap enough for the request path. Everything that finds the files (systemctl, /proc reads,
  * waiting for the kernel to finish freezing) happens at freeze time, off the request path.
  *
- * - cgroup2 (the unified hierarchy, what Raspberry Pi OS boots): `cgroup.freeze` of the unit's
- *   own cgroup, the file `systemctl freeze` writes; the kernel reports `frozen 1` in its
- *   `cgroup.events`. On a hybrid host the empty cgroup2 at `/sys/fs/cgroup/unified` has the same
- *   file (systemd tracks its units there), though systemd itself refuses `systemctl freeze`.
+ * - cgroup2 (the unified hierarchy, what Raspberry Pi OS boots): `cgroup.freeze` of a cgroup below
+ *   the unit's, `payload`, which the gateway moves the unit's processes into (`v2FreezerCgroup`);
+ *   the kernel reports `frozen 1` in its `cgroup.events`. Not the unit's own cgroup: systemd
+ *   starts a stop's control processes there (the unit's ExecStop= that thaws it), and a frozen
+ *   cgroup freezes them before they run, so a shutdown waited for ever. On a hybrid host the empty
+ *   cgroup2 at `/sys/fs/cgroup/unified` works the same (systemd tracks its units there).
  * - cgroup v1: `freezer.state` (FROZEN/THAWED) of a freezer cgroup the gateway makes for the
  *   unit's processes other than its main one, conmon (`v1FreezerCgroup`).
  */
@@ -60,8 +62,8 @@ export function findFreezer(choice: FreezerChoice = 'auto', cgroupRoot = CGROUP)
 export async function freezeUnit(hierarchy: FreezerHierarchy, controlGroup: string, mainPid: number, cgroupRoot = CGROUP): Promise<FrozenCgroups | undefined> {
   const frozen: FrozenCgroups = { kind: hierarchy.kind, files: [] };
   if (hierarchy.kind === 'cgroup2') {
-    const dir = join(hierarchy.root, controlGroup);
-    if (!existsSync(join(dir, 'cgroup.freeze'))) return undefined;
+    const dir = await v2FreezerCgroup(join(hierarchy.root, controlGroup));
+    if (dir === undefined) return undefined;
     frozen.files.push(join(dir, 'cgroup.freeze'));
   } else {
     const dir = await v1FreezerCgroup(hierarchy.root, controlGroup, mainPid, cgroupRoot);
@@ -122,6 +124,43 @@ export async function allFrozen(frozen: FrozenCgroups): Promise<boolean> {
   return true;
 }
 
+/** The cgroup2 below a unit's that holds its processes while the warm tier may freeze them. */
+const PAYLOAD_CGROUP = 'payload';
+
+/**
+ * The cgroup2 `payload` below the unit's cgroup `unitDir`, holding every process of the unit:
+ * the runner and conmon (the container has no cgroup of its own, `--cgroups=disabled`). Made at
+ * the first freeze and kept while the unit runs; the processes stay in it when thawed, and what
+ * they fork is born there. The unit's own cgroup keeps no process, so what systemd starts in it
+ * later (a stop's ExecStop=) is never frozen. systemd enables no controller below a unit without
+ * Delegate=, so the processes may move down, and their memory and tasks still count against the
+ * unit's limits, enforced on its cgroup; systemd kills and removes the subtree with the unit.
+ * Undefined when the unit has no process left (it stopped).
+ */
+async function v2FreezerCgroup(unitDir: string): Promise<string | undefined> {
+  if (!existsSync(join(unitDir, 'cgroup.procs'))) return undefined;
+  const dir = join(unitDir, PAYLOAD_CGROUP);
+  await makeDirectory(dir);
+  // A process forked while the others moved is listed on the next round.
+  for (let round = 0; round < 5; round++) {
+    const pids = processesIn(unitDir);
+    if (pids.length === 0) break;
+    for (const pid of pids) await moveProcess(dir, pid);
+  }
+  return processesUnder(dir).length > 0 ? dir : undefined;
+}
+
+/** Moves one process into the cgroup `dir`; one that ended since it was listed is no error. */
+async function moveProcess(dir: string, pid: number): Promise<boolean> {
+  try {
+    await writeFile(join(dir, 'cgroup.procs'), String(pid));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    return false;
+  }
+}
+
 /**
  * A v1 freezer cgroup holding the unit's processes except its main one (conmon), at the unit's
  * own path in the freezer hierarchy: systemd does not manage that controller, and the runner,
@@ -138,22 +177,26 @@ async function v1FreezerCgroup(freezerRoot: string, controlGroup: string, mainPi
   await makeDirectory(dir);
   let moved = 0;
   for (const pid of processesUnder(tracking)) {
-    if (pid === mainPid) continue;
-    try {
-      await writeFile(join(dir, 'cgroup.procs'), String(pid));
-      moved++;
-    } catch (error) {
-      // It ended since it was listed.
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
+    if (pid !== mainPid && (await moveProcess(dir, pid))) moved++;
   }
   return moved > 0 ? dir : undefined;
 }
 
+/** The processes directly in the cgroup `dir` (none when it is gone). */
+function processesIn(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return [];
+  }
+}
+
+/** The processes in the cgroup `dir` and every cgroup below it. */
 function processesUnder(dir: string): number[] {
   const pids: number[] = [];
   const walk = (at: string): void => {
-    for (const line of readFileSync(join(at, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.push(Number(line));
+    pids.push(...processesIn(at));
     for (const entry of readdirSync(at, { withFileTypes: true })) if (entry.isDirectory()) walk(join(at, entry.name));
   };
   try {
