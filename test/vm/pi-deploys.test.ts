@@ -5,7 +5,8 @@
 //      sets rust-less up and the doctor passes; hello and testbed are built INSIDE the VM by
 //      `rustless deploy`; a cold start through socket activation under its cgroup2 memory limit;
 //      the warm tier through cgroup2's `cgroup.freeze` (systemd's view sane, a request thaws,
-//      `systemctl stop` returns); an out-of-memory kill named with its limit;
+//      `systemctl stop` returns, a reboot with the app frozen powers off); an out-of-memory kill
+//      named with its limit;
 //   2. with Raspberry Pi OS's default `cgroup_disable=memory`: the doctor fails its memory check
 //      naming the fix; ls, the TUI and the journal (one line) say memory is not limited;
 //      `install.mjs --enable-memory-cgroup` makes the fix in cmdline.txt;
@@ -96,7 +97,9 @@ t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd sta
   t.equal((await s.get('/hello/warm')).status, 200);
   await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the idle freeze');
   const files = (await frozenFiles('hello'))!;
-  t.match(files[0], /^\/sys\/fs\/cgroup\/system\.slice\/rustless-fn-hello\.service\/(.*\/)?cgroup\.freeze$/, "cgroup2's cgroup.freeze in the app's unit");
+  t.match(files[0], /^\/sys\/fs\/cgroup\/system\.slice\/rustless-fn-hello\.service\/payload\/cgroup\.freeze$/, "cgroup2's cgroup.freeze of the cgroup below the app's unit");
+  const unitProcs = await s.ok(t, 'cat /sys/fs/cgroup/system.slice/rustless-fn-hello.service/cgroup.procs');
+  t.equal(unitProcs.stdout.trim(), '', "no process left in the unit's own cgroup, where systemd starts its ExecStop=");
   t.equal(await kernelFrozen(files[0]!), 'frozen 1', 'the kernel says frozen');
   const status = await s.sh('systemctl status rustless-fn-hello --no-pager');
   t.equal(status.exitCode, 0, 'systemctl status of a frozen app returns, active');
@@ -115,14 +118,10 @@ t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd sta
   const stopped = Date.now();
   const stop = await s.sh('systemctl stop rustless-fn-hello', 180_000);
   t.equal(stop.exitCode, 0, `systemctl stop of a frozen app returns (${Date.now() - stopped} ms)`);
-  const state = await s.unitActive('rustless-fn-hello.service');
-  if (state !== 'inactive') {
-    // Quadlet's ExecStop= (`podman rm`) alone took 13.6 s for an unfrozen app in this VM beside
-    // another VM; past TimeoutStopSec=15 systemd sends the SIGTERM itself and records a timeout.
-    t.equal(state, 'failed', 'and it is stopped');
-    t.equal((await s.ok(t, 'systemctl show -P Result rustless-fn-hello')).stdout.trim(), 'timeout', "failed only by the stop's time limit (emulation)");
-    t.comment(`the stop outlasted TimeoutStopSec=15 under emulation (${Date.now() - stopped} ms): the unit says failed (timeout)`);
-  }
+  // An earlier version allowed `failed (timeout)` here, put down to emulation; it was the
+  // freeze itself holding the unit's ExecStop= (docs/raspberry-pi.md). Now 4.4 s emulated.
+  t.equal(await s.unitActive('rustless-fn-hello.service'), 'inactive', 'and it is stopped');
+  t.equal((await s.ok(t, 'systemctl show -P Result rustless-fn-hello')).stdout.trim(), 'success', 'with no timeout');
   const runnerLog = (await s.ok(t, `journalctl -u rustless-fn-hello.service --since @${since} --no-pager -o cat`)).stdout;
   t.match(runnerLog, /stopping on SIGTERM/, 'the runner was thawed first: it acted on SIGTERM and drained');
   t.equal((await s.get('/hello/after-stop')).status, 200, 'the next request cold-starts it');
