@@ -14,7 +14,7 @@
  *   unit's processes other than its main one, conmon (`v1FreezerCgroup`).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeDirectory } from '../../storage/make-directory.js';
@@ -138,9 +138,15 @@ const PAYLOAD_CGROUP = 'payload';
  * Undefined when the unit has no process left (it stopped).
  */
 async function v2FreezerCgroup(unitDir: string): Promise<string | undefined> {
-  if (!existsSync(join(unitDir, 'cgroup.procs'))) return undefined;
   const dir = join(unitDir, PAYLOAD_CGROUP);
-  await makeDirectory(dir);
+  try {
+    // Not `mkdir -p`: a unit that stopped meanwhile must not get its cgroup made again.
+    await mkdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EEXIST') throw error;
+  }
   // A process forked while the others moved is listed on the next round.
   for (let round = 0; round < 5; round++) {
     const pids = processesIn(unitDir);

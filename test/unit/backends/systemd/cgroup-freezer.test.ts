@@ -1,9 +1,9 @@
 // Which freezer a host offers, from the files its /sys/fs/cgroup has, on a stand-in tree (the
 // real files are written in the test host by test/e2e/warm-tier.test.ts).
 import t from 'tap';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findFreezer, thaw } from '../../../../src/backends/systemd/cgroup-freezer.js';
+import { findFreezer, freezeUnit, thaw } from '../../../../src/backends/systemd/cgroup-freezer.js';
 
 function tree(files: string[]): string {
   const root = t.testdir();
@@ -33,4 +33,10 @@ t.test('thaw writes each file, and says when the cgroup is gone', async (t) => {
   t.equal(thaw({ kind: 'cgroup1', files: [join(root, 'a/freezer.state')] }), true);
   t.equal(readFileSync(join(root, 'a/freezer.state'), 'utf8'), 'THAWED');
   t.equal(thaw({ kind: 'cgroup2', files: [join(root, 'gone/cgroup.freeze')] }), false);
+});
+
+t.test('cgroup2: a unit that stopped before its freeze is not frozen, and its cgroup is not made again', async (t) => {
+  const root = tree(['cgroup.controllers', 'system.slice/cgroup.procs']);
+  t.equal(await freezeUnit({ kind: 'cgroup2', root }, '/system.slice/rustless-fn-gone.service', 0, root), undefined);
+  t.notOk(existsSync(join(root, 'system.slice/rustless-fn-gone.service')), 'no cgroup left behind for systemd to find');
 });
