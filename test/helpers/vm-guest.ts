@@ -56,14 +56,14 @@ export interface PiBoot {
   binds?: Array<{ host: string; guest: string; readOnly?: boolean }>;
 }
 
+/** How long a clean poweroff may take under emulation before the plug is pulled (10 s in the 1 GiB VM alone on this machine). */
+const POWEROFF_TIMEOUT_MS = 300_000;
+
 /**
  * Boots (or boots again) the arm64 VM `name` (2 GiB unless told) as a Pi: this checkout shown at SRC, the
  * gateway's port forwarded, the guest's node_modules, and the shared dependencies an earlier
  * VM's rust-less built (scripts/lib/vm/deps-cache.mjs) on a new disk.
  */
-/** How long a clean poweroff may take under emulation before the plug is pulled (10 s in the 1 GiB VM alone on this machine). */
-const POWEROFF_TIMEOUT_MS = 300_000;
-
 export async function bootPi(tt: Test, name: string, root: string, { memory = 2048, binds = [], ...options }: PiBoot): Promise<VmGuest> {
   const log = (m: string): void => void tt.comment(m);
   if (options.keepDisk) {

@@ -153,7 +153,7 @@ async function v2FreezerCgroup(unitDir: string): Promise<string | undefined> {
     if (pids.length === 0) break;
     for (const pid of pids) await moveProcess(dir, pid);
   }
-  return processesUnder(dir).length > 0 ? dir : undefined;
+  return processesIn(dir).length > 0 ? dir : undefined;
 }
 
 /** Moves one process into the cgroup `dir`; one that ended since it was listed is no error. */
