@@ -8,11 +8,12 @@
 //      `systemctl stop` returns, a reboot with the app frozen powers off); an out-of-memory kill
 //      named with its limit;
 //   2. with Raspberry Pi OS's default `cgroup_disable=memory`: the doctor fails its memory check
-//      naming the fix; ls, the TUI and the journal (one line) say memory is not limited;
-//      `install.mjs --enable-memory-cgroup` makes the fix in cmdline.txt;
+//      naming the fix; ls, the TUI and the journal (one line) say memory is not limited; the warm
+//      tier freezes and thaws all the same; `install.mjs --enable-memory-cgroup` makes the fix in
+//      cmdline.txt;
 //   3. after the reboot the fix asks for: the controller is back and the limit holds (an OOM kill);
 //   4. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the gateway and the runner
-//      built under 4K pages answer.
+//      built under 4K pages answer, and the warm tier freezes and thaws.
 // `npm run test:vm` runs it, with pi-backend.test.ts (the rest of the backend's checks on arm64:
 // todo, 20 cold starts, restarts under load, secrets and data, security scores, a build under
 // 16K pages); the default `npm test` runs only pi.test.ts (no deploys): under emulation a
@@ -58,6 +59,23 @@ async function kernelFrozen(freezeFile: string): Promise<string> {
   return /^frozen \d$/m.exec(events)?.[0] ?? events;
 }
 
+/**
+ * Waits for the warm tier to freeze `app` and checks how: cgroup2's `cgroup.freeze` of the
+ * `payload` cgroup below the app's unit, with every process moved there (systemd starts the
+ * unit's ExecStop= in the unit's own cgroup, which must not be frozen), and the kernel agreeing.
+ * Returns the freeze file.
+ */
+async function frozenInPayload(tt: Test, app: string): Promise<string> {
+  await s.eventually(async () => (await frozenFiles(app)) !== undefined, 60_000, `the idle freeze of ${app}`);
+  const file = (await frozenFiles(app))![0]!;
+  const unit = `/sys/fs/cgroup/system.slice/rustless-fn-${app}.service`;
+  tt.equal(file, `${unit}/payload/cgroup.freeze`, "cgroup2's cgroup.freeze of the cgroup below the app's unit");
+  tt.equal((await s.ok(tt, `cat ${unit}/cgroup.procs`)).stdout.trim(), '', "no process left in the unit's own cgroup, where systemd starts its ExecStop=");
+  tt.not((await s.ok(tt, `cat ${unit}/payload/cgroup.procs`)).stdout.trim(), '', 'its processes in payload');
+  tt.equal(await kernelFrozen(file), 'frozen 1', 'the kernel says frozen');
+  return file;
+}
+
 t.test('boot a 2 GiB arm64 VM and install rust-less (pi.test.ts checks what the guest is)', async (t) => {
   await boot(t, { keepDisk: false });
   const install = await s.install(t, GATEWAY_FLAGS);
@@ -95,12 +113,7 @@ t.test('a cold start through socket activation: the runner in its unit, under it
 
 t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd stays sane, a request thaws, systemctl stop returns', async (t) => {
   t.equal((await s.get('/hello/warm')).status, 200);
-  await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the idle freeze');
-  const files = (await frozenFiles('hello'))!;
-  t.match(files[0], /^\/sys\/fs\/cgroup\/system\.slice\/rustless-fn-hello\.service\/payload\/cgroup\.freeze$/, "cgroup2's cgroup.freeze of the cgroup below the app's unit");
-  const unitProcs = await s.ok(t, 'cat /sys/fs/cgroup/system.slice/rustless-fn-hello.service/cgroup.procs');
-  t.equal(unitProcs.stdout.trim(), '', "no process left in the unit's own cgroup, where systemd starts its ExecStop=");
-  t.equal(await kernelFrozen(files[0]!), 'frozen 1', 'the kernel says frozen');
+  const freezeFile = await frozenInPayload(t, 'hello');
   const status = await s.sh('systemctl status rustless-fn-hello --no-pager');
   t.equal(status.exitCode, 0, 'systemctl status of a frozen app returns, active');
   t.match(status.stdout, /Active: active/, 'systemd still sees it active');
@@ -111,7 +124,7 @@ t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd sta
   t.comment(`thaw through the gateway: ${Date.now() - t0} ms (emulated)`);
   t.equal(reply.status, 200, 'a request thaws it and is answered');
   t.same(reply.body, { message: 'hello thawed' });
-  t.equal(await kernelFrozen(files[0]!), 'frozen 0', 'the kernel says thawed');
+  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
 
   await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the next freeze');
   const since = (await s.ok(t, 'date +%s')).stdout.trim();
@@ -164,6 +177,11 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   t.match(said, /\/boot\/firmware\/cmdline\.txt/, 'and the file');
   await s.gatewayAnswers(t);
   t.same((await s.get('/hello/unlimited')).body, { message: 'hello unlimited' }, 'hello still answers');
+  // The warm tier with no memory controller, the stock Pi's case: the freezer is cgroup2's own
+  // (no controller to enable), and the move into payload needs none either.
+  const freezeFile = await frozenInPayload(t, 'hello');
+  t.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'a request thaws it and is answered');
+  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
   const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
   t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/i.test(line)).length, 1, 'one journal line says memory is not limited');
   const ls = (await s.ok(t, 'rustless ls')).stdout;
@@ -196,4 +214,7 @@ t.test("16K pages (a Pi 5's kernel on a Cortex-A76): the gateway, and the runner
   t.match((await s.ok(t, 'uname -r')).stdout, /16k/, 'the arm64-16k kernel');
   await s.gatewayAnswers(t);
   t.same((await s.get('/hello/16k')).body, { message: 'hello 16k' }, 'hello, built under 4K pages, cold-starts and answers');
+  const freezeFile = await frozenInPayload(t, 'hello');
+  t.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'the warm tier: a request thaws it and is answered');
+  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
 });
