@@ -1,20 +1,23 @@
 // rust-less on a Raspberry Pi's terms, in a whole arm64 Debian trixie machine under qemu
 // (scripts/lib/vm/vm.mjs): a Pi 4's Cortex-A72, Debian's arm64 kernel, the unified cgroup v2
-// hierarchy and systemd as PID 1. One disk, booted three times, as a Pi's owner meets it:
+// hierarchy and systemd as PID 1. One disk, booted four times, as a Pi's owner meets it:
 //   1. as installed: the guest is what a Pi is, its own arm64 native modules load, install.mjs
 //      sets rust-less up and the doctor passes; the gateway starts and answers;
 //   2. with Raspberry Pi OS's default `cgroup_disable=memory`: the doctor fails its memory check
 //      naming the fix, and `install.mjs --enable-memory-cgroup` makes it in cmdline.txt;
-//   3. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the gateway starts and answers.
+//   3. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the gateway starts and answers;
+//   4. a boot qemu refuses: the test host says why and keeps the disk, and the next boot uses it.
 // `npm test` runs this file beside the other suites. Deploys built inside the VM and the
 // backend's checks on top of them are pi-deploys.test.ts and pi-backend.test.ts (`npm run
 // test:vm`): under emulation a machine's first deploy alone takes most of an hour
 // (docs/testhost.md has the times), more than CI's budget.
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { diskOf } from '../../scripts/lib/vm/vm.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { firmwareCommandLine, PiSuite, GUEST_PORT, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { bootPi, firmwareCommandLine, PiSuite, GUEST_PORT, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
@@ -74,5 +77,19 @@ t.test("16K pages: a Pi 5's kernel on a Cortex-A76; the gateway starts and answe
   const s = session;
   t.equal((await s.ok(t, 'getconf PAGESIZE')).stdout.trim(), '16384', '16K pages');
   t.match((await s.ok(t, 'uname -r')).stdout, /16k/, 'the arm64-16k kernel');
+  await session.gatewayAnswers(t);
+});
+
+t.test('a reboot that fails says why, and keeps the disk: the next boot comes up from it', async (t) => {
+  // qemu refuses a machine with more memory than this one has at once, before the guest prints a line.
+  const failed = await bootPi(t, NAME, ROOT, { memory: 999_999_999, keepDisk: true }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  t.match(failed, { code: 'TESTHOST_BOOT_FAILED', message: /^qemu exited while booting \(exit code 1\)/ }, 'the boot fails, with how qemu ended');
+  t.match((failed as Error).message, /--- qemu\n.*cannot set up guest memory/, "and qemu's own words");
+  t.ok(existsSync(diskOf(NAME)), 'the disk is kept');
+  await boot(t, { keepDisk: true });
+  t.equal((await session.ok(t, 'uname -m')).stdout.trim(), 'aarch64', 'the next boot comes up from it');
   await session.gatewayAnswers(t);
 });

@@ -156,6 +156,10 @@ export async function bootVm({
   const out = fs.openSync(path.join(runDir, 'qemu.log'), 'a');
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', out, out] });
   fs.closeSync(out);
+  // How qemu ended, should it end while booting: a qemu that dies before its first line says
+  // nothing in its own log or on the console.
+  let ended = 'how, unknown';
+  child.once('exit', (code, signal) => (ended = signal ? `killed by ${signal}` : `exit code ${code}`));
   child.unref();
   const state = { kind: 'vm', name, runDir, arch, memory, cpus, kernelFlavour, kernelArgs, qemuPid: child.pid, sshPort, ports, binds, bootedAt: new Date().toISOString() };
   await fsp.writeFile(stateFileOf(name), JSON.stringify(state, null, 2));
@@ -164,11 +168,11 @@ export async function bootVm({
   const deadline = Date.now() + timeoutMs;
   let status = '';
   for (;;) {
-    if (!qemuAlive(state)) return failBoot(vm, 'qemu exited while booting');
+    if (!qemuAlive(state)) return failBoot(vm, `qemu exited while booting (${ended})`, keepDisk);
     const r = await vm.run(['systemctl', 'is-system-running'], { timeoutMs: 30_000 });
     status = r.stdout.trim();
     if (status === 'running' || status === 'degraded') break;
-    if (Date.now() > deadline) return failBoot(vm, `the guest did not reach running/degraded within ${timeoutMs} ms (last: ${status || r.stderr.trim().split('\n').pop() || 'no answer'})`);
+    if (Date.now() > deadline) return failBoot(vm, `the guest did not reach running/degraded within ${timeoutMs} ms (last: ${status || r.stderr.trim().split('\n').pop() || 'no answer'})`, keepDisk);
     await sleep(1000);
   }
   for (const [i, b] of binds.entries()) {
@@ -178,12 +182,15 @@ export async function bootVm({
   return vm;
 }
 
-async function failBoot(vm, message) {
+/** A boot that failed: what the console, qemu and the guest said, and the VM down (a kept disk stays: the next boot may use it). */
+async function failBoot(vm, message, keepDisk) {
   const tail = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-30).join('\n') : '');
   let diag = '';
   if (qemuAlive(vm.state)) diag = (await vm.run('systemctl --failed --no-pager; journalctl -b --no-pager -n 40', { timeoutMs: 30_000 })).stdout;
-  await downVm({ name: vm.name, log: () => {} });
-  throw new TesthostError('TESTHOST_BOOT_FAILED', `${message}\n--- console\n${tail(path.join(vm.runDir, 'console.log'))}\n--- qemu\n${tail(path.join(vm.runDir, 'qemu.log'))}\n--- guest\n${diag}`);
+  // Read before down, which removes them.
+  const said = `${message}\n--- console\n${tail(path.join(vm.runDir, 'console.log'))}\n--- qemu\n${tail(path.join(vm.runDir, 'qemu.log'))}\n--- guest\n${diag}`;
+  await downVm({ name: vm.name, keepDisk, log: () => {} });
+  throw new TesthostError('TESTHOST_BOOT_FAILED', said);
 }
 
 /** A handle on a running VM, from its state file. */
