@@ -24,7 +24,6 @@ import type { AppDetail, AppMemory, AppStatus, AppSummary, BuildInfo, DataChoice
 import { AppLifecycle, type LifecycleOptions } from './app-lifecycle.js';
 import { memoryPressureReader } from './memory-pressure.js';
 import { drainable, type Drainer } from './drain.js';
-import { HeapSettle } from './heap-settle.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { ClientAddresses } from './client-address.js';
@@ -70,7 +69,6 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #clients = new RunnerClients();
   readonly #notifier = new Notifier();
-  readonly #heap = new HeapSettle();
   readonly #started = Date.now();
   readonly #drainers: Array<{ drainer: Drainer; deadlineMs: number }> = [];
   #routes = new RouteTable();
@@ -112,10 +110,7 @@ export class Gateway {
       hooks: {
         checkRoutes: (manifest) => this.#checkRoutes(manifest),
         activate: (build, artifact) => this.#activate(build, artifact),
-        finished: (app, outcome, seconds) => {
-          this.metrics?.build(app, outcome, seconds);
-          this.#heap.buildEnded();
-        },
+        finished: (app, outcome, seconds) => this.metrics?.build(app, outcome, seconds),
       },
     });
   }
@@ -344,7 +339,6 @@ export class Gateway {
     this.#closing ??= (async () => {
       this.#notifier.stopping();
       clearInterval(this.#statusTimer);
-      this.#heap.close();
       await Promise.all(this.#drainers.map(({ drainer, deadlineMs }) => drainer.drain(deadlineMs)));
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).
