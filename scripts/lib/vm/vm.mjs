@@ -158,8 +158,7 @@ export async function bootVm({
   fs.closeSync(out);
   // How qemu ended, should it end while booting: a qemu that dies before its first line says
   // nothing in its own log or on the console.
-  let ended = 'how, unknown';
-  child.once('exit', (code, signal) => (ended = signal ? `killed by ${signal}` : `exit code ${code}`));
+  const ended = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`)));
   child.unref();
   const state = { kind: 'vm', name, runDir, arch, memory, cpus, kernelFlavour, kernelArgs, qemuPid: child.pid, sshPort, ports, binds, bootedAt: new Date().toISOString() };
   await fsp.writeFile(stateFileOf(name), JSON.stringify(state, null, 2));
@@ -168,7 +167,11 @@ export async function bootVm({
   const deadline = Date.now() + timeoutMs;
   let status = '';
   for (;;) {
-    if (!qemuAlive(state)) return failBoot(vm, `qemu exited while booting (${ended})`, keepDisk);
+    if (!qemuAlive(state)) {
+      // Gone from /proc, its exit may not be reaped yet.
+      const how = await Promise.race([ended, sleep(5000).then(() => 'how, unknown')]);
+      return failBoot(vm, `qemu exited while booting (${how})`, keepDisk);
+    }
     const r = await vm.run(['systemctl', 'is-system-running'], { timeoutMs: 30_000 });
     status = r.stdout.trim();
     if (status === 'running' || status === 'degraded') break;
