@@ -76,6 +76,13 @@ async function frozenInPayload(tt: Test, app: string): Promise<string> {
   return file;
 }
 
+/** The warm tier's round trip for hello: frozen when idle (frozenInPayload), thawed by its next request. */
+async function freezesAndThaws(tt: Test): Promise<void> {
+  const freezeFile = await frozenInPayload(tt, 'hello');
+  tt.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'a request thaws it and is answered');
+  tt.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
+}
+
 t.test('boot a 2 GiB arm64 VM and install rust-less (pi.test.ts checks what the guest is)', async (t) => {
   await boot(t, { keepDisk: false });
   const install = await s.install(t, GATEWAY_FLAGS);
@@ -179,9 +186,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   t.same((await s.get('/hello/unlimited')).body, { message: 'hello unlimited' }, 'hello still answers');
   // The warm tier with no memory controller, the stock Pi's case: the freezer is cgroup2's own
   // (no controller to enable), and the move into payload needs none either.
-  const freezeFile = await frozenInPayload(t, 'hello');
-  t.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'a request thaws it and is answered');
-  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
+  await freezesAndThaws(t);
   const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
   t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/i.test(line)).length, 1, 'one journal line says memory is not limited');
   const ls = (await s.ok(t, 'rustless ls')).stdout;
@@ -214,7 +219,5 @@ t.test("16K pages (a Pi 5's kernel on a Cortex-A76): the gateway, and the runner
   t.match((await s.ok(t, 'uname -r')).stdout, /16k/, 'the arm64-16k kernel');
   await s.gatewayAnswers(t);
   t.same((await s.get('/hello/16k')).body, { message: 'hello 16k' }, 'hello, built under 4K pages, cold-starts and answers');
-  const freezeFile = await frozenInPayload(t, 'hello');
-  t.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'the warm tier: a request thaws it and is answered');
-  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
+  await freezesAndThaws(t);
 });
