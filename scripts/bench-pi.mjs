@@ -3,7 +3,8 @@
 // 20-50x native: so ratios measured in the same VM, and memory, which emulation does not change.
 // rust-less installed by scripts/install.mjs, every build made inside the VM as on a Pi. Prints:
 //   - first build of hello, a one-line rebuild of it, and the first build of a second app (todo),
-//     with each build's peak memory (the build unit's cgroup);
+//     with each build's peak memory (the build unit's cgroup) and its node process's (the gateway's
+//     child for the build);
 //   - the gateway's RSS new and idle (as after a boot) and idle after the deploys, and the TUI's
 //     RSS (in a pty), each with the part that is its own;
 //   - interleaved rounds of a cold start through the gateway, a thaw, a running app, and a bare
@@ -61,7 +62,9 @@ try {
     const t0 = performance.now();
     const output = await guest(`rustless deploy --verbose /root/apps/${app} 2>&1`);
     const peak = [...output.matchAll(/peak build memory ([\d.]+ [KMG]i?B)/g)].map((m) => m[1]);
-    builds[label] = { seconds: (performance.now() - t0) / 1000, peak: peak.join(', ') || 'not reported' };
+    // The build's node process (src/backends/build-in-child.ts), beside the sandbox, ends with it.
+    const child = output.match(/peak memory of the build process ([\d.]+ [KMG]i?B)/)?.[1] ?? 'not reported';
+    builds[label] = { seconds: (performance.now() - t0) / 1000, peak: `${peak.join(', ') || 'not reported'}; its node process ${child}` };
   };
   // RSS, and of it the process's own memory (RssAnon): the rest is pages of files (node's binary,
   // its libraries, addons), clean and shared with every other node, which the kernel can drop.

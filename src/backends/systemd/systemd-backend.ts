@@ -7,27 +7,33 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppManifest } from '../../manifest/manifest.js';
 import { RustlessError } from '../../errors.js';
 import { STARTED, type Activation, type ActivateOptions, type Backend, type BuildArtifact, type BuildJob, type BuildOutput, type FrozenRunner, type LastExit, type LiveBuild, type LogOptions, type MemoryLimits, type RecoverOptions, type RunnerExit, type RuntimeState, type RuntimeStatus, type StartBackoff } from '../backend.js';
 import { SecretStore } from '../../secrets/secret-store.js';
 import { secretsDir } from '../app-dirs.js';
-import { syncFilesystems, writeFileIfChanged } from '../../storage/durable-file.js';
+import { writeFileIfChanged } from '../../storage/durable-file.js';
 import { isNoSpace } from '../../storage/no-space.js';
 import { findFreezer, freezeUnit, parseRecord, recordText, thaw, type FreezerChoice, type FreezerHierarchy, type FrozenCgroups } from './cgroup-freezer.js';
 import { removeAppConfig, renderAppConfig, syncPodmanSecrets } from './app-config.js';
 import { repairImages } from './image-repair.js';
-import { buildScratchImage, IMAGE_STORE, imageName, listImages, removeImages } from './podman.js';
+import { listImages, removeImages } from './podman.js';
 import { resolveToolchain, type Toolchain } from '../../cargo/toolchain.js';
-import { DEFAULT_BUILD_LIMITS, removeAppCache, sandboxedBuild, type BuildLimits } from './sandboxed-build.js';
+import { DEFAULT_BUILD_LIMITS, removeAppCache, type BuildLimits } from './sandboxed-build.js';
+import { buildInChild } from '../build-in-child.js';
+import type { ImageBuildOptions } from './image-build.js';
 import { MEMORY_FIX, readMemoryController, type MemoryControllerPaths } from './memory-controller.js';
 import { readRunnerExit } from './runner-exit.js';
 import { daemonReload, journal, systemctl, unitProperties, unitState } from './systemctl.js';
 import { QUADLET_DIR, renderContainer, renderSocket, UNIT_DIR, unitNames, type UnitNames } from './units.js';
 import { makeDirectory } from '../../storage/make-directory.js';
 import { runCommand } from '../../process/run-command.js';
+
+/** The entry of the child process each build runs in (`.ts` beside this file when run from source). */
+const BUILD_PROCESS = new URL(`./build-process${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 export interface SystemdBackendOptions {
   /** `/var/lib/rustless`: the registry, builds. */
@@ -90,14 +96,10 @@ export class SystemdBackend implements Backend {
     return resolveToolchain();
   }
 
-  async build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
-    const binaryPath = await sandboxedBuild(job, output, { stateDir: this.#stateDir, limits: this.#limits, memoryEnforced: this.memoryLimits.enforced, signal: job.signal });
-    const image = imageName(job.app, job.buildId);
-    output.line(`rustless: podman build ${image} (FROM scratch, the runner only)`);
-    await buildScratchImage({ binaryPath, contextDir: join(job.buildDir, 'image'), image, app: job.app, buildId: job.buildId });
-    // The image's layers on the disk before the build can be reported live (builder.ts syncs the binary).
-    await syncFilesystems([IMAGE_STORE].filter((dir) => existsSync(dir)));
-    return { binaryPath, image };
+  /** Runs in a child process: the build's code never runs in the long-lived gateway (build-in-child.ts). */
+  build(job: BuildJob, output: BuildOutput): Promise<BuildArtifact> {
+    const options: ImageBuildOptions = { stateDir: this.#stateDir, limits: this.#limits, memoryEnforced: this.memoryLimits.enforced };
+    return buildInChild(BUILD_PROCESS, job, output, options);
   }
 
   async install(app: string, manifest: AppManifest, artifact: BuildArtifact): Promise<void> {
