@@ -63,7 +63,7 @@ try {
     const output = await guest(`rustless deploy --verbose /root/apps/${app} 2>&1`);
     const peak = [...output.matchAll(/peak build memory ([\d.]+ [KMG]i?B)/g)].map((m) => m[1]);
     // The build's node process (src/backends/build-in-child.ts), beside the sandbox, ends with it.
-    const child = output.match(/peak memory of the build process ([\d.]+ [KMG]i?B)/)?.[1] ?? 'not reported';
+    const child = output.match(/peak memory of the build process ([\d.]+ [KMG]i?B(?:, [\d.]+ [KMG]i?B of it its own)?)/)?.[1] ?? 'not reported';
     builds[label] = { seconds: (performance.now() - t0) / 1000, peak: `${peak.join(', ') || 'not reported'}; its node process ${child}` };
   };
   // RSS, and of it the process's own memory (RssAnon): the rest is pages of files (node's binary,

@@ -12,6 +12,7 @@
  * gateway goes away cancels its build too.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../cargo/jobs.js';
 import { RustlessError, type ErrorCode } from '../errors.js';
@@ -110,10 +111,20 @@ export function serveBuild<Options>(build: ChildBuild<Options>): void {
     );
     void outcome.then((result) => {
       // What the build cost beyond its compilers, which the sandbox's peak line counts.
-      output.line(`rustless: ${PEAK_LINE} ${formatBytes(process.resourceUsage().maxRSS * 1024)} (node, outside the sandbox; it exits with the build)`);
+      output.line(`rustless: ${PEAK_LINE} ${formatBytes(process.resourceUsage().maxRSS * 1024)}${ownMemory()} (node, outside the sandbox; it exits with the build)`);
       finish(result);
     });
   });
+}
+
+/** Most of a node's RSS is node's own file pages, shared with the gateway: what is this process's alone, at its end. */
+function ownMemory(): string {
+  try {
+    const kib = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kib === undefined ? '' : `, ${formatBytes(Number(kib) * 1024)} of it its own`;
+  } catch {
+    return '';
+  }
 }
 
 function report(message: FromChild): void {

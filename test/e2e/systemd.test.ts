@@ -524,6 +524,36 @@ t.test('a build killed for memory says so, with the limit; the next build with r
   await ok(t, 'rustless rm hello3');
 });
 
+t.test("deleting an app mid-build, or restarting the gateway, stops the build's unit and its node process", async (t) => {
+  // A build.rs that outlasts the test: the build is caught running, whatever the machine's speed.
+  await ok(t, `rm -rf /root/apps/sleepy && cp -r ${SRC}/runner/examples/hello /root/apps/sleepy && rm -rf /root/apps/sleepy/target && sed -i 's/^name = "hello"/name = "sleepy"/' /root/apps/sleepy/Cargo.toml /root/apps/sleepy/rustless.toml && sed -i 's#"/hello#"/sleepy#' /root/apps/sleepy/rustless.toml && printf 'fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\\n' > /root/apps/sleepy/build.rs`);
+  const buildUnits = async (): Promise<string> => (await guest("systemctl list-units --all --no-legend --plain 'rustless-build-sleepy-*' | cut -d' ' -f1")).stdout.trim();
+  // [b]: the shell running pgrep has the pattern in its own command line.
+  const buildProcesses = async (): Promise<string> => (await guest("pgrep -af '[b]uild-process.js' || true")).stdout.trim();
+  const building = async (): Promise<number> => {
+    const deployed = await ok(t, 'rustless deploy --no-wait --json /root/apps/sleepy');
+    const id = (JSON.parse(deployed.stdout) as { id: number }).id;
+    await eventually(async () => (await buildUnits()) !== '' && (await buildProcesses()) !== '', 120_000, 'the build unit and the build process');
+    return id;
+  };
+
+  await building();
+  t.match(await buildProcesses(), /node .*\/backends\/systemd\/build-process\.js/, 'the build runs in a node process of its own');
+  const removed = Date.now();
+  await ok(t, 'rustless rm sleepy');
+  t.comment(`rm during the build: ${Date.now() - removed} ms`);
+  t.equal(await buildUnits(), '', 'rm returns with the build unit gone');
+  t.equal(await buildProcesses(), '', 'and the build process');
+
+  const id = await building();
+  await ok(t, 'systemctl restart rustless.service');
+  await eventually(async () => (await buildUnits()) === '' && (await buildProcesses()) === '', 30_000, 'the build unit and process gone after the restart');
+  t.pass('a restart mid-build leaves no build unit or build process behind');
+  t.match(await appInfo('sleepy'), { latestBuild: { id, status: 'failed' }, currentBuild: null }, 'the build is recorded failed');
+  t.equal((await get('/version')).status, 200, 'other apps still answer');
+  await ok(t, 'rustless rm sleepy');
+});
+
 t.test('a panic answers 500 and the next request 200; an abort fails one request only', async (t) => {
   const panic = await get('/panic');
   t.equal(panic.status, 500);

@@ -168,8 +168,11 @@ export async function bootVm({
   let status = '';
   for (;;) {
     if (!qemuAlive(state)) {
-      // Gone from /proc, its exit may not be reaped yet.
-      const how = await Promise.race([ended, sleep(5000).then(() => 'how, unknown')]);
+      // Gone from /proc, its exit may not be reaped yet. The timer goes with the answer: a
+      // pending one would hold `testhost.mjs boot` for its full 5 s after the error.
+      const waited = new AbortController();
+      const how = await Promise.race([ended, sleep(5000, 'how, unknown', { signal: waited.signal })]);
+      waited.abort();
       return failBoot(vm, `qemu exited while booting (${how})`, keepDisk);
     }
     const r = await vm.run(['systemctl', 'is-system-running'], { timeoutMs: 30_000 });

@@ -2,6 +2,10 @@
 // each way a build ends, with a real fork and a real IPC channel; the build function itself is
 // the fixture's (the systemd suite runs the real one).
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildInChild } from '../../../src/backends/build-in-child.js';
 import type { BuildJob, BuildOutput } from '../../../src/backends/backend.js';
 import { isRustlessError, RustlessError } from '../../../src/errors.js';
@@ -45,7 +49,7 @@ t.test('a build that succeeds: its lines and progress in order, then the artifac
   t.same(artifact, { binaryPath: '/tmp/b/7/runner', image: 'localhost/rustless-ok:7' });
   t.same(events.slice(0, 3), ['compiling rustless-app-x with /usr/bin/cargo', 'progress 3/7 (2)', 'done']);
   // Its own cost last: a node process, tens of MiB.
-  t.match(events[3], /^rustless: peak memory of the build process \d+ MiB \(node, outside the sandbox; it exits with the build\)$/);
+  t.match(events[3], /^rustless: peak memory of the build process \d+ MiB, \d+ MiB of it its own \(node, outside the sandbox; it exits with the build\)$/);
   t.equal(events.length, 4);
 });
 
@@ -99,4 +103,27 @@ t.test('an entry that cannot run fails the build, not the gateway', async (t) =>
   const error = await buildInChild(new URL('./fixtures/no-such-entry.js', import.meta.url), job('ok'), recorder().output, { image: '' }).catch((e: unknown) => e);
   t.ok(isRustlessError(error, 'RUSTLESS_BUILD_FAILED'), String(error));
   t.match((error as Error).message, /exited with code 1/);
+});
+
+t.test('a build whose gateway is killed cancels itself and exits', async (t) => {
+  const marker = join(t.testdir(), 'cancelled');
+  const gateway = spawn(process.execPath, [...process.execArgv, new URL('./fixtures/build-parent.ts', import.meta.url).pathname, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => gateway.stdout.on('data', (data: Buffer) => data.includes('waiting') && resolve()));
+  // Gone, or a zombie its new parent has not reaped yet.
+  const alive = (pid: number): boolean => {
+    try {
+      return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const buildPid = Number(readFileSync(`${marker}.pid`, 'utf8'));
+  // Were it left running, its inherited stderr would keep tap waiting.
+  t.teardown(() => {
+    if (alive(buildPid)) process.kill(buildPid, 'SIGKILL');
+  });
+  gateway.kill('SIGKILL');
+  for (let i = 0; i < 100 && alive(buildPid); i++) await sleep(100);
+  t.notOk(alive(buildPid), 'the build process is gone');
+  t.ok(existsSync(marker), 'after cancelling its build (which stops what it started)');
 });
