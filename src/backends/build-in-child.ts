@@ -72,18 +72,18 @@ export function buildInChild<Options>(entry: URL, job: BuildJob, output: BuildOu
           break;
       }
     });
-    child.on('error', (error) => {
-      outcome ??= { error: new RustlessError('RUSTLESS_BACKEND_FAILED', `could not start the build process: ${error.message}`, { cause: error }) };
-    });
-    child.on('exit', (code, exitSignal) => {
+    const settle = (how: string): void => {
       signal?.removeEventListener('abort', cancel);
       if (outcome && 'artifact' in outcome) resolve(outcome.artifact);
       else if (outcome) reject(outcome.error);
-      else {
-        const how = exitSignal ? `was killed by ${exitSignal}` : `exited with code ${code}`;
-        reject(new RustlessError('RUSTLESS_BUILD_FAILED', `the build process ${how} before the build ended; the gateway's log may say why`));
-      }
+      else reject(new RustlessError('RUSTLESS_BUILD_FAILED', `the build process ${how} before the build ended; the gateway's log may say why`));
+    };
+    child.on('error', (error) => {
+      outcome ??= { error: new RustlessError('RUSTLESS_BACKEND_FAILED', `could not start the build process: ${error.message}`, { cause: error }) };
+      // A process that never started (no memory, no more processes) has no exit to wait for.
+      if (child.pid === undefined) settle('never started');
     });
+    child.on('exit', (code, exitSignal) => settle(exitSignal ? `was killed by ${exitSignal}` : `exited with code ${code}`));
     send({ type: 'build', job: plain, options });
     if (signal?.aborted) cancel();
     else signal?.addEventListener('abort', cancel, { once: true });
