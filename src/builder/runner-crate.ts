@@ -146,6 +146,11 @@ export function runnerCargoToml({ binaryName, app, userCrate, runnerDir }: { bin
       user_app: { package: userCrate, path: 'app' },
       'rustless-runner': { path: join(runnerDir, 'rustless-runner') },
       rustless: { path: join(runnerDir, 'rustless') },
+      // Not used by main.rs: it makes every app's serde the same as the shared dependencies'
+      // (cargo unifies features), whether or not the app derives. Without it, an app that does
+      // not derive would need its own serde, serde_json and runner crates, so the shared
+      // dependencies would have to be built twice, once each way.
+      serde: { version: '1', features: ['derive'] },
     },
     // Its own workspace root: a `[workspace]` further up the build directory never applies.
     workspace: {},

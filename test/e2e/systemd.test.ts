@@ -202,9 +202,13 @@ const ESCAPES = [
   'fork-500',
 ];
 
-/** hello's code as another app, `hello2` on /hello2: a new app whose first build starts from the shared dependencies. */
+/**
+ * hello's code as another app, `hello2` on /hello2: a new app whose first build starts from the
+ * shared dependencies. Without hello's serde dependency (its code derives nothing of serde's), so
+ * an app that does not derive shows that it needs no dependencies of its own either.
+ */
 async function deployHello2(t: Test): Promise<{ sha256: string; output: string }> {
-  await ok(t, `rm -rf /root/apps/hello2 && cp -r ${SRC}/runner/examples/hello /root/apps/hello2 && rm -rf /root/apps/hello2/target && sed -i 's/^name = "hello"/name = "hello2"/' /root/apps/hello2/Cargo.toml /root/apps/hello2/rustless.toml && sed -i 's#"/hello#"/hello2#' /root/apps/hello2/rustless.toml`);
+  await ok(t, `rm -rf /root/apps/hello2 && cp -r ${SRC}/runner/examples/hello /root/apps/hello2 && rm -rf /root/apps/hello2/target && sed -i 's/^name = "hello"/name = "hello2"/' /root/apps/hello2/Cargo.toml /root/apps/hello2/rustless.toml && sed -i 's#"/hello#"/hello2#' /root/apps/hello2/rustless.toml && sed -i '/^serde = /d' /root/apps/hello2/Cargo.toml`);
   const result = await sh('rustless deploy --verbose /root/apps/hello2');
   t.equal(result.exitCode, 0, 'deploy hello2', { output: (result.stdout + result.stderr).slice(-4000) });
   const build = (await appInfo('hello2')).currentBuild;
@@ -225,7 +229,7 @@ t.test('a new app builds from the shared dependencies, which are read-only and r
   t.match(output, /^rustless: cargo -j \d \(\d CPUs?, MemAvailable [0-9.]+ [MG]iB, the build's limit 2\.0 GiB; 640 MiB per job\)$/m, 'the jobs follow the memory');
   t.match(output, /^rustless: peak build memory \d+(\.\d)? [MG]iB \(build; MemoryMax=2G\)$/m, 'the peak memory is in the build log');
   const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
-  t.same(compiled, ['hello2', 'rustless-app-hello2'], 'only the app and its runner crate compile');
+  t.same(compiled, ['hello2', 'rustless-app-hello2'], 'only the app and its runner crate compile (an app without serde\'s derive, from the same shared dependencies)');
   t.match(output, /^ {2}build: \d+\/\d+ ready, 2 crates compiled, \d+ s$/m, 'deploy sums the build up: crates compiled, time spent');
   const layer = await ok(t, 'stat -c "%U %a" /var/cache/rustless/deps /var/cache/rustless/deps/*/target && find /var/cache/rustless/deps ! -user root | wc -l && find /var/cache/rustless/deps -perm /022 | wc -l');
   t.match(layer.stdout, /^root 755\nroot 755\n0\n0\n$/, 'owned by root, writable by no one else');

@@ -148,6 +148,7 @@ t.test('generateRunnerCrate lays out the runner crate and moves the upload in', 
     user_app: { package: 'greeter-app', path: 'app' },
     'rustless-runner': { path: `${RUNNER}/rustless-runner` },
     rustless: { path: `${RUNNER}/rustless` },
+    serde: { version: '1', features: ['derive'] },
   });
   t.same(root_.workspace, {}, 'its own workspace root');
   t.equal(root_.profile.release.panic, 'unwind', 'panics stay catchable');
