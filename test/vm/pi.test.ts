@@ -6,26 +6,31 @@
 //   2. with Raspberry Pi OS's default `cgroup_disable=memory`: the doctor fails its memory check
 //      naming the fix, and `install.mjs --enable-memory-cgroup` makes it in cmdline.txt;
 //   3. with the arm64-16k kernel on a Cortex-A76 (a Pi 5's 16K pages): the gateway starts and answers;
-//   4. a boot qemu refuses: the test host says why and keeps the disk, and the next boot uses it.
-// `npm test` runs this file beside the other suites. Deploys built inside the VM and the
-// backend's checks on top of them are pi-deploys.test.ts and pi-backend.test.ts (`npm run
-// test:vm`): under emulation a machine's first deploy alone takes most of an hour
-// (docs/testhost.md has the times), more than CI's budget.
+//   4. a boot qemu refuses: the test host says why and keeps the disk, and the next boot uses it;
+//      then a function's own build inside the VM, as on a Pi: hello deployed, compiled there
+//      (the machine's first deploy: the shared dependencies too, unless an earlier VM on this
+//      machine kept them, which CI's fresh machine never has), and its answer.
+// `npm test` runs this file beside the other suites. The backend's checks on top of deploys
+// (cold starts, the warm tier, OOM kills, restarts under load, ...) are pi-deploys.test.ts and
+// pi-backend.test.ts (`npm run test:vm`): they deploy more apps and boot more often than CI's
+// budget holds under emulation (docs/testhost.md has the times).
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { diskOf } from '../../scripts/lib/vm/vm.mjs';
+import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
-import { bootPi, firmwareCommandLine, PiSuite, GUEST_PORT, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
+import { bootPi, firmwareCommandLine, PiSuite, GUEST_PORT, SRC, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NAME = process.env.RUSTLESS_VM_INSTANCE ?? 'vm-pi';
 const GATEWAY_FLAGS = '--idle-timeout 6 --build-timeout 3600';
 
 requireTestHostPrerequisites(t, ROOT);
-// A first run debootstraps an arm64 root (15-25 min), unless `npm test` prepared it meanwhile.
-t.setTimeout(90 * 60_000);
+// A first run debootstraps an arm64 root (15-25 min), unless `npm test` prepared it meanwhile;
+// a first deploy on a fresh machine builds the shared dependencies under emulation.
+t.setTimeout(110 * 60_000);
 
 const pi = new PiSuite(t, NAME, ROOT);
 let session: VmSession;
@@ -92,4 +97,22 @@ t.test('a reboot that fails says why, and keeps the disk: the next boot comes up
   await boot(t, { keepDisk: true });
   t.equal((await session.ok(t, 'uname -m')).stdout.trim(), 'aarch64', 'the next boot comes up from it');
   await session.gatewayAnswers(t);
+});
+
+t.test("a function's own build inside the VM, as on a Pi: hello deployed, compiled there, answers", async (t) => {
+  const s = session;
+  await s.ok(t, `mkdir -p /root/apps && rm -rf /root/apps/hello && cp -r ${SRC}/runner/examples/hello /root/apps/hello && rm -rf /root/apps/hello/target`);
+  const kept = keptDepsLayer('arm64') !== undefined;
+  t.comment(kept ? 'the shared dependencies come from an earlier VM on this machine (scripts/lib/vm/deps-cache.mjs): only hello compiles' : "no earlier VM kept the shared dependencies (as on CI's fresh machine): this first deploy builds them in the VM too, under emulation");
+  const output = await s.deploy(t, 'hello');
+  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
+  t.ok(compiled.includes('hello') && compiled.includes('rustless-app-hello'), 'cargo compiled hello and its runner crate inside the VM', { compiled });
+  t.match(output, /^rustless: building in the sandbox unit rustless-build-hello-\S+\.service as the dynamic user/m, 'in the sandboxed build unit');
+  t.match(output, /^rustless: peak build memory \d+(\.\d)? [MG]iB \(build; MemoryMax=/m, "the build's peak memory, from its cgroup2");
+  t.notMatch(output, /OOM kill/, 'no compiler OOM-killed');
+  // e_machine, bytes 18-19 of the ELF header: 0xb7 is AArch64.
+  t.equal((await s.ok(t, 'od -An -tx1 -j18 -N2 /var/lib/rustless/builds/*/runner')).stdout.trim(), 'b7 00', 'an arm64 binary');
+  t.same((await s.get('/hello/pi')).body, { message: 'hello pi' }, 'hello answers through the socket-activated gateway (a cold start of its container)');
+  // For the next VM on this machine (`npm run test:vm`, bench-pi): a Pi keeps them after its first deploy too.
+  if (!kept) await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });
 });

@@ -1,6 +1,6 @@
 // The shared dependencies a VM's rust-less built, kept on this machine for the next VM.
 //
-// A Pi builds rust-less's shared dependencies (tokio, hyper, serde and the rest of the runner's
+// A Pi builds rust-less's shared dependencies (serde, serde_json, syn, signal-hook and the rest of the runner's
 // crates: src/backends/systemd/deps-layer.ts) once per toolchain and crate set, at its first
 // deploy, and keeps them in /var/cache/rustless/deps/<key> for every later build. Under
 // emulation that one build takes most of an hour, and every VM test host starts from a new disk:
