@@ -16,8 +16,8 @@
 //      built under 4K pages answer, and the warm tier freezes and thaws.
 // `npm run test:vm` runs it, with pi-backend.test.ts (the rest of the backend's checks on arm64:
 // todo, 20 cold starts, restarts under load, secrets and data, security scores, a build under
-// 16K pages); the default `npm test` runs only pi.test.ts (no deploys): under emulation a
-// machine's first deploy alone takes most of an hour (docs/testhost.md has the times).
+// 16K pages); the default `npm test` runs only pi.test.ts (one deploy, of hello): this file's
+// boots, apps and checks take longer under emulation than CI's budget (docs/testhost.md has the times).
 // The shared dependencies (the runner's crates) are built once by the first VM's rust-less and
 // kept for the next (scripts/lib/vm/deps-cache.mjs), as a Pi keeps them after its first deploy;
 // each app's own build runs inside the VM every time.
