@@ -10,7 +10,8 @@
  * build function. Over the IPC channel go the job, then the build's lines and progress, then
  * the artifact or the error; a cancelled build is a `cancel` message, so the child's own build
  * code stops what it started (a transient unit, say) as it would in the gateway. A child whose
- * gateway goes away cancels its build too.
+ * gateway goes away cancels its build too. A child still there CANCEL_GRACE_MS after a cancel
+ * is killed, so that a stop that hangs cannot hold `rustless rm` or the build queue for ever.
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +22,13 @@ import type { BuildArtifact, BuildJob, BuildOutput } from './backend.js';
 
 /** The start of the build log's line on the build process's own peak memory (scripts/bench-pi.mjs reads it). */
 const PEAK_LINE = 'peak memory of the build process';
+
+/**
+ * How long a cancelled build's process may take to stop what it started before it is killed:
+ * `systemctl stop` of its sandbox unit returns within systemd's 90 s stop timeout (SIGTERM,
+ * then SIGKILL to what is left), and the unit's stop goes on in systemd if its client is killed.
+ */
+export const CANCEL_GRACE_MS = 120_000;
 
 /** What a build function in the child gets: the job, its output, and the backend's options with the cancel signal. */
 export type ChildBuild<Options> = (job: BuildJob, output: BuildOutput, options: Options & { signal: AbortSignal }) => Promise<BuildArtifact>;
@@ -47,7 +55,7 @@ interface SentError {
  * settles once the child has exited (so its memory is back before the build is activated).
  * `options` must survive structured cloning.
  */
-export function buildInChild<Options>(entry: URL, job: BuildJob, output: BuildOutput, options: Options): Promise<BuildArtifact> {
+export function buildInChild<Options>(entry: URL, job: BuildJob, output: BuildOutput, options: Options, { cancelGraceMs = CANCEL_GRACE_MS } = {}): Promise<BuildArtifact> {
   const { signal, ...plain } = job;
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(entry), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -56,7 +64,14 @@ export function buildInChild<Options>(entry: URL, job: BuildJob, output: BuildOu
       // A child that already exited has nothing left to cancel.
       if (child.connected) child.send(message, () => {});
     };
-    const cancel = (): void => send({ type: 'cancel' });
+    let killTimer: NodeJS.Timeout | undefined;
+    const cancel = (): void => {
+      send({ type: 'cancel' });
+      killTimer ??= setTimeout(() => {
+        outcome ??= { error: new RustlessError('RUSTLESS_BUILD_FAILED', `the build was cancelled; its process had not stopped ${cancelGraceMs / 1000} s later, and was killed`) };
+        child.kill('SIGKILL');
+      }, cancelGraceMs);
+    };
     child.on('message', (message: FromChild) => {
       switch (message.type) {
         case 'line':
@@ -75,6 +90,7 @@ export function buildInChild<Options>(entry: URL, job: BuildJob, output: BuildOu
     });
     const settle = (how: string): void => {
       signal?.removeEventListener('abort', cancel);
+      clearTimeout(killTimer);
       if (outcome && 'artifact' in outcome) resolve(outcome.artifact);
       else if (outcome) reject(outcome.error);
       else reject(new RustlessError('RUSTLESS_BUILD_FAILED', `the build process ${how} before the build ended; the gateway's log may say why`));

@@ -82,6 +82,18 @@ t.test('a cancelled build is told so, stops what it started, and ends', async (t
   t.same(events.slice(0, 2), ['waiting', 'stopping what it started']);
 });
 
+t.test('a cancelled build whose process does not stop is killed after the grace, and fails saying so', async (t) => {
+  const controller = new AbortController();
+  const { output } = recorder((text) => {
+    if (text === 'waiting') controller.abort();
+  });
+  const t0 = Date.now();
+  const error = await buildInChild(ENTRY, job('deaf', controller.signal), output, { image: '' }, { cancelGraceMs: 1500 }).catch((e: unknown) => e);
+  t.ok(isRustlessError(error, 'RUSTLESS_BUILD_FAILED'), String(error));
+  t.equal((error as Error).message, 'the build was cancelled; its process had not stopped 1.5 s later, and was killed');
+  t.ok(Date.now() - t0 >= 1500, 'not before the grace');
+});
+
 t.test('a build cancelled before it starts is cancelled at once', async (t) => {
   const controller = new AbortController();
   controller.abort();
