@@ -105,6 +105,7 @@ t.test("a function's own build inside the VM, as on a Pi: hello deployed, compil
   const kept = keptDepsLayer('arm64') !== undefined;
   t.comment(kept ? 'the shared dependencies come from an earlier VM on this machine (scripts/lib/vm/deps-cache.mjs): only hello compiles' : "no earlier VM kept the shared dependencies (as on CI's fresh machine): this first deploy builds them in the VM too, under emulation");
   const output = await s.deploy(t, 'hello');
+  if (!kept) t.match(output, /^rustless: building the shared dependencies [0-9a-f]{24} first/m, 'the shared dependencies built inside the VM first');
   const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
   t.ok(compiled.includes('hello') && compiled.includes('rustless-app-hello'), 'cargo compiled hello and its runner crate inside the VM', { compiled });
   t.match(output, /^rustless: building in the sandbox unit rustless-build-hello-\S+\.service as the dynamic user/m, 'in the sandboxed build unit');
