@@ -12,6 +12,7 @@ import { boot, down } from '../../scripts/lib/testhost.mjs';
 import { freePort } from '../helpers/free-port.js';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 import { checkoutBinds, cleanShell, type Guest, type GuestResult } from '../helpers/guest.js';
+import { compiledCrates } from '../helpers/compiled-crates.js';
 
 interface Reply {
   status: number;
@@ -228,7 +229,7 @@ t.test('a new app builds from the shared dependencies, which are read-only and r
   t.match(output, /^rustless: this app's target directory starts as a copy of the shared dependencies/m);
   t.match(output, /^rustless: cargo -j \d \(\d CPUs?, MemAvailable [0-9.]+ [MG]iB, the build's limit 2\.0 GiB; 640 MiB per job\)$/m, 'the jobs follow the memory');
   t.match(output, /^rustless: peak build memory \d+(\.\d)? [MG]iB \(build; MemoryMax=2G\)$/m, 'the peak memory is in the build log');
-  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
+  const compiled = compiledCrates(output);
   t.same(compiled, ['hello2', 'rustless-app-hello2'], 'only the app and its runner crate compile (an app without serde\'s derive, from the same shared dependencies)');
   t.match(output, /^ {2}build: \d+\/\d+ ready, 2 crates compiled, \d+ s$/m, 'deploy sums the build up: crates compiled, time spent');
   const layer = await ok(t, 'stat -c "%U %a" /var/cache/rustless/deps /var/cache/rustless/deps/*/target && find /var/cache/rustless/deps ! -user root | wc -l && find /var/cache/rustless/deps -perm /022 | wc -l');
@@ -246,7 +247,7 @@ t.test("a new rust-less's shared dependencies start from the old ones: only rust
   t.comment(`deploy with a new layer from the old one: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   t.match(output, /^rustless: building the shared dependencies [0-9a-f]{24} first/m, 'a new key');
   t.match(output, new RegExp(`^rustless: starting from the shared dependencies in /var/cache/rustless/deps/${old} \\(same rustc\\)`, 'm'), 'its build starts from the old layer');
-  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]!);
+  const compiled = compiledCrates(output);
   t.ok(compiled.includes('rustless-runner'), 'the runner crate compiles again', { compiled });
   t.same(compiled.filter((name) => !/^(rustless(-|$|_)|hello2$)/.test(name)), [], 'no registry crate compiles again');
   const now = (await ok(t, 'ls /var/cache/rustless/deps')).stdout.trim();

@@ -28,6 +28,7 @@ import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
+import { compiledCrates } from '../helpers/compiled-crates.js';
 import { npmPack } from '../helpers/npm-pack.js';
 import { GUEST_PORT, PiSuite, type VmSession } from '../helpers/vm-guest.js';
 
@@ -123,7 +124,7 @@ t.test("deploy the package's hello, built inside the 1 GiB VM, and call it", asy
   const output = await s.deploy(t, 'hello', 150 * 60_000);
   if (/^rustless: building the shared dependencies/m.test(output) && keptDepsLayer('arm64')) {
     t.match(output, /^rustless: starting from the shared dependencies in \/var\/cache\/rustless\/deps\/[0-9a-f]{24} \(same rustc\)/m, "the package's layer starts from the kept one");
-    const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]!);
+    const compiled = compiledCrates(output);
     t.same(compiled.filter((name) => !/^(rustless(-|$|_)|hello$)/.test(name)), [], "no registry crate compiles again, only rust-less's own and the app", { compiled });
   }
   await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });

@@ -21,6 +21,7 @@ import { resolve } from 'node:path';
 import { diskOf } from '../../scripts/lib/vm/vm.mjs';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
+import { compiledCrates } from '../helpers/compiled-crates.js';
 import { bootPi, firmwareCommandLine, PiSuite, GUEST_PORT, SRC, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -106,7 +107,7 @@ t.test("a function's own build inside the VM, as on a Pi: hello deployed, compil
   t.comment(kept ? 'the shared dependencies come from an earlier VM on this machine (scripts/lib/vm/deps-cache.mjs): only hello compiles' : "no earlier VM kept the shared dependencies (as on CI's fresh machine): this first deploy builds them in the VM too, under emulation");
   const output = await s.deploy(t, 'hello');
   if (!kept) t.match(output, /^rustless: building the shared dependencies [0-9a-f]{24} first/m, 'the shared dependencies built inside the VM first');
-  const compiled = [...output.matchAll(/^\s*Compiling (\S+) v/gm)].map((m) => m[1]);
+  const compiled = compiledCrates(output);
   t.ok(compiled.includes('hello') && compiled.includes('rustless-app-hello'), 'cargo compiled hello and its runner crate inside the VM', { compiled });
   t.match(output, /^rustless: building in the sandbox unit rustless-build-hello-\S+\.service as the dynamic user/m, 'in the sandboxed build unit');
   t.match(output, /^rustless: peak build memory \d+(\.\d)? [MG]iB \(build; MemoryMax=/m, "the build's peak memory, from its cgroup2");
