@@ -68,9 +68,12 @@ try {
   };
   // RSS, and of it the process's own memory (RssAnon): the rest is pages of files (node's binary,
   // its libraries, addons), clean and shared with every other node, which the kernel can drop.
+  // Of its own memory, how much sits in transparent huge pages (AnonHugePages): Debian's arm64
+  // kernel, which this VM boots, has them always on, so one touched byte can make 2 MiB resident.
   const memoryOf = async (pid) => {
     const [rss, anon] = (await guest(`awk '/^(VmRSS|RssAnon)/ {print $2}' /proc/${pid}/status`)).trim().split('\n').map((kib) => Number(kib) / 1024);
-    return { rss, anon, toString: () => `${rss.toFixed(1)} MiB (${anon.toFixed(1)} its own)` };
+    const huge = Number((await guest(`awk '/^AnonHugePages/ {print $2}' /proc/${pid}/smaps_rollup`)).trim()) / 1024;
+    return { rss, anon, huge, toString: () => `${rss.toFixed(1)} MiB (${anon.toFixed(1)} its own, ${huge.toFixed(1)} of that in huge pages)` };
   };
   const gatewayMemory = async () => memoryOf((await guest('systemctl show -P MainPID rustless.service')).trim());
   // Socket-activated: started here, as a first connection would, and read a minute later, as it

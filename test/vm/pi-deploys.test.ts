@@ -26,6 +26,7 @@ import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
+import { frozenFiles, frozenInPayload, freezesAndThaws, kernelFrozen } from '../helpers/warm-tier.js';
 import { firmwareCommandLine, PiSuite, GUEST_PORT, SRC, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -45,42 +46,6 @@ let s: VmSession;
 
 async function boot(tt: Test, options: PiBoot): Promise<void> {
   s = await pi.boot(tt, options);
-}
-
-/** The files the gateway froze for an app (its record under /run/rustless/frozen), if it is frozen. */
-async function frozenFiles(app: string): Promise<string[] | undefined> {
-  const result = await s.vm.run(`cat /run/rustless/frozen/${app}`);
-  return result.exitCode === 0 ? result.stdout.split('\n').filter(Boolean).map((line) => line.split(' ')[0]!) : undefined;
-}
-
-/** `frozen 1` or `frozen 0`: what cgroup2 itself says of the cgroup of a `cgroup.freeze` file. */
-async function kernelFrozen(freezeFile: string): Promise<string> {
-  const events = (await s.vm.run(`cat ${freezeFile.replace(/cgroup\.freeze$/, 'cgroup.events')}`)).stdout;
-  return /^frozen \d$/m.exec(events)?.[0] ?? events;
-}
-
-/**
- * Waits for the warm tier to freeze `app` and checks how: cgroup2's `cgroup.freeze` of the
- * `payload` cgroup below the app's unit, with every process moved there (systemd starts the
- * unit's ExecStop= in the unit's own cgroup, which must not be frozen), and the kernel agreeing.
- * Returns the freeze file.
- */
-async function frozenInPayload(tt: Test, app: string): Promise<string> {
-  await s.eventually(async () => (await frozenFiles(app)) !== undefined, 60_000, `the idle freeze of ${app}`);
-  const file = (await frozenFiles(app))![0]!;
-  const unit = `/sys/fs/cgroup/system.slice/rustless-fn-${app}.service`;
-  tt.equal(file, `${unit}/payload/cgroup.freeze`, "cgroup2's cgroup.freeze of the cgroup below the app's unit");
-  tt.equal((await s.ok(tt, `cat ${unit}/cgroup.procs`)).stdout.trim(), '', "no process left in the unit's own cgroup, where systemd starts its ExecStop=");
-  tt.not((await s.ok(tt, `cat ${unit}/payload/cgroup.procs`)).stdout.trim(), '', 'its processes in payload');
-  tt.equal(await kernelFrozen(file), 'frozen 1', 'the kernel says frozen');
-  return file;
-}
-
-/** The warm tier's round trip for hello: frozen when idle (frozenInPayload), thawed by its next request. */
-async function freezesAndThaws(tt: Test): Promise<void> {
-  const freezeFile = await frozenInPayload(tt, 'hello');
-  tt.same((await s.get('/hello/thawed')).body, { message: 'hello thawed' }, 'a request thaws it and is answered');
-  tt.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
 }
 
 t.test('boot a 2 GiB arm64 VM and install rust-less (pi.test.ts checks what the guest is)', async (t) => {
@@ -120,7 +85,7 @@ t.test('a cold start through socket activation: the runner in its unit, under it
 
 t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd stays sane, a request thaws, systemctl stop returns', async (t) => {
   t.equal((await s.get('/hello/warm')).status, 200);
-  const freezeFile = await frozenInPayload(t, 'hello');
+  const freezeFile = await frozenInPayload(t, s, 'hello');
   const status = await s.sh('systemctl status rustless-fn-hello --no-pager');
   t.equal(status.exitCode, 0, 'systemctl status of a frozen app returns, active');
   t.match(status.stdout, /Active: active/, 'systemd still sees it active');
@@ -131,9 +96,9 @@ t.test('the warm tier on cgroup2: idle -> frozen with cgroup.freeze, systemd sta
   t.comment(`thaw through the gateway: ${Date.now() - t0} ms (emulated)`);
   t.equal(reply.status, 200, 'a request thaws it and is answered');
   t.same(reply.body, { message: 'hello thawed' });
-  t.equal(await kernelFrozen(freezeFile), 'frozen 0', 'the kernel says thawed');
+  t.equal(await kernelFrozen(s, freezeFile), 'frozen 0', 'the kernel says thawed');
 
-  await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the next freeze');
+  await s.eventually(async () => (await frozenFiles(s, 'hello')) !== undefined, 60_000, 'the next freeze');
   const since = (await s.ok(t, 'date +%s')).stdout.trim();
   const stopped = Date.now();
   const stop = await s.sh('systemctl stop rustless-fn-hello', 180_000);
@@ -169,7 +134,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   // The reboot starts with hello frozen by the warm tier: its unit's ExecStop= must thaw it, and
   // the poweroff end by itself (boot() checks), which once it never did.
   t.equal((await s.get('/hello/before-reboot')).status, 200);
-  await s.eventually(async () => (await frozenFiles('hello')) !== undefined, 60_000, 'the idle freeze before the reboot');
+  await s.eventually(async () => (await frozenFiles(s, 'hello')) !== undefined, 60_000, 'the idle freeze before the reboot');
   const frozenAt = (await s.ok(t, 'date +%s')).stdout.trim();
   await boot(t, { kernelArgs: firmwareCommandLine(STOCK_CMDLINE), keepDisk: true });
   const shutdown = await s.ok(t, `journalctl -b -1 -u rustless-fn-hello.service --since @${frozenAt} --no-pager -o cat`);
@@ -186,7 +151,7 @@ t.test('memory controller off, as on stock Raspberry Pi OS: the doctor, ls, the 
   t.same((await s.get('/hello/unlimited')).body, { message: 'hello unlimited' }, 'hello still answers');
   // The warm tier with no memory controller, the stock Pi's case: the freezer is cgroup2's own
   // (no controller to enable), and the move into payload needs none either.
-  await freezesAndThaws(t);
+  await freezesAndThaws(t, s);
   const journal = await s.ok(t, 'journalctl -b -u rustless.service --no-pager -o cat');
   t.equal(journal.stdout.split('\n').filter((line) => /memory is not limited/i.test(line)).length, 1, 'one journal line says memory is not limited');
   const ls = (await s.ok(t, 'rustless ls')).stdout;
@@ -219,5 +184,5 @@ t.test("16K pages (a Pi 5's kernel on a Cortex-A76): the gateway, and the runner
   t.match((await s.ok(t, 'uname -r')).stdout, /16k/, 'the arm64-16k kernel');
   await s.gatewayAnswers(t);
   t.same((await s.get('/hello/16k')).body, { message: 'hello 16k' }, 'hello, built under 4K pages, cold-starts and answers');
-  await freezesAndThaws(t);
+  await freezesAndThaws(t, s);
 });

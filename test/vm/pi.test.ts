@@ -9,11 +9,12 @@
 //   4. a boot qemu refuses: the test host says why and keeps the disk, and the next boot uses it;
 //      then a function's own build inside the VM, as on a Pi: hello deployed, compiled there
 //      (the machine's first deploy: the shared dependencies too, unless an earlier VM on this
-//      machine kept them, which CI's fresh machine never has), and its answer.
+//      machine kept them, which CI's fresh machine never has), its answer, and the warm tier's
+//      freeze (cgroup2's cgroup.freeze) and thaw of it.
 // `npm test` runs this file beside the other suites. The backend's checks on top of deploys
-// (cold starts, the warm tier, OOM kills, restarts under load, ...) are pi-deploys.test.ts and
-// pi-backend.test.ts (`npm run test:vm`): they deploy more apps and boot more often than CI's
-// budget holds under emulation (docs/testhost.md has the times).
+// (cold starts, systemd's view of a frozen app, OOM kills, restarts under load, ...) are
+// pi-deploys.test.ts and pi-backend.test.ts (`npm run test:vm`): they deploy more apps and boot
+// more often than CI's budget holds under emulation (docs/testhost.md has the times).
 // The emulated CPU is 20-50x slower than native: every time here is a timeout, never a goal.
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { diskOf } from '../../scripts/lib/vm/vm.mjs';
 import { keepDepsLayers, keptDepsLayer } from '../../scripts/lib/vm/deps-cache.mjs';
 import { requireTestHostPrerequisites } from '../helpers/test-host-prerequisites.js';
 import { compiledCrates } from '../helpers/compiled-crates.js';
+import { freezesAndThaws } from '../helpers/warm-tier.js';
 import { bootPi, firmwareCommandLine, PiSuite, GUEST_PORT, SRC, STOCK_CMDLINE, type VmSession, type PiBoot } from '../helpers/vm-guest.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -46,6 +48,7 @@ t.test('a Pi: arm64, cgroup v2 with the memory controller, systemd 256+; install
   t.equal((await s.ok(t, 'uname -m')).stdout.trim(), 'aarch64', 'arm64');
   t.equal((await s.ok(t, 'stat -fc %T /sys/fs/cgroup')).stdout.trim(), 'cgroup2fs', 'the unified cgroup v2 hierarchy');
   t.match((await s.ok(t, 'cat /sys/fs/cgroup/cgroup.controllers')).stdout, /\bmemory\b/, 'with the memory controller');
+  t.match((await s.ok(t, 'cat /sys/kernel/mm/transparent_hugepage/enabled')).stdout, /\[never\]/, "no transparent huge pages: Raspberry Pi OS's kernels have none");
   const systemd = Number((await s.ok(t, 'systemctl --version | head -1')).stdout.match(/systemd (\d+)/)?.[1]);
   t.ok(systemd >= 256, `systemd ${systemd}`);
   const native = await s.ok(t, `cd /opt/rustless && node -e "const D = require('better-sqlite3'); console.log(new D(':memory:').prepare('select sqlite_version() v').get().v); require('sd-notify'); console.log(process.arch)"`);
@@ -100,7 +103,7 @@ t.test('a reboot that fails says why, and keeps the disk: the next boot comes up
   await session.gatewayAnswers(t);
 });
 
-t.test("a function's own build inside the VM, as on a Pi: hello deployed, compiled there, answers", async (t) => {
+t.test("a function's own build inside the VM, as on a Pi: hello deployed, compiled there, answers; idle, it freezes, and a request thaws it", async (t) => {
   const s = session;
   await s.ok(t, `mkdir -p /root/apps && rm -rf /root/apps/hello && cp -r ${SRC}/runner/examples/hello /root/apps/hello && rm -rf /root/apps/hello/target`);
   const kept = keptDepsLayer('arm64') !== undefined;
@@ -117,4 +120,8 @@ t.test("a function's own build inside the VM, as on a Pi: hello deployed, compil
   t.same((await s.get('/hello/pi')).body, { message: 'hello pi' }, 'hello answers through the socket-activated gateway (a cold start of its container)');
   // For the next VM on this machine (`npm run test:vm`, bench-pi): a Pi keeps them after its first deploy too.
   if (!kept) await keepDepsLayers(s.vm as never, 'arm64', { log: (m: string) => t.comment(m) });
+  // The warm tier on a unified cgroup v2 hierarchy, in every CI run: idle for GATEWAY_FLAGS'
+  // 6 s, hello is frozen with cgroup.freeze; its next request thaws it. (systemd's view of a
+  // frozen app, its stop and a reboot with it frozen: pi-deploys.test.ts.)
+  await freezesAndThaws(t, s);
 });

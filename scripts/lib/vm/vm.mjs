@@ -17,8 +17,12 @@ import { checkArch, createVmRoot, sshKey } from './root.mjs';
 
 const QEMU = {
   // A Pi 4's cores; a Pi 5's (Cortex-A76) can run the 16K-page kernel, which the A72 cannot.
-  arm64: { binary: 'qemu-system-aarch64', machine: ['-M', 'virt'], cpu: (flavour) => (flavour === 'arm64-16k' ? 'cortex-a76' : 'cortex-a72'), console: 'ttyAMA0' },
-  amd64: { binary: 'qemu-system-x86_64', machine: ['-M', 'q35'], cpu: () => 'max', console: 'ttyS0' },
+  // Raspberry Pi OS's kernels are built without transparent huge pages (bcm2711_defconfig and
+  // bcm2712_defconfig leave CONFIG_TRANSPARENT_HUGEPAGE unset); Debian's arm64 kernel, which
+  // stands in for them, has them always on, which makes memory resident in 2 MiB steps (the
+  // TUI's RSS held 12 MiB of them). Turned off, memory figures are a Pi's.
+  arm64: { binary: 'qemu-system-aarch64', machine: ['-M', 'virt'], cpu: (flavour) => (flavour === 'arm64-16k' ? 'cortex-a76' : 'cortex-a72'), console: 'ttyAMA0', kernelArgs: 'transparent_hugepage=never' },
+  amd64: { binary: 'qemu-system-x86_64', machine: ['-M', 'q35'], cpu: () => 'max', console: 'ttyS0', kernelArgs: '' },
 };
 
 const stateFileOf = (name) => path.join(runDirOf(name), 'state.json');
@@ -130,8 +134,9 @@ export async function bootVm({
   const ports = [{ guest: 22, host: sshPort }];
   for (const f of forwards) ports.push({ guest: f.guest, host: f.host ?? (await freePort()) });
   const { key } = await sshKey();
-  const { binary, machine, cpu, console: tty } = QEMU[arch];
-  const append = [`root=/dev/vda`, 'rw', `console=${tty}`, 'net.ifnames=0', 'systemd.unified_cgroup_hierarchy=1', kernelArgs].filter(Boolean).join(' ');
+  const { binary, machine, cpu, console: tty, kernelArgs: archArgs } = QEMU[arch];
+  // The caller's last: a kernel takes the last of a repeated argument.
+  const append = [`root=/dev/vda`, 'rw', `console=${tty}`, 'net.ifnames=0', 'systemd.unified_cgroup_hierarchy=1', archArgs, kernelArgs].filter(Boolean).join(' ');
   const argv = [
     binary,
     ...machine,
