@@ -19,8 +19,8 @@ const QEMU = {
   // A Pi 4's cores; a Pi 5's (Cortex-A76) can run the 16K-page kernel, which the A72 cannot.
   // Raspberry Pi OS's kernels are built without transparent huge pages (bcm2711_defconfig and
   // bcm2712_defconfig leave CONFIG_TRANSPARENT_HUGEPAGE unset); Debian's arm64 kernel, which
-  // stands in for them, has them always on, which makes memory resident in 2 MiB steps (the
-  // TUI's RSS held 12 MiB of them). Turned off, memory figures are a Pi's.
+  // stands in for them, has them always on (12 MiB of the TUI's RSS sat in them, though it read
+  // the same without). Off, the VM is a Pi in this too.
   arm64: { binary: 'qemu-system-aarch64', machine: ['-M', 'virt'], cpu: (flavour) => (flavour === 'arm64-16k' ? 'cortex-a76' : 'cortex-a72'), console: 'ttyAMA0', kernelArgs: 'transparent_hugepage=never' },
   amd64: { binary: 'qemu-system-x86_64', machine: ['-M', 'q35'], cpu: () => 'max', console: 'ttyS0', kernelArgs: '' },
 };
