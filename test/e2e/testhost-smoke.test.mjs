@@ -240,5 +240,8 @@ t.test('down leaves nothing behind', async (t) => {
     });
   t.same(inOurCgroup, [], 'no process in the instance cgroups');
   t.notOk(fs.existsSync(`/sys/fs/cgroup/systemd/rustless-testhost-${NAME}`), 'instance cgroup removed');
-  t.same(await down({ name: NAME }), { stopped: false, killed: false, seconds: 0 }, 'down is idempotent');
+  // Nothing left to stop or kill; how long it took to find that out is the machine's business
+  // (0.1 s once, with a VM and the e2e suite beside it).
+  const again = await down({ name: NAME });
+  t.same({ stopped: again.stopped, killed: again.killed }, { stopped: false, killed: false }, 'down is idempotent: nothing stopped or killed');
 });
