@@ -68,8 +68,9 @@ try {
   };
   // RSS, and of it the process's own memory (RssAnon): the rest is pages of files (node's binary,
   // its libraries, addons), clean and shared with every other node, which the kernel can drop.
-  // Of its own memory, how much sits in transparent huge pages (AnonHugePages): Debian's arm64
-  // kernel, which this VM boots, has them always on, so one touched byte can make 2 MiB resident.
+  // Of its own memory, how much sits in transparent huge pages (AnonHugePages), where one touched
+  // byte can make 2 MiB resident: none in this VM, which boots without them as a Pi's kernel has
+  // none (scripts/lib/vm/vm.mjs); Debian's own arm64 kernel has them always on.
   const memoryOf = async (pid) => {
     const [rss, anon] = (await guest(`awk '/^(VmRSS|RssAnon)/ {print $2}' /proc/${pid}/status`)).trim().split('\n').map((kib) => Number(kib) / 1024);
     const huge = Number((await guest(`awk '/^AnonHugePages/ {print $2}' /proc/${pid}/smaps_rollup`)).trim()) / 1024;
