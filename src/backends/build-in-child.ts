@@ -14,10 +14,10 @@
  * is killed, so that a stop that hangs cannot hold `rustless rm` or the build queue for ever.
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../cargo/jobs.js';
 import { RustlessError, type ErrorCode } from '../errors.js';
+import { ownMemoryBytes } from '../process/own-memory.js';
 import type { BuildArtifact, BuildJob, BuildOutput } from './backend.js';
 
 /** The start of the build log's line on the build process's own peak memory (scripts/bench-pi.mjs reads it). */
@@ -137,12 +137,8 @@ export function serveBuild<Options>(build: ChildBuild<Options>): void {
 
 /** Most of a node's RSS is node's own file pages, shared with the gateway: what is this process's alone, at its end. */
 function ownMemory(): string {
-  try {
-    const kib = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-    return kib === undefined ? '' : `, ${formatBytes(Number(kib) * 1024)} of it its own`;
-  } catch {
-    return '';
-  }
+  const bytes = ownMemoryBytes();
+  return bytes === undefined ? '' : `, ${formatBytes(bytes)} of it its own`;
 }
 
 function report(message: FromChild): void {

@@ -250,6 +250,11 @@ export class Builder {
     }
   }
 
+  /** A build is queued or running. */
+  get busy(): boolean {
+    return this.#running !== undefined || this.#queue.length > 0;
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new RustlessError('RUSTLESS_UNAVAILABLE', 'the gateway is shutting down and takes no new builds; try again once it is back');
   }

@@ -38,7 +38,7 @@ const APP = { name: 'APP', complete: 'apps' } as const;
 
 export const COMMANDS: Record<string, Command> = {
   gateway: {
-    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--frozen-timeout 900] [--frozen-memory-mib 256] [--frozen-pressure 10] [--freezer auto|cgroup1|cgroup2|off] [--access-log] [--admin-port PORT --admin-token-file FILE [--admin-listen 127.0.0.1]] [--advertise] [--metrics-listen HOST:PORT] [--no-metrics] [--trust-proxy 127.0.0.1,unix] [--cargo PATH] [--build-memory 2G] [--build-timeout 900]',
+    usage: 'rustless gateway [--backend local|systemd] [--port 8080] [--listen 0.0.0.0] [--state-dir DIR] [--cache-dir DIR] [--admin-socket PATH] [--idle-timeout 60] [--frozen-timeout 900] [--frozen-memory-mib 256] [--frozen-pressure 10] [--freezer auto|cgroup1|cgroup2|off] [--restart-after-builds 60] [--access-log] [--admin-port PORT --admin-token-file FILE [--admin-listen 127.0.0.1]] [--advertise] [--metrics-listen HOST:PORT] [--no-metrics] [--trust-proxy 127.0.0.1,unix] [--cargo PATH] [--build-memory 2G] [--build-timeout 900]',
     summary: 'run the gateway in the foreground',
     needsHost: false,
     args: [],
@@ -46,6 +46,7 @@ export const COMMANDS: Record<string, Command> = {
       backend: { type: 'string' }, port: { type: 'string' }, listen: { type: 'string' }, 'state-dir': { type: 'string' },
       'runtime-dir': { type: 'string' }, 'admin-socket': { type: 'string' }, 'idle-timeout': { type: 'string' },
       'frozen-timeout': { type: 'string' }, 'frozen-memory-mib': { type: 'string' }, 'frozen-pressure': { type: 'string' }, freezer: { type: 'string' },
+      'restart-after-builds': { type: 'string' },
       'admin-port': { type: 'string' }, 'admin-token-file': { type: 'string' }, 'runner-dir': { type: 'string' }, 'cache-dir': { type: 'string' }, 'access-log': { type: 'boolean' },
       'admin-listen': { type: 'string' }, advertise: { type: 'boolean' }, 'metrics-listen': { type: 'string' }, 'no-metrics': { type: 'boolean' }, 'trust-proxy': { type: 'string' },
       cargo: { type: 'string' }, 'build-memory': { type: 'string' }, 'build-timeout': { type: 'string' },

@@ -328,6 +328,12 @@ export class AppLifecycle {
     return this.#apps.get(app)?.active ?? false;
   }
 
+  /** Some app is up, frozen, in a request, or being stopped or swapped. */
+  holdsAnyApp(): boolean {
+    for (const state of this.#apps.values()) if (state.active || state.frozen || state.inflight > 0 || state.gate !== undefined) return true;
+    return false;
+  }
+
   /**
    * Clears every timer and thaws the frozen apps, before the gateway closes its connections to
    * the runners (a frozen runner would never answer the close) and the next gateway, not

@@ -18,6 +18,10 @@ import { Server as NetServer, type Socket } from 'node:net';
 export interface Drainer {
   /** Resolves once every connection has closed; `deadlineMs` caps the wait. */
   drain(deadlineMs: number): Promise<void>;
+  /** Requests not yet answered (a log stream counts until it ends). */
+  openRequests(): number;
+  /** When a request last came or ended (`Date.now()`); when tracking began, before any. */
+  lastRequestAt(): number;
 }
 
 interface Connection {
@@ -31,6 +35,8 @@ interface Connection {
 export function drainable(server: Server): Drainer {
   const connections = new Map<Socket, Connection>();
   let closing = false;
+  let unanswered = 0;
+  let lastRequestAt = Date.now();
 
   server.on('connection', (socket: Socket) => {
     connections.set(socket, { open: new Set(), idleSince: Date.now() });
@@ -41,14 +47,19 @@ export function drainable(server: Server): Drainer {
     const connection = connections.get(req.socket);
     if (!connection) return;
     connection.open.add(res);
+    unanswered++;
+    lastRequestAt = Date.now();
     if (closing) res.shouldKeepAlive = false;
     res.once('close', () => {
       connection.open.delete(res);
-      connection.idleSince = Date.now();
+      unanswered--;
+      connection.idleSince = lastRequestAt = Date.now();
     });
   });
 
   return {
+    openRequests: () => unanswered,
+    lastRequestAt: () => lastRequestAt,
     drain(deadlineMs: number): Promise<void> {
       closing = true;
       // A client that was told keep-alive for this long will not send on a connection idle longer.

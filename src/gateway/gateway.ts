@@ -27,10 +27,12 @@ import { drainable, type Drainer } from './drain.js';
 import { describeTarget, listen, type ListenTarget } from './listeners.js';
 import { Notifier } from './notify.js';
 import { ClientAddresses } from './client-address.js';
+import { FreshStart } from './fresh-start.js';
 import { markRunning, markStopped, recoveryLine } from './start-recovery.js';
 import { createPublicHandler } from './public-handler.js';
 import { RunnerClients } from './upstream/runner-clients.js';
 import { makeDirectory } from '../storage/make-directory.js';
+import { ownMemoryBytes } from '../process/own-memory.js';
 
 export interface GatewayOptions {
   backend: Backend;
@@ -75,6 +77,7 @@ export class Gateway {
   #requests = 0;
   #publicUrl: string | null = null;
   #statusTimer: NodeJS.Timeout | undefined;
+  #freshStart: FreshStart | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(options: GatewayOptions, registry: Registry) {
@@ -110,7 +113,10 @@ export class Gateway {
       hooks: {
         checkRoutes: (manifest) => this.#checkRoutes(manifest),
         activate: (build, artifact) => this.#activate(build, artifact),
-        finished: (app, outcome, seconds) => this.metrics?.build(app, outcome, seconds),
+        finished: (app, outcome, seconds) => {
+          this.metrics?.build(app, outcome, seconds);
+          this.#freshStart?.buildFinished();
+        },
       },
     });
   }
@@ -203,6 +209,20 @@ export class Gateway {
     this.#statusTimer = setInterval(() => this.#updateStatus(), 5_000);
     this.#statusTimer.unref();
     return adminServers;
+  }
+
+  /**
+   * Restarts the gateway through `restart` once quiet for `quietMs` after builds (fresh-start.ts
+   * says why). Only for a gateway whose sockets systemd holds: any other would drop connections.
+   */
+  restartAfterBuilds(quietMs: number, restart: () => Promise<void>): void {
+    this.#freshStart = new FreshStart({
+      quietMs,
+      restart,
+      busy: () => this.builder.busy || this.lifecycle.holdsAnyApp() || this.#drainers.some(({ drainer }) => drainer.openRequests() > 0),
+      lastRequestAt: () => Math.max(0, ...this.#drainers.map(({ drainer }) => drainer.lastRequestAt())),
+      memory: () => ({ rss: process.memoryUsage.rss(), own: ownMemoryBytes() }),
+    });
   }
 
   info(): GatewayInfo {
@@ -339,6 +359,7 @@ export class Gateway {
     this.#closing ??= (async () => {
       this.#notifier.stopping();
       clearInterval(this.#statusTimer);
+      this.#freshStart?.close();
       await Promise.all(this.#drainers.map(({ drainer, deadlineMs }) => drainer.drain(deadlineMs)));
       this.lifecycle.close();
       // A cold build can take minutes on a Pi: a stopping gateway cancels it (it is marked failed).

@@ -436,6 +436,48 @@ t.test('eight restarts of the gateway in a row: it keeps serving (no start limit
   t.equal(await unitActive('rustless.socket'), 'active', 'the public socket still listens');
 });
 
+t.test('after a build, a quiet gateway restarts itself once its apps are stopped; requests sent as it does all succeed', async (t) => {
+  // The gateway's flags as install.mjs wrote them, with a 3 s quiet time instead of 60 s.
+  const env = (await ok(t, 'cat /etc/rustless/gateway.env')).stdout;
+  await host.writeFile('/etc/rustless/gateway.env', env.replace(/^RUSTLESS_GATEWAY_FLAGS=(.*)$/m, 'RUSTLESS_GATEWAY_FLAGS=$1 --restart-after-builds 3'));
+  t.teardown(async () => {
+    await host.writeFile('/etc/rustless/gateway.env', env);
+    await guest('systemctl restart rustless.service');
+  });
+  await ok(t, 'systemctl restart rustless.service');
+  const mainPid = async (): Promise<string> => (await ok(t, 'systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  const crashesBefore = (await ok(t, 'systemctl show -p NRestarts --value rustless.service')).stdout.trim();
+  await ok(t, `sed -i 's/"hello {}"/"hello, {}"/' /root/apps/hello/src/lib.rs`);
+  const built = await deploy('hello');
+  t.equal(built.exitCode, 0, 'a one-line change of hello deploys', { output: built.stdout + built.stderr });
+  const before = await mainPid();
+  t.equal((await get('/hello/up')).body?.message, 'hello, up', 'the new build answers, and hello runs');
+  // In the guest, so nothing is missed: wait for the gateway's line, say whether hello still
+  // runs (it must have been stopped for idleness first), then 20 requests on new connections at
+  // once, made as the old gateway goes and the new one starts: systemd's socket holds them.
+  const renewal = await ok(
+    t,
+    `timeout 120 journalctl -u rustless.service -f -n 0 -o cat | grep -m 1 'restarting the gateway'; systemctl is-active rustless-fn-hello.service; ` +
+      `for i in $(seq 20); do curl -s -o /dev/null -w '%{http_code} %{time_total}\\n' --max-time 60 http://127.0.0.1:${port}/hello/r$i & done; wait`,
+    'the gateway says it restarts, within 2 min',
+  );
+  const [line = '', helloState, ...answers] = renewal.stdout.trim().split('\n');
+  const codes = answers.map((answer) => answer.split(' ')[0]);
+  t.comment(line);
+  // Those that waited in the socket for the next gateway took its start.
+  t.comment(`the 20 requests took ${answers.map((answer) => Number(answer.split(' ')[1]).toFixed(2)).join(', ')} s`);
+  t.match(line, /^rustless: restarting the gateway, quiet for 3 s after 1 build, to give back the memory they grew \(RSS [\d.]+ MiB, [\d.]+ MiB of it its own\)/, 'with why and how much');
+  t.equal(helloState, 'inactive', 'only once hello was stopped for idleness');
+  t.same(codes, Array(20).fill('200'), 'all 20 requests sent as it restarts answer 200');
+  await eventually(async () => (await unitActive('rustless.service')) === 'active' && (await mainPid()) !== before, 30_000, 'a new gateway process');
+  t.pass(`a new gateway process (${before} -> ${await mainPid()})`);
+  t.equal((await ok(t, 'systemctl show -p NRestarts --value rustless.service')).stdout.trim(), crashesBefore, 'a restart it asked for, not a crash systemd restarted');
+  const stopLog = (await ok(t, `journalctl -u rustless.service _PID=${before} -o cat --no-pager`)).stdout;
+  t.match(stopLog, /SIGTERM, draining/, 'the old gateway drained as in any systemctl restart');
+  t.equal((await get('/hello/after')).body?.message, 'hello, after', 'and the new gateway serves the same build');
+  await ok(t, `sed -i 's/"hello, {}"/"hello {}"/' /root/apps/hello/src/lib.rs`);
+});
+
 t.test('no number of cold starts or crashes takes an app offline; a runner that cannot start answers 503 and recovers', async (t) => {
   // 20 cold starts in a row, each started by a connection to the app's socket (systemd's default
   // start limit is 5 in 10 s).

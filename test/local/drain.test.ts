@@ -95,3 +95,27 @@ t.test('a request that never ends is cut at the deadline', async (t) => {
   t.ok(Date.now() - t0 < 1_500, 'drain returns at its deadline');
   t.equal(await pending, 'cut');
 });
+
+t.test('it counts the requests still unanswered, and knows when the last one came or ended', async (t) => {
+  let answer!: () => void;
+  const server = createServer((req, res) => {
+    answer = () => res.end('ok');
+  });
+  const drainer = drainable(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const before = drainer.lastRequestAt();
+  t.equal(drainer.openRequests(), 0, 'none before any request');
+  await sleep(20);
+  const pending = request(`${url}/slow`);
+  while (drainer.openRequests() === 0) await sleep(5);
+  t.equal(drainer.openRequests(), 1, 'one while it waits for its answer');
+  const came = drainer.lastRequestAt();
+  t.ok(came > before, 'the time it came');
+  await sleep(20);
+  answer();
+  await (await pending).body.text();
+  while (drainer.openRequests() > 0) await sleep(5);
+  t.ok(drainer.lastRequestAt() > came, 'and then the time it ended');
+});

@@ -125,3 +125,16 @@ t.test("a function's own build inside the VM, as on a Pi: hello deployed, compil
   // frozen app, its stop and a reboot with it frozen: pi-deploys.test.ts.)
   await freezesAndThaws(t, s);
 });
+
+t.test('hello stopped and the gateway quiet for a minute after its build: it restarts itself, and the new one serves', async (t) => {
+  const s = session;
+  const mainPid = async (): Promise<string> => (await s.vm.run('systemctl show -p MainPID --value rustless.service')).stdout.trim();
+  await s.ok(t, 'rustless stop hello');
+  const before = await mainPid();
+  // --restart-after-builds' default 60 s of quiet, looked at every 10 s, and the restart itself.
+  await s.eventually(async () => (await mainPid()) !== before && (await s.unitActive('rustless.service')) === 'active', 180_000, 'a new gateway process');
+  const line = (await s.ok(t, `journalctl -u rustless.service _PID=${before} -o cat --no-pager | grep 'restarting the gateway'`)).stdout.trim();
+  t.comment(line);
+  t.match(line, /^rustless: restarting the gateway, quiet for 60 s after 1 build, to give back the memory they grew \(RSS [\d.]+ MiB, [\d.]+ MiB of it its own\)/, 'it says why, with what it held');
+  t.same((await s.get('/hello/again')).body, { message: 'hello again' }, 'the new gateway cold-starts hello and answers');
+});

@@ -14,6 +14,7 @@ import { Gateway } from '../../gateway/gateway.js';
 import { createMetricsHandler } from '../../admin/metrics-handler.js';
 import { describeTarget, inheritedSockets, type ListenTarget } from '../../gateway/listeners.js';
 import { stopSignal } from '../../gateway/stop-signal.js';
+import { ownServiceUnit, restartService } from '../../gateway/own-service.js';
 import { parseTrustedProxies } from '../../gateway/client-address.js';
 import { PACKAGE_ROOT } from '../../version.js';
 import { parseMemorySize } from '../../cargo/jobs.js';
@@ -97,6 +98,10 @@ export async function gateway({ flags }: CommandContext): Promise<number> {
 
   if (metricsTarget) admin.push({ target: metricsTarget, handler: createMetricsHandler(gw), mode: 0o660 });
   const adminServers = await gw.serve(publicTarget, admin);
+  // Only where systemd holds the sockets, so that a restart loses no connection (fresh-start.ts).
+  const restartQuietS = integerFlag(flags, 'restart-after-builds', 60);
+  const ownUnit = inherited.size > 0 ? ownServiceUnit() : undefined;
+  if (restartQuietS > 0 && ownUnit !== undefined) gw.restartAfterBuilds(restartQuietS * 1000, () => restartService(ownUnit));
   if (metricsTarget) process.stdout.write(`rustless gateway: Prometheus metrics on http://${metricsListen}/metrics\n`);
   const info = gw.info();
   process.stdout.write(`rustless gateway listening on ${info.publicUrl ?? describeTarget(publicTarget)} (admin ${describeTarget(adminTarget)}, backend ${backendKind}${backend instanceof LocalBackend ? `, builds and functions run as ${backend.runsAs}` : ''}, state ${stateDir})\n`);
